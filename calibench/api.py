@@ -1,0 +1,166 @@
+"""The Python API the CLI is a thin layer over: resolve a run, plan it, execute, score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from calibench.presets import get_preset
+
+DEFAULT_OUTPUT = "calibench-runs"
+
+
+@dataclass
+class RunConfig:
+    """A ``calibench run`` after the preset was applied and explicit options laid over it."""
+
+    methods: list[Any]  # MethodSpec
+    tasks: list[str]
+    seeds: list[int]
+    model: str
+    preset: str
+    train_size: int | None
+    data_seed: int
+    data_dir: str | None
+    output_dir: str
+    device: str | None
+    hyper_overrides: dict[str, Any] = field(default_factory=dict)
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    chosen_by_preset: list[str] = field(default_factory=list)  # what the user did not set
+
+    def describe(self) -> str:
+        preset = get_preset(self.preset)
+        h = preset.hyper_for(self.tasks[0], **self.hyper_overrides) if self.tasks else preset.hyper
+        length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
+        size = f"{self.train_size} training examples per task" if self.train_size else "full training sets"
+        return (f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
+                f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
+                f"batch {h.batch_size}, lr {h.lr:g} (preset '{self.preset}'"
+                + (f"; from the preset: {', '.join(self.chosen_by_preset)})" if self.chosen_by_preset else ")"))
+
+
+def resolve_run(
+    methods: str | list[str],
+    *,
+    tasks: list[str] | None = None,
+    seeds: int | list[int] | None = None,
+    model: str | None = None,
+    preset: str | None = None,
+    train_size: int | None = None,
+    full_train: bool = False,
+    data_seed: int = 0,
+    data_dir: str | None = None,
+    output_dir: str | None = None,
+    device: str | None = None,
+    epochs: float | None = None,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    precision: str | None = None,
+    max_length: int | None = None,
+    ece_bins: int | None = None,
+) -> RunConfig:
+    """Lay explicit options over the preset; record what the preset chose."""
+    from calibench.methods.compose import parse_methods
+
+    p = get_preset(preset)
+    chosen = []
+
+    def pick(name: str, given: Any, default: Any) -> Any:
+        if given is None:
+            chosen.append(name)
+            return default
+        return given
+
+    task_list = pick("tasks", tasks, list(p.tasks))
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise ValueError(f"--seeds must be >= 1 (got {seeds})")
+        seed_list = list(range(seeds))
+    else:
+        seed_list = pick("seeds", seeds, list(p.seeds))
+    if full_train:
+        size = None
+    else:
+        size = pick("train size", train_size, p.train_size)
+    if size is not None and size < 1:
+        raise ValueError(f"--train-size must be >= 1 (got {size})")
+    hyper = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
+             "precision": precision, "max_length": max_length}
+    return RunConfig(
+        methods=parse_methods(methods),
+        tasks=[t.strip() for t in task_list],
+        seeds=seed_list,
+        model=pick("model", model, p.model),
+        preset=p.name,
+        train_size=size,
+        data_seed=data_seed,
+        data_dir=data_dir,
+        output_dir=output_dir or DEFAULT_OUTPUT,
+        device=device,
+        hyper_overrides={k: v for k, v in hyper.items() if v is not None},
+        metric_options={"ece_bins": ece_bins} if ece_bins else {},
+    )
+
+
+@dataclass
+class RunResult:
+    config: RunConfig
+    plan: Any
+    summary: Any
+    records: list[dict[str, Any]]
+
+
+def plan_run(cfg: RunConfig, progress: Any = None):
+    """The deduplicated plan of trainings and evaluations for ``cfg``."""
+    from calibench.execution.planner import make_plan
+    from calibench.training.precision import resolve_device, resolve_precision
+
+    preset = get_preset(cfg.preset)
+    dev = resolve_device(cfg.device)
+
+    def hyper_for(task: str):
+        h = preset.hyper_for(task, **cfg.hyper_overrides)
+        # 'auto' is resolved here so the training hash names the precision actually used
+        return replace(h, precision=resolve_precision(h.precision, dev))
+
+    return make_plan(cfg.methods, cfg.tasks, cfg.seeds, model=cfg.model, hyper_for=hyper_for,
+                     train_size=cfg.train_size, data_seed=cfg.data_seed, data_dir=cfg.data_dir,
+                     recipe_defaults=preset.recipe_options, progress=progress)
+
+
+def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
+        on_event: Callable[..., None] | None = None, executor: str = "local") -> RunResult:
+    """Plan, train what is missing, score every method; returns the records of this run."""
+    from calibench.execution.jobs import run_training
+    from calibench.execution.local import run_evaluations, run_trainings
+    from calibench.store.db import Store
+
+    store = Store(cfg.output_dir)
+    plan = plan_run(cfg, progress)
+    cache_dir = str(Path(cfg.output_dir) / "cache")
+
+    def job(spec):
+        return run_training(spec, device=cfg.device, cache_dir=cache_dir, progress=progress)
+
+    summary = run_trainings(plan, store, job, retry_failed=retry_failed, on_event=on_event)
+    run_evaluations(plan, store, summary, cfg.metric_options)
+    wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
+    records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
+               and r["training_key"] in {s.key for s in plan.trainings}]
+    store.close()
+    return RunResult(cfg, plan, summary, records)
+
+
+def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+    """Stored result records (see :func:`calibench.report.tables.to_frame` for a DataFrame)."""
+    from calibench.store.db import Store
+
+    if not (Path(output_dir) / Store.DB_NAME).exists():
+        raise FileNotFoundError(f"no results store in {output_dir!r}; run `calibench run` first or pass --output-dir")
+    store = Store(output_dir)
+    try:
+        return store.results(task=task, method=method)
+    finally:
+        store.close()

@@ -1,0 +1,11 @@
+"""calibench's own registrations (string targets: nothing heavy is imported here)."""
+
+from calibench.registry import register
+
+register("recipe", "baseline", "calibench.methods.cross_entropy:CrossEntropy",
+         description="plain finetuning with cross-entropy")
+register("inference", "deterministic", "calibench.methods.inference:Deterministic",
+         description="one forward pass, dropout off")
+
+import calibench.tasks.register  # noqa: E402,F401  (the GLUE tasks)
+import calibench.metrics.register  # noqa: E402,F401  (metrics)

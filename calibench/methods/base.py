@@ -1,0 +1,107 @@
+"""The three small abstract bases a method is built from.
+
+A *method* is ``recipe[+inference][+calibrator]``:
+
+* :class:`Recipe` -- how the model is trained: its loss, and any extra heads. The recipe's
+  :meth:`Recipe.identity` is part of the training's identity (config hash), so two methods
+  with the same recipe share one training.
+* :class:`Inference` -- how logits are produced from a trained model (one deterministic
+  pass, MC dropout, ...). Returns logits; a sampling procedure returns the log of its mean
+  probabilities, which is a valid logit vector, so calibrators compose with it.
+* :class:`Calibrator` -- post-hoc, scikit-learn style: ``fit(logits, labels)`` returns
+  self, ``predict_proba(logits)`` returns probabilities. Never touches the model.
+
+Imports of torch stay inside functions or type-checking blocks so that registering
+and listing methods stays cheap.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from calibench.models.classifier import Classifier
+    from calibench.training.context import TrainContext
+
+
+class _Configurable:
+    """Options given as keyword arguments; they form part of the object's identity."""
+
+    #: default option values; unknown options are rejected with the valid names listed
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
+                f"valid options: {', '.join(sorted(self.defaults)) or '(none)'}"
+            )
+        self.options: dict[str, Any] = {**self.defaults, **options}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two instances produce the same output (enters config hashes)."""
+        return {"class": f"{type(self).__module__}.{type(self).__qualname__}", **self.options}
+
+
+@dataclass
+class LossOutput:
+    """A recipe's loss for one step, plus scalar diagnostics to log."""
+
+    loss: "torch.Tensor"
+    logs: dict[str, float] = field(default_factory=dict)
+
+
+class Recipe(_Configurable, ABC):
+    """A training recipe: supplies the loss (and optionally extra heads) to the one loop."""
+
+    def setup(self, ctx: "TrainContext") -> None:
+        """Called once before training: add heads to ``ctx.model``, prepare noise, etc."""
+
+    @abstractmethod
+    def loss(self, model: "Classifier", batch: dict[str, "torch.Tensor"], ctx: "TrainContext") -> LossOutput:
+        """The loss for one minibatch (``batch`` holds input tensors and ``labels``)."""
+
+    def record(self, ctx: "TrainContext") -> dict[str, Any]:
+        """Extra facts to store with the training record (e.g. noise-corpus statistics)."""
+        return {}
+
+
+class Inference(_Configurable, ABC):
+    """Turns a trained model and a split into an ``(n, C)`` array of logits."""
+
+    @abstractmethod
+    def predict(self, model: "Classifier", loader: Any, ctx: "TrainContext") -> np.ndarray:
+        """Logits (or log mean probabilities) for every example of ``loader``, in order."""
+
+
+FitSplit = Literal["dev", "train"]
+
+
+class Calibrator(_Configurable, ABC):
+    """A post-hoc calibrator with the scikit-learn contract, on numpy logits."""
+
+    defaults: ClassVar[dict[str, Any]] = {"fit_on": "dev"}
+
+    @property
+    def fit_on(self) -> FitSplit:
+        """Which split's logits it is fitted on: the dev half (default) or the training set."""
+        return self.options["fit_on"]
+
+    @abstractmethod
+    def fit(self, logits: np.ndarray, labels: np.ndarray) -> "Calibrator":
+        """Fit on ``(n, C)`` logits and ``(n,)`` integer labels; return self."""
+
+    @abstractmethod
+    def predict_proba(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated ``(n, C)`` probabilities."""
+
+    def fitted_params(self) -> dict[str, Any]:
+        """The fitted parameters, JSON-serialisable, stored with the result (e.g. temperature)."""
+        return {}

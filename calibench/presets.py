@@ -1,0 +1,92 @@
+"""Presets: a complete run configuration behind one name; explicit flags override them.
+
+* ``cpu`` (the default): runs offline on a 2-core CPU in minutes -- the offline MiniLM
+  encoder, small GLUE tasks present locally, a training subsample, 3 seeds.
+* ``paper``: the EBM paper's recipe (roberta-base, per-task lr/batch/steps/warmup, the
+  8 GLUE classification tasks) for users with a GPU and hub access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from calibench.config import Hyper
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    model: str
+    tasks: tuple[str, ...]
+    seeds: tuple[int, ...]
+    train_size: int | None
+    hyper: Hyper
+    per_task: dict[str, dict[str, Any]] = field(default_factory=dict)  # Hyper overrides per task
+    recipe_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # defaults per recipe
+
+    def hyper_for(self, task: str, **overrides: Any) -> Hyper:
+        """The preset's hyper-parameters for ``task``, then the user's explicit ``overrides``."""
+        h = replace(self.hyper, **self.per_task.get(task, {}))
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if "epochs" in given and "max_steps" not in given:
+            given["max_steps"] = None  # an explicit epoch count beats the preset's steps
+            given.setdefault("warmup_steps", None)
+        return replace(h, **given)
+
+    def summary(self) -> str:
+        h = self.hyper
+        size = f"{self.train_size} training examples" if self.train_size else "full training sets"
+        length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
+        return (f"preset '{self.name}': model {self.model}; tasks {', '.join(self.tasks)}; "
+                f"seeds {', '.join(map(str, self.seeds))}; {size}; {length}, batch {h.batch_size}, lr {h.lr:g}")
+
+
+# The paper's table (ebm-method.md): lr, batch (CE and NCE), steps, warmup.
+_PAPER_TABLE = {
+    "sst2": (2e-5, 32, 5233, 314),
+    "qnli": (2e-5, 32, 8278, 496),
+    "qqp": (2e-5, 32, 28318, 7079),
+    "mnli": (2e-5, 32, 30968, 1858),
+    "mrpc": (1e-5, 16, 2296, 137),
+    "cola": (1e-5, 16, 5536, 320),
+    "rte": (2e-5, 16, 2036, 122),
+    "wnli": (1e-5, 16, 250, 10),
+}
+
+PRESETS: dict[str, Preset] = {
+    "cpu": Preset(
+        name="cpu",
+        description="offline, minutes on a 2-core CPU: MiniLM, sst2+rte+mrpc subsampled to 500, 3 seeds",
+        model="minilm",
+        tasks=("sst2", "rte", "mrpc"),
+        seeds=(0, 1, 2),
+        train_size=500,
+        hyper=Hyper(lr=5e-5, batch_size=16, epochs=3.0, warmup_ratio=0.1, weight_decay=0.1, max_length=128),
+        recipe_options={},
+    ),
+    "paper": Preset(
+        name="paper",
+        description="the EBM paper's recipe: roberta-base, per-task lr/batch/steps/warmup, 8 GLUE tasks, 5 seeds (GPU + hub)",
+        model="roberta-base",
+        tasks=tuple(_PAPER_TABLE),
+        seeds=(0, 1, 2, 3, 4),
+        train_size=None,
+        hyper=Hyper(lr=2e-5, batch_size=32, epochs=None, max_steps=5233, warmup_steps=314,
+                    weight_decay=0.1, max_length=128),
+        per_task={t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
+                  for t, (lr, bs, steps, warm) in _PAPER_TABLE.items()},
+        recipe_options={},
+    ),
+}
+
+DEFAULT_PRESET = "cpu"
+
+
+def get_preset(name: str | None) -> Preset:
+    name = name or DEFAULT_PRESET
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}") from None

@@ -1,0 +1,150 @@
+"""Content-addressed artifacts on disk: logits, noise corpora, checkpoints.
+
+Each artifact is a folder ``<root>/<kind>/<key[:2]>/<key>/`` holding plain files (``.npy``
+without pickle, JSON, JSON-lines text) and a ``MANIFEST.json`` with each file's SHA-256.
+The folder is built under a temporary name and renamed into place, and the manifest is
+the last thing written into it, so a reader sees a whole artifact or none; every read
+checks the checksums, so a corrupt file raises :class:`ArtifactCorrupt` instead of being
+used. Callers regenerate on either.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+MANIFEST = "MANIFEST.json"
+
+
+class ArtifactCorrupt(RuntimeError):
+    """An artifact whose files do not match their recorded checksums."""
+
+
+class ArtifactMissing(FileNotFoundError):
+    """No complete artifact under that key."""
+
+
+@dataclass
+class Artifact:
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    json: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, list[str]] = field(default_factory=dict)
+    path: Path | None = None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class ArtifactStore:
+    """Artifacts under ``root``; safe against crashes and concurrent writers of the same key."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def path(self, kind: str, key: str) -> Path:
+        return self.root / kind / key[:2] / key
+
+    def exists(self, kind: str, key: str) -> bool:
+        return (self.path(kind, key) / MANIFEST).is_file()
+
+    def write(
+        self,
+        kind: str,
+        key: str,
+        *,
+        arrays: dict[str, np.ndarray] | None = None,
+        json_data: dict[str, Any] | None = None,
+        lines: dict[str, Iterable[str]] | None = None,
+    ) -> Path:
+        """Write atomically; if a complete artifact already exists under ``key`` it is kept."""
+        final = self.path(kind, key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+        try:
+            files: dict[str, str] = {}
+            for name, arr in (arrays or {}).items():
+                buf = io.BytesIO()
+                np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                _fsync_write(tmp / f"{name}.npy", buf.getvalue())
+                files[f"{name}.npy"] = ""
+            if json_data is not None:
+                _fsync_write(tmp / "data.json", json.dumps(json_data, sort_keys=True, indent=1).encode())
+                files["data.json"] = ""
+            for name, items in (lines or {}).items():
+                text = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in items)
+                _fsync_write(tmp / f"{name}.jsonl", text.encode("utf-8"))
+                files[f"{name}.jsonl"] = ""
+            manifest = {"kind": kind, "key": key, "files": {n: _sha256(tmp / n) for n in files}}
+            _fsync_write(tmp / MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
+            if final.exists():
+                if self.exists(kind, key):
+                    shutil.rmtree(tmp)
+                    return final
+                shutil.rmtree(final)  # a partial leftover from an older layout or a crash
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def read(self, kind: str, key: str, verify: bool = True) -> Artifact:
+        path = self.path(kind, key)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            raise ArtifactMissing(f"no complete {kind} artifact {key} under {self.root}")
+        manifest = json.loads(mpath.read_text())
+        out = Artifact(path=path)
+        for name, digest in manifest["files"].items():
+            fpath = path / name
+            if not fpath.is_file() or (verify and _sha256(fpath) != digest):
+                raise ArtifactCorrupt(
+                    f"{kind} artifact {key}: {name} is missing or does not match its checksum "
+                    f"({path}). It will be regenerated; delete the folder to force it."
+                )
+            stem, ext = name.rsplit(".", 1)
+            if ext == "npy":
+                out.arrays[stem] = np.load(fpath, allow_pickle=False)
+            elif ext == "json":
+                out.json = json.loads(fpath.read_text())
+            elif ext == "jsonl":
+                with open(fpath, encoding="utf-8") as f:
+                    out.lines[stem] = [json.loads(line) for line in f]
+        return out
+
+    def verify(self, kind: str, key: str) -> bool:
+        try:
+            self.read(kind, key, verify=True)
+            return True
+        except (ArtifactCorrupt, ArtifactMissing, ValueError):
+            return False
+
+    def delete(self, kind: str, key: str) -> None:
+        shutil.rmtree(self.path(kind, key), ignore_errors=True)
+
+    def keys(self, kind: str) -> list[str]:
+        base = self.root / kind
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.glob("*/*") if (p / MANIFEST).is_file())

@@ -1,0 +1,247 @@
+"""The results store: one SQLite database (WAL) beside the artifact folder.
+
+Three tables, one per stage of the flow:
+
+* ``trainings`` -- one row per training key: its spec, status (running/done/failed), a
+  claim (owner + lease expiry) so concurrent sweeps on one store never run a job twice,
+  and on completion its record (train log, split statistics, versions) or its error.
+* ``predictions`` -- logits of one (training, inference procedure); arrays live in the
+  artifact store under the same key, written *before* the row that points at them.
+* ``results`` -- one (training, inference, calibrator) evaluation: the metrics, each
+  naming its estimator.
+
+Every state change is one transaction, so an interrupted run leaves finished work whole
+and unfinished work absent (or claimed with a lease that expires).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from calibench.store.artifacts import ArtifactStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS trainings (
+  key TEXT PRIMARY KEY,
+  spec TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+  owner TEXT,
+  lease_until REAL,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  started_at REAL,
+  finished_at REAL,
+  record TEXT,
+  error TEXT,
+  traceback TEXT
+);
+CREATE TABLE IF NOT EXISTS predictions (
+  key TEXT PRIMARY KEY,
+  training_key TEXT NOT NULL REFERENCES trainings(key),
+  inference TEXT NOT NULL,
+  options TEXT NOT NULL,
+  splits TEXT NOT NULL,
+  created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  key TEXT PRIMARY KEY,
+  training_key TEXT NOT NULL,
+  prediction_key TEXT NOT NULL,
+  task TEXT NOT NULL,
+  method TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  fingerprint TEXT NOT NULL,
+  record TEXT NOT NULL,
+  created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_task_method ON results(task, method);
+CREATE INDEX IF NOT EXISTS predictions_training ON predictions(training_key);
+"""
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Store:
+    """Results database + artifacts under one output directory."""
+
+    DB_NAME = "calibench.sqlite"
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.root / self.DB_NAME
+        self.artifacts = ArtifactStore(self.root / "artifacts")
+        self._local = threading.local()
+        self._raw().executescript(SCHEMA)
+
+    # -- connection ---------------------------------------------------------------------
+    def _raw(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+        return conn
+
+    def _conn(self) -> "_Tx":
+        return _Tx(self._raw())
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- trainings ----------------------------------------------------------------------
+    def claim(self, key: str, spec: dict[str, Any], owner: str, lease_s: float = 3600.0) -> bool:
+        """Take the job ``key`` unless it is done or someone else holds a live lease."""
+        now = time.time()
+        with self._conn() as c:
+            row = c.execute("SELECT status, owner, lease_until FROM trainings WHERE key=?", (key,)).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO trainings(key, spec, status, owner, lease_until, attempts, started_at) "
+                    "VALUES (?, ?, 'running', ?, ?, 1, ?)",
+                    (key, json.dumps(spec, sort_keys=True), owner, now + lease_s, now),
+                )
+                return True
+            if row["status"] == "running" and row["owner"] != owner and (row["lease_until"] or 0) > now:
+                return False
+            c.execute(
+                "UPDATE trainings SET status='running', owner=?, lease_until=?, attempts=attempts+1, "
+                "started_at=?, spec=?, error=NULL, traceback=NULL WHERE key=?",
+                (owner, now + lease_s, now, json.dumps(spec, sort_keys=True), key),
+            )
+            return True
+
+    def renew(self, key: str, owner: str, lease_s: float = 3600.0) -> None:
+        with self._conn() as c:
+            c.execute("UPDATE trainings SET lease_until=? WHERE key=? AND owner=? AND status='running'",
+                      (time.time() + lease_s, key, owner))
+
+    def finish_training(self, key: str, owner: str, record: dict[str, Any],
+                        predictions: list[tuple[str, str, dict[str, Any], list[str]]]) -> None:
+        """Mark done and register its predictions, in one transaction."""
+        now = time.time()
+        with self._conn() as c:
+            c.execute(
+                "UPDATE trainings SET status='done', finished_at=?, record=?, lease_until=NULL, error=NULL, "
+                "traceback=NULL WHERE key=?",
+                (now, json.dumps(record, sort_keys=True), key),
+            )
+            for pkey, inference, options, splits in predictions:
+                c.execute(
+                    "INSERT OR REPLACE INTO predictions(key, training_key, inference, options, splits, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (pkey, key, inference, json.dumps(options, sort_keys=True), json.dumps(splits), now),
+                )
+
+    def fail_training(self, key: str, owner: str, error: str, traceback: str) -> None:
+        with self._conn() as c:
+            c.execute(
+                "UPDATE trainings SET status='failed', finished_at=?, lease_until=NULL, error=?, traceback=? "
+                "WHERE key=? AND owner=?",
+                (time.time(), error, traceback, key, owner),
+            )
+
+    def release(self, key: str, owner: str) -> None:
+        """Give a claim back without a verdict (an interrupted job)."""
+        with self._conn() as c:
+            c.execute("DELETE FROM trainings WHERE key=? AND owner=? AND status='running' AND record IS NULL",
+                      (key, owner))
+
+    def training(self, key: str) -> dict[str, Any] | None:
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM trainings WHERE key=?", (key,)).fetchone()
+        return _row(row)
+
+    def trainings(self, status: str | None = None) -> list[dict[str, Any]]:
+        q, args = "SELECT * FROM trainings", ()
+        if status:
+            q, args = q + " WHERE status=?", (status,)
+        with self._conn() as c:
+            return [_row(r) for r in c.execute(q + " ORDER BY started_at", args).fetchall()]
+
+    # -- predictions --------------------------------------------------------------------
+    def prediction(self, key: str) -> dict[str, Any] | None:
+        with self._conn() as c:
+            row = c.execute("SELECT * FROM predictions WHERE key=?", (key,)).fetchone()
+        return _row(row)
+
+    # -- results ------------------------------------------------------------------------
+    def put_result(self, key: str, record: dict[str, Any]) -> None:
+        with self._conn() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO results(key, training_key, prediction_key, task, method, seed, model, "
+                "fingerprint, record, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, record["training_key"], record["prediction_key"], record["task"], record["method"],
+                 record["seed"], record["model"], record["fingerprint"], json.dumps(record, sort_keys=True),
+                 time.time()),
+            )
+
+    def has_result(self, key: str) -> bool:
+        with self._conn() as c:
+            return c.execute("SELECT 1 FROM results WHERE key=?", (key,)).fetchone() is not None
+
+    def results(self, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+        q, args = "SELECT record FROM results WHERE 1=1", []
+        if task:
+            q += " AND task=?"
+            args.append(task)
+        if method:
+            q += " AND method=?"
+            args.append(method)
+        with self._conn() as c:
+            return [json.loads(r["record"]) for r in c.execute(q + " ORDER BY task, method, seed", args)]
+
+    def integrity_check(self) -> list[str]:
+        """Problems found: SQLite's own check, dangling predictions, corrupt artifacts."""
+        problems: list[str] = []
+        with self._conn() as c:
+            ok = c.execute("PRAGMA integrity_check").fetchone()[0]
+            if ok != "ok":
+                problems.append(f"sqlite: {ok}")
+            for r in c.execute("SELECT key FROM predictions").fetchall():
+                if not self.artifacts.verify("logits", r["key"]):
+                    problems.append(f"prediction {r['key']}: logits artifact missing or corrupt")
+            dup = c.execute("SELECT key, COUNT(*) n FROM trainings GROUP BY key HAVING n > 1").fetchall()
+            problems += [f"training {r['key']} stored {r['n']} times" for r in dup]
+        return problems
+
+
+class _Tx:
+    """``with store._conn() as c``: one IMMEDIATE transaction, committed or rolled back."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.conn.execute("BEGIN IMMEDIATE")
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    d = dict(row)
+    for k in ("spec", "record", "options", "splits"):
+        if isinstance(d.get(k), str):
+            d[k] = json.loads(d[k])
+    return d
+
