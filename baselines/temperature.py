@@ -17,16 +17,16 @@ from scipy.special import log_softmax, logsumexp
 from calibench.methods.base import Calibrator
 
 
-def nll_and_grad(log_t: float, logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    """Mean NLL of softmax(logits / T) and its derivative w.r.t. log T."""
-    s = float(np.exp(-log_t))  # 1/T
+def nll_and_grad(log_t: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean NLL of softmax(logits / T) and its derivative w.r.t. log T (``log_t`` has shape (1,))."""
+    s = float(np.exp(-np.ravel(log_t)[0]))  # 1/T
     z = logits * s
     lse = logsumexp(z, axis=1)
     zy = z[np.arange(len(labels)), labels]
     nll = float(np.mean(lse - zy))
     p = np.exp(z - lse[:, None])
     d_ds = np.mean((p * logits).sum(axis=1) - logits[np.arange(len(labels)), labels])
-    return nll, float(d_ds * -s)
+    return nll, np.array([d_ds * -s])
 
 
 class TemperatureScaling(Calibrator):

@@ -117,8 +117,11 @@ def plan_run(cfg: RunConfig, progress: Any = None):
     from calibench.execution.planner import make_plan
     from calibench.training.precision import resolve_device, resolve_precision
 
+    from calibench.models.encoders import check_model
+
     preset = get_preset(cfg.preset)
     dev = resolve_device(cfg.device)
+    check_model(cfg.model)
 
     def hyper_for(task: str):
         h = preset.hyper_for(task, **cfg.hyper_overrides)

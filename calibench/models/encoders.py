@@ -60,6 +60,17 @@ def resolve_model(name: str) -> str:
     return alias.resolve() if alias else name
 
 
+def check_model(name: str) -> None:
+    """Fail fast (before any training) if ``name`` cannot be found: loads its config only."""
+    from transformers import AutoConfig
+
+    path = resolve_model(name)
+    try:
+        AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise _load_error(name, path, exc) from exc
+
+
 def load_encoder_and_tokenizer(name: str):
     """``(AutoModel, AutoTokenizer)`` for an alias, hub id or local path, with a clear error."""
     from transformers import AutoModel, AutoTokenizer
@@ -72,19 +83,23 @@ def load_encoder_and_tokenizer(name: str):
         except TypeError:
             encoder = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        local = Path(path).exists()
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
-        hint = (
-            f"the local folder {path} is not a complete Hugging Face model (config.json, weights, tokenizer)"
-            if local
-            else f"{name!r} is neither a local folder nor reachable on the Hugging Face hub"
-            + (" (HF_HUB_OFFLINE=1 is set)" if offline else "")
-        )
-        raise ModelLoadError(
-            f"could not load model {name!r}: {hint}. Ways out: pass a local path with --model, "
-            f"download it where you have hub access (huggingface-cli download {name}), "
-            f"or use the offline alias --model minilm ({ALIASES['minilm'].how_to_get}). "
-            f"Underlying error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        ) from exc
+        raise _load_error(name, path, exc) from exc
     return encoder, tokenizer
 
+
+def _load_error(name: str, path: str, exc: BaseException) -> ModelLoadError:
+    local = Path(path).exists()
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = (
+        f"the local folder {path} is not a complete Hugging Face model (config.json, weights, tokenizer)"
+        if local
+        else f"{name!r} is neither a local folder nor reachable on the Hugging Face hub"
+        + (" (HF_HUB_OFFLINE=1 is set)" if offline else "")
+    )
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return ModelLoadError(
+        f"could not load model {name!r}: {hint}. Ways out: pass a local path with --model, "
+        f"download it where you have hub access (huggingface-cli download {name}), "
+        f"or use the offline alias --model minilm ({ALIASES['minilm'].how_to_get}). "
+        f"Underlying error: {type(exc).__name__}: {first}"
+    )

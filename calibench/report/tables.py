@@ -9,7 +9,7 @@ import pandas as pd
 #: (column key, header, lower is better) shown in the results table
 SUMMARY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("accuracy", "Acc", False),
-    ("task_metric", "Task metric", False),
+    ("task_metric", "Task", False),
     ("ece", "ECE", True),
     ("nll", "NLL", True),
     ("brier", "Brier", True),
@@ -58,9 +58,9 @@ def results_table(records: list[dict[str, Any]], title: str = "Results"):
 
     df = to_frame(records)
     table = Table(title=title, show_lines=False, header_style="bold")
-    table.add_column("Task")
-    table.add_column("Method")
-    table.add_column("Seeds", justify="right")
+    table.add_column("Task (metric)", no_wrap=True)
+    table.add_column("Method", no_wrap=True, overflow="fold")
+    table.add_column("n", justify="right")
     for _, header, lower in SUMMARY_COLUMNS:
         table.add_column(header + (" ↓" if lower else " ↑"), justify="right")
     if df.empty:
@@ -75,11 +75,10 @@ def results_table(records: list[dict[str, Any]], title: str = "Results"):
             cells = []
             for col, _, _ in SUMMARY_COLUMNS:
                 mean, std = row[(col, "mean")], row[(col, "std")]
-                text = f"{mean:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else "")
-                if col == "task_metric":
-                    text = f"{row[('task_metric_name', '')]} {text}"
+                text = f"{mean:.3f}" + (f"±{std:.3f}" if pd.notna(std) else "")
                 cells.append(f"[bold]{text}[/bold]" if mean == best[col] and len(block) > 1 else text)
-            table.add_row(task if i == 0 else "", method, str(int(row[("n_seeds", "")])), *cells)
+            label = f"{task} ({row[('task_metric_name', '')]})"
+            table.add_row(label if i == 0 else "", method, str(int(row[("n_seeds", "")])), *cells)
         table.add_section()
     ece_est = df.attrs["estimators"].get("ece", "")
     table.caption = f"mean ± std over seeds; ECE = {ece_est}; bold = best per task"

@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash
+from calibench.presets import get_preset
+
+
+def spec(**kw):
+    base = dict(data=DataSpec("rte", 100, 0, fingerprint="f"), recipe="baseline", seed=0, hyper=Hyper())
+    base.update(kw)
+    return TrainingSpec(**base)
+
+
+def test_key_depends_on_identity_only():
+    a = spec()
+    assert a.key == spec(inferences=(("mc-dropout", ()),), need_train_logits=True).key
+    assert a.key == spec(data=DataSpec("rte", 100, 0, data_dir="/elsewhere", fingerprint="f")).key
+    assert a.key != spec(seed=1).key
+    assert a.key != spec(hyper=Hyper(lr=1e-5)).key
+    assert a.key != spec(data=DataSpec("rte", 100, 0, fingerprint="g")).key
+    assert a.key != spec(recipe_options={"alpha": 0.1}).key
+
+
+def test_key_stable_across_processes():
+    code = ("from calibench.config import *; "
+            "print(TrainingSpec(data=DataSpec('rte',100,0,fingerprint='f'),recipe='baseline').key)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == spec().key
+
+
+def test_json_round_trip():
+    s = spec(inferences=(("deterministic", ()), ("mc-dropout", (("passes", 10),))), need_train_logits=True)
+    assert TrainingSpec.from_json(s.to_json()) == s
+
+
+def test_config_hash_is_order_independent():
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+
+
+def test_paper_preset_has_the_papers_table():
+    p = get_preset("paper")
+    h = p.hyper_for("rte")
+    assert (h.lr, h.batch_size, h.max_steps, h.warmup_steps) == (2e-5, 16, 2036, 122)
+    assert p.hyper_for("mnli").max_steps == 30968
+    assert len(p.tasks) == 8 and p.model == "roberta-base"
+    # explicit flags override: epochs replace the preset's steps
+    h = p.hyper_for("rte", epochs=2.0, lr=3e-5)
+    assert (h.epochs, h.max_steps, h.warmup_steps, h.lr) == (2.0, None, None, 3e-5)

@@ -1,0 +1,64 @@
+import subprocess
+import sys
+
+import pytest
+
+from calibench import registry
+from calibench.methods.compose import MethodSyntaxError, parse_method, parse_methods
+
+
+def test_builtin_and_plugin_methods_are_listed():
+    assert "baseline" in registry.names("recipe")
+    assert "deterministic" in registry.names("inference")
+    temp = registry.get_entry("calibrator", "temp-scaling")
+    assert temp.source == "calibench"  # the baselines ship inside this distribution
+    assert temp.target == "baselines.temperature:TemperatureScaling"
+
+
+def test_unknown_name_suggests_closest():
+    with pytest.raises(registry.RegistryError, match="Did you mean 'temp-scaling'"):
+        parse_method("temp-scalin")
+    with pytest.raises(registry.RegistryError, match="unknown task 'sst3'.*'sst2'"):
+        registry.get("task", "sst3")
+
+
+def test_listing_does_not_import_torch():
+    code = ("import sys; from calibench import registry; "
+            "[registry.entries(k) for k in registry.KINDS]; "
+            "from calibench.cli import build_parser; build_parser(); "
+            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_register_rejects_conflicting_names():
+    registry.register("recipe", "test-dummy", "x.y:Z")
+    registry.register("recipe", "test-dummy", "x.y:Z")  # idempotent
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("recipe", "test-dummy", "other:Thing")
+    with pytest.raises(ValueError, match="may not"):
+        registry.register("recipe", "a+b", "x:y")
+
+
+def test_method_composition_defaults_and_options():
+    m = parse_method("temp-scaling")
+    assert (m.recipe.name, m.inference.name, m.calibrator.name) == ("baseline", "deterministic", "temp-scaling")
+    m = parse_method("baseline + temp-scaling(fit_on=train, ece_bins=10)")
+    assert m.label == "baseline+temp-scaling(fit_on=train,ece_bins=10)"
+    assert m.calibrator.opts == {"fit_on": "train", "ece_bins": 10}
+    assert parse_method("baseline").calibrator is None
+
+
+def test_method_errors():
+    with pytest.raises(MethodSyntaxError, match="two calibrators"):
+        parse_method("temp-scaling+temp-scaling")
+    with pytest.raises(MethodSyntaxError, match="key=value"):
+        parse_method("temp-scaling(train)")
+    with pytest.raises(MethodSyntaxError, match="no method"):
+        parse_methods(" , ")
+    with pytest.raises(ValueError, match="unknown option.*valid options: ece_bins, fit_on, objective"):
+        parse_method("temp-scaling(bins=3)").calibrator.instantiate("calibrator")
+
+
+def test_parse_methods_splits_outside_parentheses_and_dedups():
+    ms = parse_methods("baseline,temp-scaling(fit_on=train,objective=nll),baseline")
+    assert [m.label for m in ms] == ["baseline", "temp-scaling(fit_on=train,objective=nll)"]

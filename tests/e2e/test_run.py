@@ -1,0 +1,122 @@
+"""The whole pipeline on real GLUE slices with the real offline encoder."""
+
+import json
+
+import numpy as np
+import pytest
+
+from calibench import api, registry
+from calibench.cli import main
+from calibench.methods.base import LossOutput, Recipe
+from calibench.store.db import Store
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", *args])
+
+
+def flat(text: str) -> str:
+    """Console output with rich's line wrapping undone."""
+    return " ".join(text.split())
+
+
+def test_run_resume_and_shared_training(tmp_path, glue_dir, minilm, capsys, fast):
+    out = str(tmp_path / "runs")
+    args = ["--methods", "baseline,temp-scaling", *fast, "--data-dir", glue_dir, "--output-dir", out]
+    assert run_cli(*args) == 0
+    text = flat(capsys.readouterr().out)
+    assert "1 distinct training(s), 2 evaluation(s)" in text  # temp-scaling reuses the baseline's training
+    assert "calibench results" in text and "temp-scaling" in text
+    store = Store(out)
+    rows = store.results()
+    assert {r["method"] for r in rows} == {"baseline", "temp-scaling"}
+    by = {r["method"]: r for r in rows}
+    assert by["baseline"]["training_key"] == by["temp-scaling"]["training_key"]
+    assert by["temp-scaling"]["calibrator"]["params"]["temperature"] > 0
+    for r in rows:  # every stored number names its estimator
+        assert all(set(v) == {"value", "estimator"} for v in r["metrics"].values())
+        assert r["fingerprint"] == r["training"]["split"]["fingerprint"]
+        assert r["n_test"] == 139  # the second half of RTE's 277 dev examples
+    first_created = {r["key"] for r in rows}
+    (trained_before,) = [t["finished_at"] for t in store.trainings()]
+
+    # the same command again trains nothing and recomputes nothing
+    assert run_cli(*args) == 0
+    text = flat(capsys.readouterr().out)
+    assert "trained 0, reused 1" in text and "0 evaluation(s) computed, 2 reused" in text
+    assert [t["finished_at"] for t in store.trainings()] == [trained_before]
+    assert {r["key"] for r in store.results()} == first_created
+    assert store.integrity_check() == []
+
+    # `calibench results` reads the same store
+    assert main(["results", "--output-dir", out, "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+
+
+def test_same_seed_same_numbers(tmp_path, glue_dir, minilm):
+    cfgs = [api.resolve_run("baseline", tasks=["rte"], seeds=1, train_size=32, max_steps=4, batch_size=8,
+                            data_dir=glue_dir, output_dir=str(tmp_path / d)) for d in ("a", "b")]
+    recs = [api.run(c).records[0] for c in cfgs]
+    assert recs[0]["training_key"] == recs[1]["training_key"]
+    assert recs[0]["metrics"] == recs[1]["metrics"]
+    probs = [Store(c.output_dir).artifacts.read("probs", r["key"]).arrays["test_probs"] for c, r in zip(cfgs, recs)]
+    np.testing.assert_array_equal(probs[0], probs[1])
+
+
+class NanLoss(Recipe):
+    """A recipe whose loss turns NaN at step 2 (tests divergence handling)."""
+
+    def loss(self, model, batch, ctx):
+        out = model(**batch).logits.float().sum() * 0.0
+        return LossOutput(out + (float("nan") if ctx.step >= 2 else 0.0), {"probe": float(ctx.step)})
+
+
+def test_nan_loss_is_recorded_and_the_grid_goes_on(tmp_path, glue_dir, minilm, capsys, fast):
+    registry.register("recipe", "test-nan-loss", NanLoss, description="test only")
+    out = str(tmp_path / "runs")
+    args = ["--methods", "baseline,test-nan-loss", *fast, "--data-dir", glue_dir, "--output-dir", out]
+    assert run_cli(*args) == 1
+    text = flat(capsys.readouterr().out)
+    assert "diverged at step 2" in text and "--retry-failed" in text
+    store = Store(out)
+    failed = store.trainings("failed")
+    assert len(failed) == 1 and "non-finite loss" in failed[0]["error"] and "Traceback" in failed[0]["traceback"]
+    assert [r["method"] for r in store.results()] == ["baseline"]  # the other job's result is intact
+    # a rerun does not retry it unless asked
+    assert run_cli(*args) == 1
+    assert "failed in an earlier run" in flat(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--methods", "baseline", "--tasks", "sst3"], "unknown task 'sst3'. Did you mean 'sst2'"),
+        (["--methods", "temp-scalng", "--tasks", "rte"], "Did you mean 'temp-scaling'"),
+        (["--methods", "baseline", "--tasks", "stsb"], "regression"),
+        (["--methods", "baseline", "--tasks", "rte", "--train-size", "0"], "--train-size must be >= 1"),
+        (["--methods", "baseline", "--tasks", "rte", "--lr", "-1"], "learning rate must be > 0"),
+    ],
+)
+def test_bad_input_gets_one_clear_line(tmp_path, glue_dir, capsys, extra, message):
+    code = main(["run", *extra, "--data-dir", glue_dir, "--output-dir", str(tmp_path), "--dry-run"])
+    err = flat(capsys.readouterr().err)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+
+
+def test_missing_data_dir(tmp_path, capsys):
+    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--data-dir", str(tmp_path / "nope"),
+                 "--output-dir", str(tmp_path), "--dry-run"])
+    assert code == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_model_that_does_not_load(tmp_path, glue_dir, capsys, monkeypatch, fast):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bad = tmp_path / "not-a-model"
+    bad.mkdir()
+    out = str(tmp_path / "runs")
+    code = run_cli("--methods", "baseline", *fast, "--model", str(bad), "--data-dir", glue_dir, "--output-dir", out)
+    assert code == 2  # refused before any training starts
+    err = flat(capsys.readouterr().err)
+    assert "could not load model" in err and "--model minilm" in err and "Traceback" not in err
