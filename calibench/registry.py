@@ -116,8 +116,12 @@ def load_plugins(force: bool = False) -> None:
     with _lock:
         if _plugins_loaded and not force:
             return
-        _plugins_loaded = True
-        importlib.import_module("calibench.builtin")
+        _plugins_loaded = True  # set first: a plugin may look names up while it loads
+        try:
+            importlib.import_module("calibench.builtin")
+        except BaseException:
+            _plugins_loaded = False  # fail loudly again next time, never half-loaded in silence
+            raise
         for group in ENTRY_POINT_GROUPS:
             for ep in entry_points(group=group):
                 dist = getattr(ep, "dist", None)

@@ -2,14 +2,10 @@ from pathlib import Path
 
 import pytest
 
-GLUE = Path(__file__).resolve().parents[2].parent / "shared" / "glue"
-
 
 @pytest.fixture(scope="session")
-def glue_dir() -> str:
-    if not (GLUE / "rte" / "train.parquet").is_file():
-        pytest.skip(f"local GLUE copy not found at {GLUE}")
-    return str(GLUE)
+def glue_dir(shared_glue_dir: Path) -> str:
+    return str(shared_glue_dir)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -11,24 +10,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from calibench import registry
-
-
-@pytest.fixture(autouse=True)
-def _glue_tasks_registered(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make name lookups work even while another part of ``calibench.builtin`` cannot import.
-
-    The tree is built by several people at once; a missing sibling module (say, metrics)
-    must not hide whether the task layer works. The tasks' own registrations are imported
-    either way, and the fallback is announced as a warning, never silent.
-    """
-    import calibench.tasks.register  # noqa: F401
-
-    try:
-        registry.load_plugins()
-    except ImportError as exc:
-        warnings.warn(f"calibench.builtin does not import ({exc}); task tests run with plugins disabled", stacklevel=1)
-        monkeypatch.setattr(registry, "load_plugins", lambda force=False: None)
 
 
 @pytest.fixture
