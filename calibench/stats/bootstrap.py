@@ -146,19 +146,19 @@ def interval_from_distribution(
 def bootstrap_ci(
     probs: np.ndarray,
     labels: np.ndarray,
-    metric: str | MetricSpec,
+    metric_key: str | MetricSpec,
     n_resamples: int = 1000,
     confidence: float = 0.95,
     method: Method = "percentile",
     seed: Seed = 0,
     **metric_params: Any,
 ) -> BootstrapCI:
-    """Bootstrap CI of ``metric`` (a key such as ``"ece"``, or a MetricSpec) over test examples.
+    """Bootstrap CI of metric ``metric_key`` (a key such as ``"ece"``, or a MetricSpec) over test examples.
 
     ``metric_params`` override the metric's defaults (e.g. ``bins=10``). ``method="bca"``
     adds a jackknife (see :func:`jackknife_values` for its cost).
     """
-    spec = resolve_metric(metric, **metric_params)
+    spec = resolve_metric(metric_key, **metric_params)
     p, y = check_inputs(probs, labels)
     idx = resample_indices(len(y), n_resamples, seed)
     distribution = spec.batched(p, y, idx)

@@ -144,7 +144,7 @@ def paired_bootstrap(
     probs_a_list: Sequence[np.ndarray],
     probs_b_list: Sequence[np.ndarray],
     labels: np.ndarray,
-    metric: str | MetricSpec,
+    metric_key: str | MetricSpec,
     *,
     n_resamples: int = 1000,
     confidence: float = 0.95,
@@ -171,7 +171,7 @@ def paired_bootstrap(
     per-seed values is the exact small-sample test at the seed level.
     """
     _check_confidence(confidence)
-    spec = resolve_metric(metric, **metric_params)
+    spec = resolve_metric(metric_key, **metric_params)
     if len(probs_a_list) != len(probs_b_list) or len(probs_a_list) == 0:
         raise ValueError(
             f"need the same non-zero number of seeds for both methods, got {len(probs_a_list)} and {len(probs_b_list)}"
