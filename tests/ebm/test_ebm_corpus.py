@@ -1,0 +1,229 @@
+"""The noise corpus: cache hits, LM reuse, corrupt/partial/inconsistent artifacts
+regenerated, stats, sequential reading, inspection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibench.ebm import corpus as corpus_mod
+from calibench.ebm import noise_model as nm
+from calibench.ebm.corpus import (
+    CORPUS_KIND,
+    LM_KIND,
+    NoiseCorpus,
+    generate_samples,
+    get_noise_corpus,
+    inspect_samples,
+)
+from calibench.ebm.sampling import DecodedSample
+from calibench.store.artifacts import ArtifactStore
+
+from _tiny import single_texts, tiny_config
+
+N = 24
+
+
+@pytest.fixture(scope="module")
+def _built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, NoiseCorpus, dict[str, int]]:
+    """One store holding a trained tiny LM and the default corpus, built once per module
+    from empty, with the LM trainings and corpus generations it took counted."""
+    root = tmp_path_factory.mktemp("built")
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _count(mp)
+        c = _get(ArtifactStore(root))
+    return root, c, dict(calls)
+
+
+@pytest.fixture
+def store(_built, tmp_path: Path) -> ArtifactStore:
+    """A private copy of the built store: the LM and the default corpus are already there."""
+    shutil.copytree(_built[0], tmp_path / "store")
+    return ArtifactStore(tmp_path / "store")
+
+
+def _count(mp: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts LM trainings and corpus generations (timing-free cache-hit checks)."""
+    calls = {"train": 0, "generate": 0}
+    real_train, real_gen = nm.train_noise_model, corpus_mod.generate_samples
+
+    def train(*a, **k):
+        calls["train"] += 1
+        return real_train(*a, **k)
+
+    def gen(*a, **k):
+        calls["generate"] += 1
+        return real_gen(*a, **k)
+
+    mp.setattr(nm, "train_noise_model", train)
+    mp.setattr(corpus_mod, "generate_samples", gen)
+    return calls
+
+
+@pytest.fixture
+def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    return _count(monkeypatch)
+
+
+def _get(store: ArtifactStore, n: int = N, seed: int = 0, **cfg: object) -> NoiseCorpus:
+    return get_noise_corpus("toy", single_texts(30), single_texts(6), tiny_config(**cfg), n, seed, store)
+
+
+def test_first_call_generates_second_call_is_a_cache_hit(_built, store, counted) -> None:
+    _, first, calls = _built  # built from an empty store
+    assert not first.from_cache and calls == {"train": 1, "generate": 1}
+    assert len(first) == N and all(isinstance(t, tuple) and len(t) == 1 for t in first)
+    s = first.stats
+    assert s.count == N and s.attempted == N + s.dropped_separator + s.dropped_empty
+    assert s.dropped_fraction == pytest.approx((s.attempted - N) / s.attempted)
+    assert s.noise_model_source == "trained" and s.dev_perplexity is not None and s.dev_perplexity > 1
+    assert 0 < s.length_p50 <= s.length_p90 <= s.length_max <= tiny_config().max_new_tokens
+    assert first.preview and all(isinstance(a, str) and isinstance(b, str) for a, b in first.preview)
+
+    second = _get(store)
+    assert second.from_cache and counted == {"train": 0, "generate": 0}
+    assert second.texts == first.texts and second.stats == first.stats and second.key == first.key
+
+
+def test_a_larger_corpus_or_new_seed_reuses_the_trained_lm(store, counted) -> None:
+    a = _get(store)
+    b = _get(store, n=N + 5)
+    c = _get(store, seed=1, top_k=5)  # sampling options do not retrain either
+    assert counted == {"train": 0, "generate": 2} and a.from_cache
+    assert b.stats.noise_model_source == c.stats.noise_model_source == "cache"
+    assert len({a.key, b.key, c.key}) == 3 and len(store.keys(LM_KIND)) == 1
+    d = _get(store, n=3, mask_rate=0.2)  # a training option does
+    assert counted["train"] == 1 and d.stats.noise_model_source == "trained"
+
+
+def test_generation_is_deterministic_given_the_seed(store, _built) -> None:
+    store.delete(CORPUS_KIND, _get(store).key)
+    again = _get(store)  # regenerated from the cached LM
+    assert not again.from_cache and again.texts == _built[1].texts
+
+
+def _corpus_dir(store: ArtifactStore, key: str):
+    return store.path(CORPUS_KIND, key)
+
+
+def test_corrupt_corpus_is_regenerated_not_used(store, counted) -> None:
+    first = _get(store)
+    f = _corpus_dir(store, first.key) / "texts.jsonl"
+    f.write_text(f.read_text().replace("a", "b", 1))  # flips the checksum
+    again = _get(store)
+    assert not again.from_cache and counted == {"train": 0, "generate": 1}
+    assert again.texts == first.texts  # same seed, same corpus
+    assert _get(store).from_cache  # and the repaired artifact is used from then on
+
+
+def test_partial_corpus_without_manifest_is_regenerated(store, counted) -> None:
+    first = _get(store)
+    (_corpus_dir(store, first.key) / "MANIFEST.json").unlink()
+    again = _get(store)
+    assert not again.from_cache and counted["generate"] == 1 and again.texts == first.texts
+
+
+def test_count_mismatch_is_detected_even_with_valid_checksums(store, counted) -> None:
+    first = _get(store)
+    art = store.read(CORPUS_KIND, first.key)
+    store.delete(CORPUS_KIND, first.key)
+    store.write(CORPUS_KIND, first.key, lines={"texts": art.lines["texts"][:-3]}, json_data=art.json)
+    again = _get(store)
+    assert not again.from_cache and len(again) == N and counted["generate"] == 1
+
+
+def test_corrupt_noise_lm_is_retrained(store, counted) -> None:
+    first = _get(store)
+    [lm_key] = store.keys(LM_KIND)
+    w = store.path(LM_KIND, lm_key) / "weights.npy"
+    raw = bytearray(w.read_bytes())
+    raw[-1] ^= 0xFF
+    w.write_bytes(bytes(raw))
+    _get(store, n=3)
+    assert first.from_cache and counted["train"] == 1
+
+
+def test_batches_read_sequentially_and_wrap_around(store) -> None:
+    c = _get(store, n=5)
+    it = c.batches(2)
+    got = [next(it) for _ in range(4)]
+    flat = [t for b in got for t in b]
+    assert flat == [c[i % 5] for i in range(8)]
+    assert next(c.batches(3, start=4)) == [c[4], c[0], c[1]]
+
+
+@dataclass
+class _FakeTokens:
+    sep: int = 2
+
+
+class _FakeTokenizer:
+    def convert_ids_to_tokens(self, i: int) -> str:
+        return "[SEP]"
+
+
+class _FakePairModel:
+    """Scripted samples: every third loses its separator, every fifth has an empty side."""
+
+    tokens = _FakeTokens()
+    tokenizer = _FakeTokenizer()
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, ...]] = []
+        self.n = 0
+
+    def render(self, ids: list[int]) -> str:
+        return "masked"
+
+    def sample(self, texts, *, rng, generator):
+        from calibench.ebm.noise_model import NoiseSamples
+
+        out = []
+        for t in texts:
+            self.seen.append(t)
+            self.n += 1
+            if self.n % 3 == 0:
+                out.append(DecodedSample(None, "separator", 4, False, "x y"))
+            elif self.n % 5 == 0:
+                out.append(DecodedSample(None, "empty", 2, False, "[SEP] y"))
+            else:
+                out.append(DecodedSample((t[0] + "!", t[1]), None, 5, self.n % 7 == 0))
+        return NoiseSamples([[1]] * len(texts), out)
+
+
+def test_dropped_pair_samples_are_counted_and_replaced_by_walking_on() -> None:
+    texts = [(f"a{i}", f"b{i}") for i in range(10)]
+    model = _FakePairModel()
+    kept, preview, c = generate_samples(model, texts, 12, seed=0)  # type: ignore[arg-type]
+    assert len(kept) == 12 and all(len(t) == 2 for t in kept)
+    assert c["attempted"] == len(model.seen) == 12 + c["dropped_separator"] + c["dropped_empty"]
+    assert c["dropped_separator"] > 0 and c["dropped_empty"] > 0
+    # the training set is walked in order, cycling
+    assert model.seen == [texts[i % 10] for i in range(len(model.seen))]
+    assert preview[0] == ("masked", "a0! [SEP] b0")
+
+
+def test_inspect_samples_from_a_model_and_from_a_corpus(store) -> None:
+    c = _get(store)
+    pairs = inspect_samples(c, n=4, seed=0)
+    assert len(pairs) == 4 and all(p in c.preview for p in pairs)
+    assert inspect_samples(c, n=4, seed=0) == pairs
+    model, _ = corpus_mod.get_noise_model("toy", single_texts(30), tiny_config(), store)
+    shown = inspect_samples(model, single_texts(3), n=3, seed=0)
+    assert len(shown) == 3
+    masked, sample = shown[0]
+    assert isinstance(sample, str) and ("[MASK]" in masked or masked.startswith("[CLS]"))
+    assert inspect_samples(model, single_texts(3), n=3, seed=0) == shown
+
+
+def test_stats_are_stored_as_json(store) -> None:
+    c = _get(store)
+    data = json.loads((store.path(CORPUS_KIND, c.key) / "data.json").read_text())
+    assert data["stats"]["count"] == N and data["n_samples"] == N and data["task"] == "toy"
+    assert nm.NoiseModelConfig.from_dict(data["config"]) == tiny_config().resolved()
+    assert np.isfinite(data["stats"]["generation_seconds"])

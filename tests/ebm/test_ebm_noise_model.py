@@ -1,0 +1,155 @@
+"""The partial-to-full noise LM: special tokens, row layout, config identity, training,
+persistence, and the path for pretrained HF causal LMs (a local GPT-2-style folder)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from calibench.ebm.noise_model import (
+    NoiseModel,
+    NoiseModelConfig,
+    fingerprint_texts,
+    load_tokenizer,
+    train_noise_model,
+)
+
+from _tiny import gpt2_style_lm, pair_texts, single_texts, tiny_config
+
+
+@pytest.fixture(scope="module")
+def minilm_tokens():
+    return load_tokenizer(NoiseModelConfig())
+
+
+@pytest.fixture(scope="module")
+def trained_tiny() -> NoiseModel:
+    torch.set_num_threads(1)
+    return train_noise_model(single_texts(40), tiny_config(epochs=6), eval_texts=single_texts(8))
+
+
+def test_offline_tokenizer_special_tokens(minilm_tokens) -> None:
+    tok, t = minilm_tokens
+    assert len(tok) == 30522 + 2  # [FULL] and [EOS] added to the WordPiece vocabulary
+    assert (t.bos, t.sep, t.mask, t.pad) == (
+        tok.cls_token_id, tok.sep_token_id, tok.mask_token_id, tok.pad_token_id
+    )
+    assert tok.convert_ids_to_tokens([t.full, t.eos]) == ["[FULL]", "[EOS]"]
+    assert t.mask not in t.protected() and {t.sep, t.full, t.eos} <= t.protected()
+
+
+def test_training_row_layout(minilm_tokens) -> None:
+    tok, t = minilm_tokens
+    m = NoiseModel(torch.nn.Linear(1, 1), tok, t, NoiseModelConfig())
+    [ids] = m.encode([("a good film", "it was bad")])
+    x, y = m.example(ids, np.random.default_rng(0))
+    cut = x.index(t.full) + 1
+    assert x[0] == t.bos
+    assert y[:cut] == [-100] * cut  # no loss on the corrupted prompt
+    assert x[cut:] == ids + [t.eos] and y[cut:] == ids + [t.eos]
+    prompt = x[1:cut - 1]
+    assert prompt.count(t.sep) == 1  # the pair separator is never masked
+    assert len(prompt) <= len(ids)
+
+
+def test_truncation_keeps_prompt_within_prefix_len_and_drops_eos_of_cut_texts(minilm_tokens) -> None:
+    tok, t = minilm_tokens
+    cfg = NoiseModelConfig(prefix_len=8, total_len=20, max_new_tokens=11)
+    m = NoiseModel(torch.nn.Linear(1, 1), tok, t, cfg)
+    long = (" ".join(["word"] * 40),)
+    [ids] = m.encode([long])
+    assert len(ids) == m.max_text_tokens == 11
+    x, y = m.example(ids, np.random.default_rng(0), full_len=40)
+    cut = x.index(t.full) + 1
+    assert cut <= 8 and len(x) <= 20
+    assert t.eos not in y  # a text that had to be cut is not taught to end
+    x2, y2 = m.example(ids, np.random.default_rng(0), full_len=11)
+    assert y2[-1] == t.eos
+
+
+def test_config_resolution_identity_and_json() -> None:
+    scratch = NoiseModelConfig().resolved()
+    assert (scratch.lr, scratch.batch_size, scratch.tokenizer) == (2e-3, 32, "sentence-transformers/all-MiniLM-L6-v2")
+    ref = NoiseModelConfig(lm="gpt2").resolved()
+    assert (ref.lr, ref.batch_size, ref.epochs, ref.tokenizer) == (5e-6, 8, 4, "gpt2")  # the reference's
+    assert hash(NoiseModelConfig()) == hash(NoiseModelConfig())
+    d = json.loads(json.dumps(scratch.to_dict()))
+    assert NoiseModelConfig.from_dict(d) == scratch
+    # sampling options do not change which LM is trained; training options do
+    assert NoiseModelConfig(top_k=5).training_identity() == NoiseModelConfig().training_identity()
+    assert NoiseModelConfig(mask_rate=0.2).training_identity() != NoiseModelConfig().training_identity()
+    # None and the explicit default are the same LM
+    assert NoiseModelConfig(lr=2e-3).training_identity() == NoiseModelConfig().training_identity()
+    with pytest.raises(ValueError, match="unknown"):
+        NoiseModelConfig.from_dict({"mask_prob": 0.4})
+    with pytest.raises(ValueError):
+        NoiseModelConfig(mask_rate=1.5)
+    with pytest.raises(ValueError):
+        NoiseModelConfig(prefix_len=200, max_new_tokens=127)
+
+
+def test_fingerprint_is_order_and_field_sensitive() -> None:
+    a = fingerprint_texts([("x y",), ("z",)])
+    assert a == fingerprint_texts([("x y",), ("z",)])
+    assert a != fingerprint_texts([("z",), ("x y",)])
+    assert fingerprint_texts([("x", "y")]) != fingerprint_texts([("x y",)])
+
+
+def test_training_lowers_perplexity_and_records_history(trained_tiny: NoiseModel) -> None:
+    texts = single_texts(8)
+    cfg = tiny_config()
+    tok, t = load_tokenizer(cfg)
+    from calibench.ebm.noise_model import build_lm
+
+    untrained = NoiseModel(build_lm(cfg, tok, t), tok, t, cfg).perplexity(texts)
+    trained = trained_tiny.perplexity(texts)
+    assert math.isfinite(trained) and trained < untrained / 100
+    assert [h["epoch"] for h in trained_tiny.history] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert trained_tiny.history[-1]["eval_perplexity"] == pytest.approx(trained, rel=1e-5)
+    # the perplexity's prefixes are seeded: the same seed gives the same number
+    assert trained_tiny.perplexity(texts, seed=3) == trained_tiny.perplexity(texts, seed=3)
+
+
+def test_state_roundtrip_is_exact_and_stores_tied_weights_once(trained_tiny: NoiseModel) -> None:
+    from safetensors.torch import load
+
+    blob = trained_tiny.state_bytes()
+    assert blob[8:9] == b"{"  # a safetensors header, not a pickle
+    assert not any(k.startswith("lm_head") for k in load(blob))
+    back = NoiseModel.from_state_bytes(blob, trained_tiny.config)
+    x = torch.tensor([[101, 1037, 2204, 102]])
+    torch.testing.assert_close(back.lm(input_ids=x).logits, trained_tiny.lm(input_ids=x).logits)
+    assert back.lm.lm_head.weight.data_ptr() == back.lm.transformer.wte.weight.data_ptr()
+
+
+def test_sampling_is_seeded_and_decodes_to_field_tuples(trained_tiny: NoiseModel) -> None:
+    texts = single_texts(10)
+    a = trained_tiny.sample(texts, rng=np.random.default_rng(1), generator=torch.Generator().manual_seed(1))
+    b = trained_tiny.sample(texts, rng=np.random.default_rng(1), generator=torch.Generator().manual_seed(1))
+    assert [s.fields for s in a.samples] == [s.fields for s in b.samples]
+    assert a.masked == b.masked and len(a.samples) == 10
+    kept = [s.fields for s in a.samples if s.fields is not None]
+    assert kept and all(isinstance(f, tuple) and len(f) == 1 and f[0] for f in kept)
+    assert all(s.n_tokens <= trained_tiny.config.max_new_tokens for s in a.samples)
+
+
+def test_a_gpt2_style_hub_model_gets_mask_pad_and_separator_added(tmp_path) -> None:
+    folder = gpt2_style_lm(tmp_path / "lm")
+    cfg = tiny_config(lm=str(folder))
+    tok, t = load_tokenizer(cfg)
+    eot = tok.convert_tokens_to_ids("<|endoftext|>")
+    assert t.eos == eot and t.bos == eot  # GPT-2's own end-of-text ends the full text
+    assert tok.convert_ids_to_tokens([t.mask, t.pad, t.sep, t.full]) == ["[MASK]", "[PAD]", "[SEP]", "[FULL]"]
+    texts = pair_texts(24)
+    model = train_noise_model(texts, cfg)
+    assert model.lm.get_input_embeddings().weight.shape[0] == len(tok)  # resized for the added tokens
+    out = model.sample(texts[:6], rng=np.random.default_rng(0), generator=torch.Generator().manual_seed(0))
+    assert all(m.count(t.sep) == 1 for m in out.masked)
+    assert math.isfinite(model.perplexity(texts[:6]))
+    back = NoiseModel.from_state_bytes(model.state_bytes(), cfg)
+    x = torch.tensor([[t.bos, 5, 6, t.full]])
+    torch.testing.assert_close(back.lm(input_ids=x).logits, model.lm(input_ids=x).logits)
