@@ -11,8 +11,6 @@ import io
 from pathlib import Path
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from calibench.stats.ranks import nemenyi_groups
 
@@ -31,6 +29,9 @@ def cd_diagram(
     methods is labelled on the left, the rest on the right; a bar of length ``cd`` is drawn
     above the axis and each group from :func:`nemenyi_groups` is a thick line under it.
     """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # imported here: only plotting needs it
+    from matplotlib.figure import Figure
+
     ranks = avg_ranks.sort_values(kind="stable")
     k = len(ranks)
     if k < 2:
