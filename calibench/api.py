@@ -167,3 +167,67 @@ def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: s
         return store.results(task=task, method=method)
     finally:
         store.close()
+
+
+# -- leaderboard, export and report ------------------------------------------------------
+def load_runs(
+    store: str | None = None,
+    results_dir: str | None = None,
+    *,
+    tasks: list[str] | None = None,
+    methods: list[str] | None = None,
+    model: str | None = None,
+) -> list[Any]:
+    """Evaluated runs with their test probabilities (:class:`calibench.report.leaderboard.Run`),
+    from a results store (default ``./calibench-runs``) or an exported results directory.
+
+    Runs read from a results directory have every metric recomputed from their probabilities
+    and checked against the submitted values (a disagreement raises, naming the file).
+    """
+    from calibench.report.export import load_result_runs
+    from calibench.report.leaderboard import load_store_runs, select_runs
+
+    if store is not None and results_dir is not None:
+        raise ValueError("read results from a store or from an exported results directory, not both")
+    runs = load_result_runs(results_dir) if results_dir is not None else load_store_runs(store or DEFAULT_OUTPUT)
+    return select_runs(runs, tasks=tasks, methods=methods, model=model)
+
+
+def leaderboard(runs: list[Any], **options: Any) -> Any:
+    """The :class:`~calibench.report.leaderboard.Leaderboard` of ``runs``; ``options`` are the
+    fields of :class:`~calibench.report.leaderboard.LeaderboardOptions` (metrics, reference,
+    alpha, confidence, n_resamples, seed, ci, test)."""
+    from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+
+    if "metrics" in options:
+        options["metrics"] = tuple(options["metrics"])
+    return build_leaderboard(runs, LeaderboardOptions(**options))
+
+
+def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir: str | None = None) -> str:
+    """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
+    ``results_dir`` (when it was read from an export) where ``calibench export`` writes them."""
+    import shlex
+
+    from calibench.report.markdown import render_markdown
+    from calibench.report.provenance import run_commands
+
+    commands, problems = run_commands(runs)
+    export = f"calibench export --store {DEFAULT_OUTPUT} -o {shlex.quote(results_dir)}" if results_dir else None
+    source = f"in `{results_dir}`" if results_dir else ""
+    return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
+                           export_command=export, source_note=source)
+
+
+def export_results(runs: list[Any], out_dir: str, *, keep_existing: bool = False) -> Any:
+    """Write ``runs`` as reviewable JSON-lines files under ``out_dir`` (see :mod:`calibench.report.export`)."""
+    from calibench.report.export import export_runs
+
+    return export_runs(runs, out_dir, keep_existing=keep_existing)
+
+
+def report(lb: Any, runs: list[Any], out_dir: str, *, command: str) -> Path:
+    """Write the HTML report of ``lb`` (tables, CD diagrams, reliability diagrams) to ``out_dir/index.html``."""
+    from calibench.report.html import write_report
+
+    return write_report(lb, runs, out_dir, command=command)

@@ -78,7 +78,69 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--task")
     res.add_argument("--method")
     res.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _add_reporting_parsers(sub)
     return p
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tasks", type=_csv, help="only these tasks (comma-separated)")
+    parser.add_argument("--methods", type=_csv, help="only these methods (comma-separated labels)")
+    parser.add_argument("--model", help="only results of this encoder")
+
+
+def _add_source(parser: argparse.ArgumentParser, store_flags: tuple[str, ...]) -> None:
+    src = parser.add_mutually_exclusive_group()
+    src.add_argument(*store_flags, dest="store", help="results store (default ./calibench-runs)")
+    src.add_argument("--from", dest="results_dir", metavar="DIR",
+                     help="exported results (calibench export); every metric is recomputed and checked")
+
+
+def _add_board_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metric", type=_csv, default=["ece"],
+                        help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
+                             "ece_classwise, ece_adaptive, f1, mcc; one table each")
+    parser.add_argument("--reference", default="baseline", help="method every other is tested against (default baseline)")
+    parser.add_argument("--alpha", type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
+    parser.add_argument("--confidence", type=float, default=0.95, help="level of every interval (0.95)")
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
+    parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap resamples (0)")
+    parser.add_argument("--ci", choices=["auto", "seed", "bootstrap"], default="auto",
+                        help="the ± shown: t-interval over seeds, or bootstrap over test examples "
+                             "(auto: seeds where every cell has 2+)")
+    parser.add_argument("--test", choices=["bootstrap", "t-test"], default="bootstrap",
+                        help="primary paired test: bootstrap over seeds and test examples (default) or t-test over seeds")
+    _add_selection(parser)
+
+
+def _add_reporting_parsers(sub: Any) -> None:
+    lb = sub.add_parser("leaderboard", help="per task and method: mean ± interval, paired tests against a reference "
+                                            "(Holm), average ranks, Friedman and Nemenyi",
+                        description="Every number is recomputed from the stored per-example test probabilities.")
+    _add_source(lb, ("--output-dir", "-o", "--store"))
+    _add_board_options(lb)
+    lb.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
+    lb.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    lb.add_argument("--check", metavar="FILE",
+                    help="regenerate the markdown FILE and exit 1, printing a diff, if the file differs")
+
+    ex = sub.add_parser("export", help="write stored results (config, metrics, per-example test probabilities) "
+                                       "as reviewable JSON-lines files for the leaderboard")
+    ex.add_argument("--output-dir", "-o", dest="out", required=True, metavar="DIR", help="e.g. leaderboard/results")
+    ex.add_argument("--store", help="results store (default ./calibench-runs)")
+    ex.add_argument("--keep-existing", action="store_true",
+                    help="keep result files in DIR that this export does not write (default: remove them)")
+    _add_selection(ex)
+
+    rp = sub.add_parser("report", help="HTML report: tables, critical-difference and reliability diagrams")
+    rp.add_argument("--output-dir", "-o", dest="out", default="report", metavar="DIR", help="default ./report")
+    _add_source(rp, ("--store",))
+    _add_board_options(rp)
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=False)
 
 
 def _console():
@@ -202,6 +264,109 @@ def cmd_results(args: argparse.Namespace) -> int:
         import json
 
         sys.stdout.write(json.dumps(records, indent=1) + "\n")
+    return 0
+
+
+def _board_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {"metrics": args.metric, "reference": args.reference, "alpha": args.alpha, "confidence": args.confidence,
+            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.test}
+
+
+def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, str]]:
+    """The selected runs and the source flag that names them in a reproduction command.
+
+    From a store, stored values that the recomputation on the float32 probabilities
+    contradicts are reported (the tables show the recomputed ones).
+    """
+    from calibench import api
+    from calibench.report.export import STORE_ATOL
+    from calibench.report.leaderboard import metric_disagreements
+
+    runs = api.load_runs(args.store, args.results_dir, tasks=args.tasks, methods=args.methods, model=args.model)
+    if args.results_dir is not None:
+        return runs, ("--from", args.results_dir)
+    for d in metric_disagreements(runs, STORE_ATOL):
+        print(f"calibench: warning: stored value differs from its recomputation on the stored float32 "
+              f"probabilities: {d}", file=sys.stderr)
+    return runs, ("-o", args.store or api.DEFAULT_OUTPUT)
+
+
+@command("leaderboard")
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    import difflib
+    from pathlib import Path
+
+    from calibench import api
+    from calibench.report.leaderboard import LeaderboardOptions
+    from calibench.report.provenance import command_line
+
+    runs, source = _load_board_runs(args)
+    options = _board_options(args)
+    lb = api.leaderboard(runs, **options)
+    fmt = "markdown" if args.check else args.format
+    target = args.check or args.output
+    if fmt == "terminal":
+        from rich.console import Console
+
+        from calibench.report.terminal import render_terminal
+
+        if target is None:
+            _console().print(render_terminal(lb))
+        else:
+            with open(target, "w", encoding="utf-8") as f:
+                Console(file=f, width=100, color_system=None).print(render_terminal(lb))
+        return 0
+    extra = ["--format", "markdown"] + (["--output", target] if target else [])
+    opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
+    command = command_line("leaderboard", source=source, options=opts, tasks=args.tasks, methods=args.methods,
+                           model=args.model, extra=extra)
+    text = api.leaderboard_markdown(lb, runs, command=command, results_dir=args.results_dir)
+    if args.check:
+        path = Path(args.check)
+        current = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if current == text:
+            print(f"{path} is up to date")
+            return 0
+        sys.stdout.writelines(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
+                                                   f"{path} (committed)", f"{path} (regenerated)"))
+        print(f"\ncalibench: {path} differs from the regenerated leaderboard; regenerate it with:\n  {command}",
+              file=sys.stderr)
+        return 1
+    if target is None:
+        sys.stdout.write(text)
+    else:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        Path(target).write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    return 0
+
+
+@command("export")
+def cmd_export(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.report.export import export_summary_lines
+
+    runs = api.load_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
+    summary = api.export_results(runs, args.out, keep_existing=args.keep_existing)
+    for line in export_summary_lines(summary, args.out):
+        print(line)
+    return 0
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.report.leaderboard import LeaderboardOptions
+    from calibench.report.provenance import command_line
+
+    runs, source = _load_board_runs(args)
+    options = _board_options(args)
+    lb = api.leaderboard(runs, **options)
+    opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
+    command = command_line("report", source=source, options=opts, tasks=args.tasks, methods=args.methods,
+                           model=args.model, extra=["-o", args.out])
+    index = api.report(lb, runs, args.out, command=command)
+    print(f"wrote {index}")
     return 0
 
 

@@ -1,0 +1,117 @@
+"""Figures of the report: reliability diagrams with confidence histograms, and the
+critical-difference diagram (drawn by :func:`calibench.stats.cd_diagram`).
+
+Drawn on bare matplotlib ``Figure`` objects with the Agg canvas: no pyplot global state, no
+display needed, and nothing left open once the PNG bytes are returned. Text that comes from
+runs (method and task names) is drawn with mathtext off, so a ``$`` in a name prints as is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from calibench.metrics import ReliabilityBins, reliability_bins
+from calibench.report.leaderboard import MetricBoard, parse_estimator
+
+#: Binning of the diagrams when the leaderboard's ECE estimator is not a top-label
+#: equal-width one (the diagram needs fixed bin edges): the default ``ece`` estimator's.
+DEFAULT_BINS = 15
+
+
+@dataclass(frozen=True)
+class Binning:
+    """Top-label equal-width bins of a reliability diagram, and the estimator they come from."""
+
+    bins: int
+    source: str  # e.g. "the bins of ece(bins=15,scheme=width,norm=l1,confidence=top-label)"
+
+
+def diagram_binning(estimators: Sequence[str]) -> Binning:
+    """Use the ECE estimator's bins when it is top-label with equal-width bins, so the diagram
+    shows exactly the bins behind the reported ECE; else ``DEFAULT_BINS`` equal-width bins."""
+    for est in sorted(set(estimators)):
+        name, params = parse_estimator(est)
+        if name == "ece" and params.get("scheme") == "width" and params.get("confidence") == "top-label":
+            return Binning(int(params["bins"]), f"the bins of {est}")
+    return Binning(DEFAULT_BINS, f"{DEFAULT_BINS} equal-width bins of the top-label confidence")
+
+
+def pooled_bins(probs: Sequence[np.ndarray], labels: np.ndarray, bins: int) -> ReliabilityBins:
+    """Reliability bins of all seeds' test predictions pooled (labels repeated per seed)."""
+    return reliability_bins(
+        np.concatenate(list(probs)), np.tile(labels, len(probs)), bins=bins, scheme="width", confidence="top-label"
+    )
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return buf.getvalue()
+
+
+def reliability_png(rb: ReliabilityBins, *, title: str, subtitle: str) -> bytes:
+    """Reliability diagram (top) over a confidence histogram (bottom), as PNG bytes.
+
+    Top: accuracy per bin as bars, each labelled with its example count; the gap to the bin's
+    mean confidence drawn as a hatched red bar; the diagonal of perfect calibration. Bottom:
+    examples per confidence bin, with the overall accuracy and mean confidence marked.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    count, conf, acc = rb.count[0], rb.confidence[0], rb.accuracy[0]
+    n_bins = count.size
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    width = 1.0 / n_bins
+    full = count > 0
+
+    fig = Figure(figsize=(3.8, 4.6))
+    FigureCanvasAgg(fig)
+    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3], "hspace": 0.08})
+    top.bar(edges[:-1][full], acc[full], width=width, align="edge", color="#4c78a8", edgecolor="#1f3b57",
+            linewidth=0.6, label="accuracy")
+    gap_low = np.minimum(acc[full], conf[full])
+    top.bar(edges[:-1][full], np.abs(conf[full] - acc[full]), bottom=gap_low, width=width, align="edge",
+            color="#e45756", alpha=0.35, edgecolor="#b22222", linewidth=0.6, hatch="//", label="gap to confidence")
+    top.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1, label="perfect calibration")
+    for x, a, c, n in zip(edges[:-1][full], acc[full], conf[full], count[full]):
+        top.text(x + width / 2, max(a, c) + 0.02, str(int(n)), ha="center", va="bottom", fontsize=6, rotation=90,
+                 parse_math=False)
+    top.set_xlim(0, 1)
+    top.set_ylim(0, 1.12)
+    top.set_ylabel("accuracy")
+    top.legend(loc="upper left", fontsize=6.5, frameon=False)
+    fig.text(0.02, 0.985, title, fontsize=9, fontweight="bold", va="top", ha="left", parse_math=False)
+    fig.text(0.02, 0.948, subtitle, fontsize=7, va="top", ha="left", color="0.25", parse_math=False)
+
+    bottom.bar(edges[:-1], count, width=width, align="edge", color="0.6", edgecolor="0.3", linewidth=0.6)
+    total = count.sum()
+    mean_conf = float(np.nansum(conf * count) / total)
+    accuracy = float(np.nansum(acc * count) / total)
+    bottom.axvline(accuracy, color="#4c78a8", linewidth=1.2, label=f"accuracy {accuracy:.3f}")
+    bottom.axvline(mean_conf, color="#e45756", linestyle="--", linewidth=1.2, label=f"mean confidence {mean_conf:.3f}")
+    bottom.set_xlabel("confidence (top-label probability)")
+    bottom.set_ylabel("examples")
+    bottom.legend(loc="upper left", fontsize=6.5, frameon=False)
+    fig.subplots_adjust(left=0.16, right=0.97, top=0.91, bottom=0.1)
+    return _png(fig)
+
+
+def _mathtext_safe(name: str) -> str:
+    """``cd_diagram`` draws names with mathtext on: escape ``$`` so a name prints as is."""
+    return name.replace("$", r"\$")
+
+
+def cd_png(board: MetricBoard) -> bytes | None:
+    """The critical-difference diagram of ``board`` (None when it has no CD or fewer than 2 ranked methods)."""
+    from calibench.stats import cd_diagram
+
+    if board.cd is None or len(board.ranks) < 2:
+        return None
+    ranks = pd.Series({_mathtext_safe(m): r for m, r in board.ranks.items()})
+    return cd_diagram(ranks, board.cd, title=_mathtext_safe(f"{board.title}: average rank (1 = best), Nemenyi CD"))

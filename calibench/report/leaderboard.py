@@ -1,0 +1,834 @@
+"""The leaderboard model: per task and method, the metric over seeds with intervals, paired
+tests against a reference method with Holm's correction, ranks, Friedman and Nemenyi.
+
+Every number is *recomputed* here from the stored per-example test probabilities (never
+copied from a stored metric value), through the metric's own implementation
+(:mod:`calibench.metrics`) and the statistics in :mod:`calibench.stats`; the leaderboard
+adds no metric or test of its own. So the terminal table, the markdown file and the HTML
+report built from a results store and from its exported text form show the same numbers.
+
+Definitions (stated again in every rendering):
+
+* **cell value**: the mean over training seeds of the metric, each seed's metric computed on
+  the full test half;
+* **seed interval**: Student-t interval of that mean over seeds (:func:`stats.seed_ci`),
+  undefined with one seed;
+* **bootstrap interval**: percentile interval of the seed mean when the *test examples* are
+  resampled (one resample of example indices shared by every seed, the metric recomputed on
+  it for each seed, then averaged over seeds): how much the number would move on another
+  test set of the same size, with the trained models held fixed;
+* **comparison**: method minus reference on the same task, seeds and test examples. The
+  primary test (default) is the two-level paired bootstrap over seeds *and* test examples
+  (:func:`stats.paired_bootstrap`), which covers both sources of noise; the paired t-test
+  (and Wilcoxon, with enough seeds) over per-seed values (:func:`stats.paired_seed_tests`)
+  is reported beside it and can be chosen as primary. Holm's step-down correction runs over
+  *all* primary p-values of the leaderboard (every metric, task and method) at once.
+
+What may share a column is checked, not assumed: one task's results must share the data
+fingerprint, the encoder, one seed set per method, the test labels, and one estimator of the
+metric; anything else is refused with an error naming the offending results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from calibench.metrics import METRICS, MetricSpec, metric_spec
+from calibench.stats import (
+    FriedmanResult,
+    PairedBootstrap,
+    PairedSeedTests,
+    SeedCI,
+    average_ranks,
+    friedman,
+    holm,
+    interval_from_distribution,
+    nemenyi_cd,
+    paired_bootstrap,
+    paired_seed_tests,
+    resample_indices,
+    seed_ci,
+)
+
+CIKind = Literal["auto", "seed", "bootstrap"]
+TestKind = Literal["bootstrap", "t-test"]
+Verdict = Literal["better", "worse", "n.s.", "untested"]
+
+#: Short column titles of the built-in metrics (anything else is shown by its key).
+METRIC_TITLES: Mapping[str, str] = {
+    "accuracy": "Accuracy",
+    "mcc": "MCC",
+    "f1": "F1",
+    "nll": "NLL",
+    "brier": "Brier",
+    "ece": "ECE",
+    "ece_classwise": "Classwise ECE",
+    "ece_adaptive": "Adaptive ECE",
+    "mce": "MCE",
+}
+
+
+class LeaderboardError(ValueError):
+    """Results that cannot be put on one leaderboard (or one column of it), with the reason."""
+
+
+class MetricMismatch(LeaderboardError):
+    """A stored metric value that the recomputation from the stored probabilities contradicts."""
+
+
+# ---------------------------------------------------------------------------------------- runs
+@dataclass(frozen=True, eq=False)
+class Run:
+    """One evaluated result: its record (as :func:`calibench.execution.local.run_evaluations`
+    writes it: method, task, seed, model, fingerprint, metrics ``{key: {value, estimator}}``,
+    config, ...) and its test predictions.
+
+    ``probs`` are the stored test probabilities (float32, as the store keeps them) and
+    ``labels`` the test labels. ``source`` names where the run came from, for error messages.
+    """
+
+    record: Mapping[str, Any]
+    probs: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+    source: str = ""
+
+    @property
+    def task(self) -> str:
+        return str(self.record["task"])
+
+    @property
+    def method(self) -> str:
+        return str(self.record["method"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.record["seed"])
+
+    @property
+    def model(self) -> str:
+        return str(self.record["model"])
+
+    @property
+    def fingerprint(self) -> str:
+        return str(self.record["fingerprint"])
+
+    @property
+    def name(self) -> str:
+        """``task/method/seed N`` and where it came from: how errors name a run."""
+        return f"{self.task}/{self.method}/seed {self.seed} ({self.source or self.record.get('key', '?')})"
+
+
+def load_store_runs(store_dir: str | Path) -> list[Run]:
+    """Every result in the store at ``store_dir`` with its stored test probabilities.
+
+    The probabilities are the ``probs`` artifact of each result (``test_probs``,
+    ``test_labels``); a missing or corrupt artifact is an error naming the result, since the
+    leaderboard recomputes every number from it.
+    """
+    from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
+    from calibench.store.db import Store
+
+    if not (Path(store_dir) / Store.DB_NAME).exists():
+        raise FileNotFoundError(f"no results store in {str(store_dir)!r}; run `calibench run` first or pass -o/--store")
+    store = Store(store_dir)
+    try:
+        runs = []
+        for rec in store.results():
+            try:
+                arrays = store.artifacts.read("probs", rec["key"]).arrays
+            except (ArtifactMissing, ArtifactCorrupt) as exc:
+                raise LeaderboardError(
+                    f"result {rec['task']}/{rec['method']}/seed {rec['seed']} (key {rec['key']}): its test "
+                    f"probabilities cannot be read ({exc}); rerun `calibench run` to regenerate them"
+                ) from exc
+            runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
+        return runs
+    finally:
+        store.close()
+
+
+def select_runs(
+    runs: Iterable[Run],
+    *,
+    tasks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    model: str | None = None,
+) -> list[Run]:
+    """The runs of the given tasks, methods and encoder (None = all); unknown names are an error."""
+    runs = list(runs)
+    for what, wanted, have in (
+        ("task", tasks, {r.task for r in runs}),
+        ("method", methods, {r.method for r in runs}),
+        ("model", [model] if model else None, {r.model for r in runs}),
+    ):
+        missing = sorted(set(wanted or ()) - have)
+        if missing:
+            raise LeaderboardError(f"no results for {what}(s) {', '.join(missing)}; have: {', '.join(sorted(have))}")
+    return [
+        r
+        for r in runs
+        if (tasks is None or r.task in tasks)
+        and (methods is None or r.method in methods)
+        and (model is None or r.model == model)
+    ]
+
+
+# ------------------------------------------------------------------------------ estimators
+def parse_estimator(estimator: str) -> tuple[str, dict[str, str]]:
+    """Split a canonical estimator string ``name(k=v,...)`` into its name and raw parameters."""
+    name, paren, rest = estimator.partition("(")
+    if not paren:
+        return name, {}
+    if not rest.endswith(")"):
+        raise ValueError(f"malformed estimator string {estimator!r}")
+    params: dict[str, str] = {}
+    for part in filter(None, rest[:-1].split(",")):
+        key, eq, value = part.partition("=")
+        if not eq:
+            raise ValueError(f"malformed estimator string {estimator!r}: {part!r} is not k=v")
+        params[key] = value
+    return name, params
+
+
+def spec_from_estimator(key: str, estimator: str) -> MetricSpec:
+    """The :class:`MetricSpec` of metric ``key`` that produces exactly ``estimator``.
+
+    Why: a stored value says which estimator made it (e.g. ECE with 10 bins), and a
+    recomputation must use that estimator, not the metric's current default. The string's
+    parameters that the metric accepts are bound (typed like the metric's defaults); the
+    spec's own estimator string must then equal ``estimator``, else this raises. Metrics a
+    plugin registered (not built in) are taken from the registry at their defaults and must
+    match in the same way.
+    """
+    if key in METRICS:
+        defaults = dict(metric_spec(key).params)
+        _, raw = parse_estimator(estimator)
+        params = {
+            k: (v if defaults[k] is None else type(defaults[k])(v)) for k, v in raw.items() if k in defaults
+        }
+        try:
+            spec = metric_spec(key, **params)
+        except (TypeError, ValueError) as exc:
+            raise LeaderboardError(f"metric {key!r}: cannot rebuild estimator {estimator!r}: {exc}") from exc
+    else:
+        from calibench import registry
+
+        spec = registry.get("metric", key)
+        if not isinstance(spec, MetricSpec):
+            raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
+    if spec.estimator != estimator:
+        raise LeaderboardError(
+            f"metric {key!r}: stored estimator {estimator!r} cannot be reproduced (this calibench gives "
+            f"{spec.estimator!r})"
+        )
+    return spec
+
+
+def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
+    """Every metric stored in ``run.record`` recomputed from ``run.probs`` with its stored estimator.
+
+    Same shape as the stored ``metrics``: ``{key: {"value": float, "estimator": str}}``.
+    """
+    out = {}
+    for key, stored in sorted(run.record["metrics"].items()):
+        spec = spec_from_estimator(key, stored["estimator"])
+        out[key] = {"value": spec.fn(run.probs, run.labels), "estimator": spec.estimator}
+    return out
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A stored metric value and its recomputation from the stored probabilities."""
+
+    run: str
+    metric: str
+    estimator: str
+    stored: float
+    recomputed: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.run}: {self.metric} [{self.estimator}] stored {self.stored!r}, recomputed {self.recomputed!r} "
+            f"(difference {self.stored - self.recomputed:+.3g})"
+        )
+
+
+def metric_disagreements(runs: Iterable[Run], atol: float) -> list[Disagreement]:
+    """Stored metric values that differ from their recomputation by more than ``atol``."""
+    out = []
+    for run in runs:
+        for key, fresh in recompute_metrics(run).items():
+            stored = float(run.record["metrics"][key]["value"])
+            if not (abs(stored - fresh["value"]) <= atol):  # NaN-safe: a NaN disagrees
+                out.append(Disagreement(run.name, key, fresh["estimator"], stored, fresh["value"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------- model
+@dataclass(frozen=True)
+class LeaderboardOptions:
+    """How a leaderboard is computed; every choice is printed with it."""
+
+    metrics: tuple[str, ...] = ("ece",)
+    reference: str = "baseline"
+    alpha: float = 0.05
+    confidence: float = 0.95
+    n_resamples: int = 1000
+    seed: int = 0
+    ci: CIKind = "auto"  # auto: the seed interval where every cell has >= 2 seeds, else bootstrap
+    test: TestKind = "bootstrap"
+
+    def __post_init__(self) -> None:
+        if not self.metrics:
+            raise ValueError("choose at least one metric")
+        if len(set(self.metrics)) != len(self.metrics):
+            raise ValueError(f"metrics listed twice: {list(self.metrics)}")
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"confidence must lie in (0, 1), got {self.confidence}")
+        if self.n_resamples < 100:
+            raise ValueError(f"use at least 100 bootstrap resamples, got {self.n_resamples}")
+        if self.ci not in ("auto", "seed", "bootstrap"):
+            raise ValueError(f"ci must be auto, seed or bootstrap, got {self.ci!r}")
+        if self.test not in ("bootstrap", "t-test"):
+            raise ValueError(f"test must be bootstrap or t-test, got {self.test!r}")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (task, method) of one metric: per-seed values and their summaries."""
+
+    task: str
+    method: str
+    seeds: tuple[int, ...]
+    values: tuple[float, ...]  # the metric per seed, in seed order, on the full test half
+    mean: float
+    seed_interval: SeedCI
+    bootstrap_low: float  # percentile interval of the seed mean over test-example resamples
+    bootstrap_high: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Method vs the reference on one task and metric; differences are method - reference."""
+
+    metric: str
+    task: str
+    method: str
+    reference: str
+    bootstrap: PairedBootstrap
+    seed_tests: PairedSeedTests | None  # None with one seed
+    pvalue: float  # of the primary test; NaN where it could not run
+    pvalue_holm: float
+    verdict: Verdict
+
+    @property
+    def difference(self) -> float:
+        return self.bootstrap.difference
+
+
+@dataclass(frozen=True)
+class MetricBoard:
+    """The table of one metric: rows = methods (best average rank first), columns = tasks."""
+
+    metric: str
+    title: str
+    lower_is_better: bool
+    estimators: Mapping[str, str]  # task -> estimator string
+    description: str
+    methods: tuple[str, ...]  # row order
+    cells: Mapping[tuple[str, str], Cell]  # (task, method)
+    comparisons: Mapping[tuple[str, str], Comparison]  # (task, method), method != reference
+    ranks: Mapping[str, float]  # method -> average rank over tasks (methods present on every task)
+    rank_note: str  # why some or all methods have no rank, or ""
+    friedman: FriedmanResult | None
+    friedman_note: str
+    cd: float | None  # Nemenyi critical difference of average ranks at alpha
+    best: Mapping[str, tuple[str, ...]]  # task -> the method(s) with the best mean
+
+    @property
+    def estimator(self) -> str:
+        """The estimator string, or the per-task list when tasks differ."""
+        values = sorted(set(self.estimators.values()))
+        if len(values) == 1:
+            return values[0]
+        return "; ".join(f"{t}: {e}" for t, e in self.estimators.items())
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What one task's column was computed on (the protocol section of every rendering)."""
+
+    task: str
+    model: str
+    fingerprint: str
+    protocol: str
+    seeds: tuple[int, ...]
+    n_test: int
+    n_classes: int
+    n_dev: int | None
+    n_train: int | None
+    train_size: int | None
+    data_seed: int | None
+    trainings: tuple[tuple[str, str], ...]  # (methods, training configuration) per distinct configuration
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    """Everything a rendering needs; built by :func:`build_leaderboard`."""
+
+    options: LeaderboardOptions
+    ci: Literal["seed", "bootstrap"]  # the interval the tables show (``options.ci`` resolved)
+    tasks: tuple[str, ...]
+    methods: tuple[str, ...]  # every method, sorted by name
+    boards: tuple[MetricBoard, ...]
+    task_info: Mapping[str, TaskInfo]
+    n_comparisons: int  # the Holm family: primary tests that ran, over all boards
+    n_runs: int
+    notes: tuple[str, ...]
+
+    def board(self, metric: str) -> MetricBoard:
+        for b in self.boards:
+            if b.metric == metric:
+                return b
+        raise KeyError(metric)
+
+    def ci_description(self) -> str:
+        """What the interval next to each mean is (``±`` for seeds, ``[low, high]`` for the bootstrap)."""
+        level = f"{self.options.confidence:.0%}"
+        if self.ci == "seed":
+            return f"± half-width of the {level} Student-t interval of the mean over seeds"
+        return (
+            f"[low, high] of the {level} percentile bootstrap interval over test examples "
+            f"({self.options.n_resamples} resamples, models held fixed; for binned metrics such as ECE it can lie "
+            "above the estimate: resampling duplicates examples, and binned estimators are biased upward on them)"
+        )
+
+    def test_description(self) -> str:
+        o = self.options
+        if o.test == "bootstrap":
+            test = (
+                f"two-level paired bootstrap over seeds and test examples ({o.n_resamples} resamples)"
+                if any(len(i.seeds) > 1 for i in self.task_info.values())
+                else f"paired bootstrap over test examples ({o.n_resamples} resamples; one seed, so it tests "
+                "these trained models, not the methods)"
+            )
+        else:
+            test = "paired t-test over seeds"
+        return (
+            f"{test}, Holm-corrected over all {self.n_comparisons} comparisons of this leaderboard, "
+            f"alpha = {o.alpha:g}"
+        )
+
+
+# ---------------------------------------------------------------------------- validation
+def _names(runs: Iterable[Run], limit: int = 6) -> str:
+    runs = list(runs)
+    text = "; ".join(r.name for r in runs[:limit])
+    return text + (f"; and {len(runs) - limit} more" if len(runs) > limit else "")
+
+
+def _check_task(task: str, runs: list[Run]) -> dict[str, list[Run]]:
+    """Refuse what must not share a column; return the runs by method, each sorted by seed."""
+    for attr, what in (("fingerprint", "data fingerprints"), ("model", "encoders")):
+        groups: dict[str, list[Run]] = defaultdict(list)
+        for r in runs:
+            groups[getattr(r, attr)].append(r)
+        if len(groups) > 1:
+            detail = " | ".join(f"{k}: {_names(v, 3)}" for k, v in sorted(groups.items()))
+            raise LeaderboardError(
+                f"task {task}: results with different {what} cannot share a column ({detail}); "
+                "select one (--model, or export/compare stores separately)"
+            )
+    by_method: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_method[r.method].append(r)
+    seed_sets = {}
+    for method, rs in by_method.items():
+        rs.sort(key=lambda r: r.seed)
+        seeds = [r.seed for r in rs]
+        dup = sorted({s for s in seeds if seeds.count(s) > 1})
+        if dup:
+            twins = [r for r in rs if r.seed in dup]
+            raise LeaderboardError(
+                f"task {task}, method {method}: more than one result for seed(s) {dup} "
+                f"(different training or evaluation settings): {_names(twins)}"
+            )
+        seed_sets[method] = tuple(seeds)
+    if len(set(seed_sets.values())) > 1:
+        detail = "; ".join(f"{m}: {list(s)}" for m, s in sorted(seed_sets.items()))
+        raise LeaderboardError(
+            f"task {task}: methods were run with different seeds ({detail}); means and paired tests need the "
+            "same seeds for every method -- run the missing seeds or select methods"
+        )
+    first = runs[0]
+    for r in runs[1:]:
+        if r.labels.shape != first.labels.shape or not np.array_equal(r.labels, first.labels):
+            raise LeaderboardError(
+                f"task {task}: test labels differ between {first.name} and {r.name} despite one fingerprint"
+            )
+        if r.probs.shape != first.probs.shape:
+            raise LeaderboardError(
+                f"task {task}: test probabilities of {r.name} have shape {r.probs.shape}, "
+                f"those of {first.name} {first.probs.shape}"
+            )
+    return dict(by_method)
+
+
+def _metric_for_task(key: str, task: str, runs: list[Run]) -> MetricSpec:
+    """The one estimator of ``key`` the task's results were evaluated with (or its default if none stored it)."""
+    stored: dict[str, list[Run]] = defaultdict(list)
+    missing = []
+    for r in runs:
+        m = r.record.get("metrics", {}).get(key)
+        if m is None:
+            missing.append(r)
+        else:
+            stored[m["estimator"]].append(r)
+    if len(stored) > 1:
+        detail = " | ".join(f"{est}: {_names(rs, 3)}" for est, rs in sorted(stored.items()))
+        raise LeaderboardError(f"task {task}: {key} was computed with different estimators ({detail})")
+    if stored and missing:
+        raise LeaderboardError(
+            f"task {task}: {key} is stored for some results but not for {_names(missing, 3)}; "
+            "they were evaluated differently"
+        )
+    if stored:
+        return spec_from_estimator(key, next(iter(stored)))
+    if key in METRICS:
+        return metric_spec(key)
+    from calibench import registry
+
+    spec = registry.get("metric", key)
+    if not isinstance(spec, MetricSpec):
+        raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
+    return spec
+
+
+def _stable_seed(base: int, *parts: str) -> int:
+    """The resampling seed of one task and estimator, shared by every method of the task.
+
+    Deterministic and independent of which methods are on the board, so adding a method leaves
+    every other interval unchanged, and methods with identical predictions get identical
+    intervals (the same resamples).
+    """
+    digest = hashlib.sha256("\x1f".join((str(base), *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _training_summary(config: Mapping[str, Any]) -> str:
+    h = config.get("hyper", {})
+    length = f"{h.get('max_steps')} steps" if h.get("max_steps") else f"{h.get('epochs'):g} epochs"
+    parts = [
+        length,
+        f"batch {h.get('batch_size')}",
+        f"lr {h.get('lr'):g}",
+        f"warmup {h['warmup_steps']} steps" if h.get("warmup_steps") else f"warmup ratio {h.get('warmup_ratio'):g}",
+        f"weight decay {h.get('weight_decay'):g}",
+        f"max length {h.get('max_length')}",
+        f"precision {h.get('precision')}",
+    ]
+    opts = config.get("recipe_options") or {}
+    if opts:
+        parts.append("recipe options " + ", ".join(f"{k}={v}" for k, v in sorted(opts.items())))
+    return "; ".join(parts)
+
+
+def _task_info(task: str, by_method: Mapping[str, list[Run]]) -> TaskInfo:
+    first = next(iter(by_method.values()))[0]
+    split = (first.record.get("training") or {}).get("split") or {}
+    config = first.record.get("config") or {}
+    data = config.get("data") or {}
+    configs: dict[str, list[str]] = defaultdict(list)
+    for method, rs in sorted(by_method.items()):
+        summaries = sorted({_training_summary(r.record.get("config") or {}) for r in rs})
+        for s in summaries:
+            configs[s].append(method)
+    return TaskInfo(
+        task=task,
+        model=first.model,
+        fingerprint=first.fingerprint,
+        protocol=str(split.get("protocol", "unknown")),
+        seeds=tuple(r.seed for r in next(iter(by_method.values()))),
+        n_test=int(first.labels.shape[0]),
+        n_classes=int(first.probs.shape[1]),
+        n_dev=split.get("n_dev"),
+        n_train=split.get("n_train"),
+        train_size=data.get("train_size", split.get("train_size")),
+        data_seed=data.get("data_seed", split.get("data_seed")),
+        trainings=tuple((", ".join(ms), s) for s, ms in sorted(configs.items(), key=lambda kv: kv[1])),
+    )
+
+
+# ---------------------------------------------------------------------------- computation
+def _cell(spec: MetricSpec, task: str, method: str, runs: list[Run], labels: np.ndarray, o: LeaderboardOptions) -> Cell:
+    values = np.array([spec.fn(r.probs, labels) for r in runs])
+    mean = float(values.mean())
+    idx = resample_indices(len(labels), o.n_resamples, _stable_seed(o.seed, "cell", spec.estimator, task))
+    distribution = np.mean([spec.batched(r.probs, labels, idx) for r in runs], axis=0)
+    low, high = interval_from_distribution(distribution, mean, o.confidence, "percentile")
+    return Cell(
+        task=task,
+        method=method,
+        seeds=tuple(r.seed for r in runs),
+        values=tuple(float(v) for v in values),
+        mean=mean,
+        seed_interval=seed_ci(values, o.confidence),
+        bootstrap_low=low,
+        bootstrap_high=high,
+    )
+
+
+def _seed_tests(a: Sequence[float], b: Sequence[float], confidence: float) -> PairedSeedTests | None:
+    if len(a) < 2:
+        return None
+    with warnings.catch_warnings():
+        # identical per-seed differences (e.g. a calibrator that changes nothing) make the
+        # t statistic 0/0; scipy warns and returns NaN, which is reported as "n/a"
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return paired_seed_tests(a, b, confidence=confidence)
+
+
+def _ranks(
+    lower: bool, tasks: Sequence[str], methods: Sequence[str], cells: Mapping[tuple[str, str], Cell], alpha: float
+) -> tuple[dict[str, float], str, FriedmanResult | None, str, float | None]:
+    complete = [m for m in methods if all((t, m) in cells for t in tasks)]
+    left_out = sorted(set(methods) - set(complete))
+    note = f"no rank for {', '.join(left_out)} (not run on every task)" if left_out else ""
+    if len(complete) < 2:
+        return {}, note or "ranks need at least 2 methods", None, "the Friedman test needs at least 3 methods", None
+    table = pd.DataFrame({t: [cells[(t, m)].mean for m in complete] for t in tasks}, index=complete)
+    ranks = {str(m): float(r) for m, r in average_ranks(table, lower_is_better=lower).items()}
+    fr, fr_note, cd = None, "", None
+    if len(tasks) < 2:
+        fr_note = "the Friedman test and the critical difference need at least 2 tasks"
+    else:
+        cd = nemenyi_cd(len(complete), len(tasks), alpha)
+        if len(complete) < 3:
+            fr_note = "the Friedman test needs at least 3 methods"
+        else:
+            fr = friedman(table)
+    return ranks, note, fr, fr_note, cd
+
+
+def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = None) -> Leaderboard:
+    """Compute the leaderboard of ``runs`` (see the module docstring for every definition).
+
+    Raises :class:`LeaderboardError` naming the results when they cannot share a column
+    (different fingerprints, encoders, seed sets, labels or estimators within a task;
+    duplicated seeds) or when the reference method is absent.
+    """
+    o = options or LeaderboardOptions()
+    runs = list(runs)
+    if not runs:
+        raise LeaderboardError("no results to put on a leaderboard")
+    by_task: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_task[r.task].append(r)
+    tasks = tuple(sorted(by_task))
+    grouped = {t: _check_task(t, by_task[t]) for t in tasks}
+    methods = tuple(sorted({r.method for r in runs}))
+    if o.reference not in methods:
+        raise LeaderboardError(
+            f"reference method {o.reference!r} has no results; have: {', '.join(methods)} (choose one with --reference)"
+        )
+    notes = []
+    no_ref = [t for t in tasks if o.reference not in grouped[t]]
+    if no_ref:
+        notes.append(f"{o.reference} was not run on {', '.join(no_ref)}: no comparisons there")
+    task_info = {t: _task_info(t, grouped[t]) for t in tasks}
+    min_seeds = min(len(i.seeds) for i in task_info.values())
+    ci: Literal["seed", "bootstrap"]
+    if o.ci == "auto":
+        ci = "seed" if min_seeds >= 2 else "bootstrap"
+    else:
+        ci = o.ci
+        if ci == "seed" and min_seeds < 2:
+            notes.append("the seed interval is undefined with one seed: those cells show no ±")
+    if o.test == "t-test" and min_seeds < 2:
+        notes.append("the paired t-test needs 2 seeds: tasks with one seed are untested")
+
+    # cells and raw comparisons, per metric
+    raw: list[tuple[str, dict[str, MetricSpec], dict[tuple[str, str], Cell], dict[tuple[str, str], tuple]]] = []
+    pvalues: list[float] = []  # the Holm family, in the order the comparisons are made
+    for key in o.metrics:
+        specs = {t: _metric_for_task(key, t, by_task[t]) for t in tasks}
+        cells: dict[tuple[str, str], Cell] = {}
+        # (task, method) -> (bootstrap, seed tests, primary p-value, its index in the Holm family)
+        comps: dict[tuple[str, str], tuple[PairedBootstrap, PairedSeedTests | None, float, int]] = {}
+        for t in tasks:
+            labels = by_task[t][0].labels
+            for m, rs in sorted(grouped[t].items()):
+                cells[(t, m)] = _cell(specs[t], t, m, rs, labels, o)
+            ref_runs = grouped[t].get(o.reference)
+            if ref_runs is None:
+                continue
+            for m, rs in sorted(grouped[t].items()):
+                if m == o.reference:
+                    continue
+                boot = paired_bootstrap(
+                    [r.probs for r in rs],
+                    [r.probs for r in ref_runs],
+                    labels,
+                    specs[t],
+                    n_resamples=o.n_resamples,
+                    confidence=o.confidence,
+                    seed=_stable_seed(o.seed, "paired", specs[t].estimator, t),
+                )
+                st = _seed_tests(cells[(t, m)].values, cells[(t, o.reference)].values, o.confidence)
+                p = boot.pvalue if o.test == "bootstrap" else (st.t_test.pvalue if st else math.nan)
+                comps[(t, m)] = (boot, st, p, len(pvalues))
+                pvalues.append(p)
+        raw.append((key, specs, cells, comps))
+
+    family = np.array(pvalues, dtype=np.float64)
+    adjusted = holm(family)
+    n_comparisons = int(np.isfinite(family).sum())
+    floor = 2 / (o.n_resamples + 1)  # the smallest p-value a bootstrap of B resamples can give
+    if o.test == "bootstrap" and n_comparisons and n_comparisons * floor > o.alpha:
+        notes.append(
+            f"with {o.n_resamples} resamples the smallest bootstrap p-value is {floor:.4f}, and Holm multiplies it "
+            f"by the {n_comparisons} comparisons: nothing can be significant at alpha = {o.alpha:g}; use "
+            f"--resamples {math.ceil(2 * n_comparisons / o.alpha)} or more"
+        )
+    boards = []
+    for key, specs, cells, comps in raw:
+        spec0 = next(iter(specs.values()))
+        lower = spec0.lower_is_better
+        comparisons = {}
+        for (t, m), (boot, st, p, i) in comps.items():
+            p_holm = float(adjusted[i])
+            verdict: Verdict
+            if not math.isfinite(p_holm):
+                verdict = "untested"
+            elif p_holm <= o.alpha:
+                verdict = "better" if (boot.difference < 0) == lower else "worse"
+            else:
+                verdict = "n.s."
+            comparisons[(t, m)] = Comparison(key, t, m, o.reference, boot, st, float(p), p_holm, verdict)
+        ranks, rank_note, fr, fr_note, cd = _ranks(lower, tasks, methods, cells, o.alpha)
+        best = {}
+        for t in tasks:
+            means = {m: c.mean for (tt, m), c in cells.items() if tt == t}
+            target = min(means.values()) if lower else max(means.values())
+            best[t] = tuple(sorted(m for m, v in means.items() if v == target))
+        order = tuple(sorted(methods, key=lambda m: (ranks.get(m, math.inf), m)))
+        boards.append(
+            MetricBoard(
+                metric=key,
+                title=METRIC_TITLES.get(key, key),
+                lower_is_better=lower,
+                estimators={t: s.estimator for t, s in specs.items()},
+                description=spec0.description,
+                methods=order,
+                cells=cells,
+                comparisons=comparisons,
+                ranks=ranks,
+                rank_note=rank_note,
+                friedman=fr,
+                friedman_note=fr_note,
+                cd=cd,
+                best=best,
+            )
+        )
+    return Leaderboard(
+        options=o,
+        ci=ci,
+        tasks=tasks,
+        methods=methods,
+        boards=tuple(boards),
+        task_info=task_info,
+        n_comparisons=n_comparisons,
+        n_runs=len(runs),
+        notes=tuple(notes),
+    )
+
+
+# ------------------------------------------------------------------------- formatting
+def fmt(x: float, digits: int = 3) -> str:
+    """Fixed-point number, ``n/a`` for NaN, ``inf`` for infinity (one rule for every rendering)."""
+    if math.isnan(x):
+        return "n/a"
+    return f"{x:.{digits}f}" if math.isfinite(x) else ("inf" if x > 0 else "-inf")
+
+
+def fmt_p(p: float) -> str:
+    """A p-value to 3 decimals, ``<0.001`` below that, ``n/a`` when the test did not run."""
+    if not math.isfinite(p):
+        return "n/a"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def p_clause(p: float) -> str:
+    """``p = 0.029``, ``p < 0.001`` or ``p n/a``, for sentences."""
+    text = fmt_p(p)
+    return "p < 0.001" if text == "<0.001" else ("p n/a" if text == "n/a" else f"p = {text}")
+
+
+MARKERS: Mapping[str, str] = {"better": "▲", "worse": "▼"}
+
+
+def cell_text(board: MetricBoard, lb: Leaderboard, task: str, method: str, digits: int = 3) -> tuple[str, str]:
+    """``("0.123 ±0.045", mark)`` (seed interval) or ``("0.123 [0.101, 0.150]", mark)`` (bootstrap
+    interval, not symmetric) for one cell; ``("—", "")`` where the method was not run."""
+    cell = board.cells.get((task, method))
+    if cell is None:
+        return "—", ""
+    text = fmt(cell.mean, digits)
+    if lb.ci == "seed":
+        hw = cell.seed_interval.half_width
+        text += f" ±{fmt(hw, digits)}" if math.isfinite(hw) else ""
+    else:
+        text += f" [{fmt(cell.bootstrap_low, digits)}, {fmt(cell.bootstrap_high, digits)}]"
+    comp = board.comparisons.get((task, method))
+    return text, MARKERS.get(comp.verdict, "") if comp else ""
+
+
+def direction(board: MetricBoard) -> str:
+    return "lower is better" if board.lower_is_better else "higher is better"
+
+
+def legend(lb: Leaderboard, board: MetricBoard) -> list[str]:
+    """The plain-text sentences that define one table's numbers and marks (every rendering prints them)."""
+    o = lb.options
+    out = [
+        f"Cells: mean over seeds of {board.title} on the test half, {lb.ci_description()}.",
+        "Bold: the best mean per task.",
+        f"{MARKERS['better']} / {MARKERS['worse']}: significantly better / worse than {o.reference} "
+        f"({lb.test_description()}); no mark: not significant.",
+        "Avg. rank: mean over tasks of the method's rank by mean (1 = best; ties share the mean rank).",
+    ]
+    if board.rank_note:
+        out.append(board.rank_note[0].upper() + board.rank_note[1:] + ".")
+    return out
+
+
+def rank_tests_text(lb: Leaderboard, board: MetricBoard) -> list[str]:
+    """Plain-text Friedman / Nemenyi summary lines of one table."""
+    out = []
+    fr = board.friedman
+    if fr is not None:
+        out.append(
+            f"Friedman test over {fr.n_tasks} tasks and {fr.n_methods} methods: chi2 = {fmt(fr.statistic, 3)}, "
+            f"{p_clause(fr.pvalue)} (Iman-Davenport F = {fmt(fr.iman_davenport_f, 3)}, "
+            f"{p_clause(fr.iman_davenport_pvalue)})."
+        )
+    elif board.friedman_note:
+        out.append(board.friedman_note[0].upper() + board.friedman_note[1:] + ".")
+    if board.cd is not None:
+        out.append(
+            f"Nemenyi critical difference at alpha = {lb.options.alpha:g}: {fmt(board.cd, 3)} "
+            "(average ranks closer than this are not significantly different)."
+        )
+    return out

@@ -1,0 +1,168 @@
+"""The command lines behind a leaderboard: the one that regenerates it, and the ``calibench
+run`` commands that recreate its results.
+
+Why verified: a reproduction command that is only *probably* right is worse than none. The
+run command is rebuilt from the stored training configurations and accepted only if laying
+its flags over a preset gives back exactly the stored hyper-parameters (and the stored
+estimators are those ``calibench run`` computes with that ``--ece-bins``); otherwise the
+leaderboard says the configuration has no single-command form and lists it instead.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from typing import Any
+
+from calibench.report.leaderboard import LeaderboardOptions, Run, parse_estimator
+
+#: Hyper-parameters ``calibench run`` sets from flags; the rest must come from a preset.
+_FLAG_HYPER: tuple[tuple[str, str], ...] = (
+    ("batch_size", "--batch-size"),
+    ("lr", "--lr"),
+    ("precision", "--precision"),
+    ("max_length", "--max-length"),
+)
+
+
+def _quote_all(args: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def command_line(
+    subcommand: str,
+    *,
+    source: tuple[str, str],
+    options: LeaderboardOptions,
+    tasks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    model: str | None = None,
+    extra: Sequence[str] = (),
+) -> str:
+    """``calibench <subcommand> ...`` (leaderboard or report) with every option that differs from its default.
+
+    ``source`` is ``("--from", DIR)`` or ``("-o", STORE)``; ``extra`` are the output flags. Paths
+    are written as given (relative paths stay relative, so a committed command works from the
+    repository root).
+    """
+    default = LeaderboardOptions()
+    args = ["calibench", subcommand, *source]
+    if options.metrics != default.metrics:
+        args += ["--metric", ",".join(options.metrics)]
+    if options.reference != default.reference:
+        args += ["--reference", options.reference]
+    for flag, value, base in (
+        ("--alpha", options.alpha, default.alpha),
+        ("--confidence", options.confidence, default.confidence),
+        ("--resamples", options.n_resamples, default.n_resamples),
+        ("--bootstrap-seed", options.seed, default.seed),
+        ("--ci", options.ci, default.ci),
+        ("--test", options.test, default.test),
+    ):
+        if value != base:
+            args += [flag, str(value)]
+    if tasks:
+        args += ["--tasks", ",".join(tasks)]
+    if methods:
+        args += ["--methods", ",".join(methods)]
+    if model:
+        args += ["--model", model]
+    return _quote_all([*args, *extra])
+
+
+def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
+    """``[]`` or ``["--ece-bins", N]`` if every stored estimator is what ``calibench run`` computes
+    with that setting; None if no ``--ece-bins`` reproduces them."""
+    from calibench.metrics import TASK_METRICS, evaluation_specs
+
+    bins = set()
+    for r in runs:
+        ece = r.record.get("metrics", {}).get("ece")
+        if ece is None:
+            return None
+        bins.add(parse_estimator(ece["estimator"])[1].get("bins"))
+    if len(bins) != 1 or not str(next(iter(bins))).isdigit():
+        return None
+    n_bins = int(next(iter(bins)))
+    candidates = [
+        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in TASK_METRICS
+    ]
+    for r in runs:
+        stored = {k: v["estimator"] for k, v in r.record.get("metrics", {}).items()}
+        if stored not in candidates:
+            return None
+    default_bins = int(parse_estimator(evaluation_specs("accuracy")["ece"].estimator)[1]["bins"])
+    return [] if n_bins == default_bins else ["--ece-bins", str(n_bins)]
+
+
+def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, str]:
+    """Flags (all but ``--tasks``) of a ``calibench run`` that recreates ``runs`` of one task, or (None, why)."""
+    from calibench.presets import PRESETS
+
+    configs = [r.record.get("config") or {} for r in runs]
+    if any(not c.get("hyper") for c in configs):
+        return None, f"{task}: stored results lack their training configuration"
+    hypers = {tuple(sorted(c["hyper"].items())) for c in configs}
+    if len(hypers) != 1:
+        return None, f"{task}: methods were trained with different hyper-parameters"
+    hyper: Mapping[str, Any] = dict(next(iter(hypers)))
+    data = {(c.get("data", {}).get("train_size"), c.get("data", {}).get("data_seed", 0)) for c in configs}
+    if len(data) != 1:
+        return None, f"{task}: results use different training subsamples"
+    train_size, data_seed = next(iter(data))
+    bins_flag = _ece_bins_flag(runs)
+    if bins_flag is None:
+        return None, f"{task}: the stored metrics were not computed with `calibench run`'s estimators"
+    overrides: dict[str, Any] = {k: hyper[k] for k, _ in _FLAG_HYPER}
+    length: list[str]
+    if hyper.get("max_steps"):
+        overrides["max_steps"] = hyper["max_steps"]
+        length = ["--max-steps", str(hyper["max_steps"])]
+    else:
+        overrides["epochs"] = hyper["epochs"]
+        length = ["--epochs", repr(hyper["epochs"])]
+    for name, preset in PRESETS.items():
+        if asdict(preset.hyper_for(task, **overrides)) != dict(hyper):
+            continue
+        # recipe defaults of the preset must already be in every stored recipe configuration
+        if any(
+            any(c.get("recipe_options", {}).get(k) != v for k, v in preset.recipe_options.get(c["recipe"], {}).items())
+            for c in configs
+        ):
+            continue
+        methods = sorted({r.method for r in runs})
+        seeds = sorted({r.seed for r in runs})
+        seed_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
+        args = ["--preset", name, "--methods", ",".join(methods), "--seeds", seed_arg, "--model", runs[0].model]
+        args += ["--full-train"] if train_size is None else ["--train-size", str(train_size)]
+        if data_seed:
+            args += ["--data-seed", str(data_seed)]
+        args += length
+        for key, flag in _FLAG_HYPER:
+            args += [flag, repr(hyper[key]) if isinstance(hyper[key], float) else str(hyper[key])]
+        return args + bins_flag, ""
+    return None, f"{task}: no preset gives the stored hyper-parameters with `calibench run`'s flags"
+
+
+def run_commands(runs: Sequence[Run]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``calibench run`` command lines that recreate ``runs`` (tasks with equal flags share one),
+    and the reasons for tasks that no command line reproduces."""
+    by_task: dict[str, list[Run]] = defaultdict(list)
+    for r in runs:
+        by_task[r.task].append(r)
+    grouped: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    problems = []
+    for task in sorted(by_task):
+        args, why = _task_run_args(task, by_task[task])
+        if args is None:
+            problems.append(why)
+        else:
+            grouped[tuple(args)].append(task)
+    commands = []
+    for args, tasks in sorted(grouped.items(), key=lambda kv: kv[1]):
+        a = list(args)
+        i = a.index("--methods")
+        commands.append(_quote_all(["calibench", "run", *a[: i + 2], "--tasks", ",".join(tasks), *a[i + 2 :]]))
+    return tuple(commands), tuple(problems)
