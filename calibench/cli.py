@@ -121,7 +121,8 @@ def _add_reporting_parsers(sub: Any) -> None:
     lb.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     lb.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
     lb.add_argument("--check", metavar="FILE",
-                    help="regenerate the markdown FILE and exit 1, printing a diff, if the file differs")
+                    help="regenerate the markdown FILE (implies --format markdown) and exit 1, printing a diff, "
+                         "if the committed file differs")
 
     ex = sub.add_parser("export", help="write stored results (config, metrics, per-example test probabilities) "
                                        "as reviewable JSON-lines files for the leaderboard")

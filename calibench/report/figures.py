@@ -79,7 +79,7 @@ def reliability_png(rb: ReliabilityBins, *, title: str, subtitle: str) -> bytes:
     top.bar(edges[:-1][full], np.abs(conf[full] - acc[full]), bottom=gap_low, width=width, align="edge",
             color="#e45756", alpha=0.35, edgecolor="#b22222", linewidth=0.6, hatch="//", label="gap to confidence")
     top.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1, label="perfect calibration")
-    for x, a, c, n in zip(edges[:-1][full], acc[full], conf[full], count[full]):
+    for x, a, c, n in zip(edges[:-1][full], acc[full], conf[full], count[full], strict=True):
         top.text(x + width / 2, max(a, c) + 0.02, str(int(n)), ha="center", va="bottom", fontsize=6, rotation=90,
                  parse_math=False)
     top.set_xlim(0, 1)

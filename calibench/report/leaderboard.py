@@ -687,7 +687,14 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
                     seed=_stable_seed(o.seed, "paired", specs[t].estimator, t),
                 )
                 st = _seed_tests(cells[(t, m)].values, cells[(t, o.reference)].values, o.confidence)
-                p = boot.pvalue if o.test == "bootstrap" else (st.t_test.pvalue if st else math.nan)
+                if o.test == "bootstrap":
+                    p = boot.pvalue
+                elif st is None:
+                    p = math.nan  # one seed: no t-test
+                elif st.sd_difference == 0 and st.mean_difference == 0:
+                    p = 1.0  # identical per-seed values: t is 0/0, but there is no difference to find
+                else:
+                    p = st.t_test.pvalue
                 comps[(t, m)] = (boot, st, p, len(pvalues))
                 pvalues.append(p)
         raw.append((key, specs, cells, comps))

@@ -42,7 +42,7 @@ def test_round_trip_is_exact_and_gives_the_same_leaderboard(tmp_path, store_runs
         assert b.record["fingerprint"] == r.fingerprint and b.record["config"]["hyper"] == r.record["config"]["hyper"]
     opts = LeaderboardOptions(metrics=("ece", "accuracy", "nll"), n_resamples=200)
     a, b = build_leaderboard(runs, opts), build_leaderboard(list(back.values()), opts)
-    for ba, bb in zip(a.boards, b.boards):
+    for ba, bb in zip(a.boards, b.boards, strict=True):
         assert ba.cells == bb.cells
         assert {k: (c.pvalue, c.pvalue_holm, c.verdict) for k, c in ba.comparisons.items()} == {
             k: (c.pvalue, c.pvalue_holm, c.verdict) for k, c in bb.comparisons.items()
@@ -84,7 +84,7 @@ def test_odd_method_labels_map_to_one_file_and_back(tmp_path, make_runs):
     labels = ["mc-dropout(samples=10)+temp-scaling", "a/b", "<script>alert(1)</script>", "x y%"]
     runs = [
         Run({**r.record, "method": lab}, r.probs, r.labels, r.source)
-        for r, lab in zip(make_runs(tasks=("rte",), methods=("baseline",), seeds=(0, 1, 2, 3), n=20), labels)
+        for r, lab in zip(make_runs(tasks=("rte",), methods=("baseline",), seeds=(0, 1, 2, 3), n=20), labels, strict=True)
     ]
     export_runs(runs, tmp_path / "results")
     files = sorted(p.relative_to(tmp_path / "results").as_posix() for p in (tmp_path / "results").rglob("*.jsonl"))

@@ -108,6 +108,18 @@ def test_verdicts_follow_the_corrected_p_values(make_runs):
     assert not lb.notes
 
 
+def test_t_test_as_primary(make_runs):
+    runs = make_runs(methods=("baseline", "temp-scaling", "copy"), n=300, seeds=(0, 1, 2, 3))
+    lb = build_leaderboard(runs, LeaderboardOptions(test="t-test"))
+    board = lb.board("ece")
+    for task in lb.tasks:
+        a, _ = _seed_values(runs, task, "temp-scaling")
+        b, _ = _seed_values(runs, task, "baseline")
+        assert board.comparisons[(task, "temp-scaling")].pvalue == pytest.approx(sps.ttest_rel(a, b).pvalue)
+        assert board.comparisons[(task, "copy")].pvalue == 1.0  # no difference at all: not "untested"
+    assert lb.n_comparisons == 6 and "paired t-test over seeds" in lb.test_description()
+
+
 def test_ranks_friedman_and_cd_agree_with_scipy(runs, board_ece_acc):
     board = board_ece_acc.board("ece")
     tasks = board_ece_acc.tasks
