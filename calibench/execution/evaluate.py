@@ -13,7 +13,7 @@ from calibench.config import config_hash
 from calibench.methods.compose import MethodSpec
 
 #: bumped when metric definitions change, so stored evaluations are recomputed
-EVAL_PROTOCOL = "calibench-eval-v1"
+EVAL_PROTOCOL = "calibench-eval-v2"
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -48,5 +48,8 @@ def evaluate_method(method: MethodSpec, arrays: dict[str, np.ndarray], task_metr
     from calibench.metrics import evaluate
 
     probs, cal_record = calibrate(method, arrays)
-    metrics = evaluate(probs, arrays["test_labels"], task_metric, **metric_options)
+    # metrics are computed on exactly the float32 probabilities that are stored and exported,
+    # so anyone can recompute every stored number from them, bit for bit
+    probs = probs.astype(np.float32)
+    metrics = evaluate(probs.astype(np.float64), arrays["test_labels"], task_metric, **metric_options)
     return probs, metrics, cal_record
