@@ -371,7 +371,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_third_party() -> None:
+    """Per-load reports and download bars from transformers/datasets would bury calibench's own
+    progress; keep their warnings and errors. A user's explicit settings win."""
+    import os
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
