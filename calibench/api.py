@@ -112,21 +112,27 @@ class RunResult:
     records: list[dict[str, Any]]
 
 
-def plan_run(cfg: RunConfig, progress: Any = None):
-    """The deduplicated plan of trainings and evaluations for ``cfg``."""
-    from calibench.execution.planner import make_plan
-    from calibench.training.precision import resolve_device, resolve_precision
+def plan_run(cfg: RunConfig, progress: Any = None, executor: Any = None):
+    """The deduplicated plan of trainings and evaluations for ``cfg``.
 
+    ``executor`` (default: this process) resolves precision ``auto`` on the hardware its
+    jobs get, which for a Ray cluster is not the driver's.
+    """
+    from calibench.execution.local import LocalExecutor
+    from calibench.execution.planner import make_plan
     from calibench.models.encoders import check_model
 
     preset = get_preset(cfg.preset)
-    dev = resolve_device(cfg.device)
+    executor = executor if executor is not None else LocalExecutor()
     check_model(cfg.model)
+    resolved: dict[str, str] = {}
 
     def hyper_for(task: str):
         h = preset.hyper_for(task, **cfg.hyper_overrides)
         # 'auto' is resolved here so the training hash names the precision actually used
-        return replace(h, precision=resolve_precision(h.precision, dev))
+        if h.precision not in resolved:
+            resolved[h.precision] = executor.resolve_precision(h.precision, cfg.device)
+        return replace(h, precision=resolved[h.precision])
 
     return make_plan(cfg.methods, cfg.tasks, cfg.seeds, model=cfg.model, hyper_for=hyper_for,
                      train_size=cfg.train_size, data_seed=cfg.data_seed, data_dir=cfg.data_dir,
@@ -134,21 +140,43 @@ def plan_run(cfg: RunConfig, progress: Any = None):
 
 
 def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
-        on_event: Callable[..., None] | None = None, executor: str = "local") -> RunResult:
-    """Plan, train what is missing, score every method; returns the records of this run."""
+        on_event: Callable[..., None] | None = None, executor: Any = "local", address: str | None = None,
+        num_cpus: int | None = None, cpus_per_job: float = 1.0, track: str | None = None,
+        tracking_uri: str | None = None) -> RunResult:
+    """Plan, train what is missing, score every method; returns the records of this run.
+
+    ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
+    cluster at ``address``, or on a local one of ``num_cpus`` CPUs started and stopped
+    here; ``cpus_per_job`` per job), or an executor instance, which the caller owns.
+    ``track="mlflow"`` mirrors the run into MLflow (``tracking_uri``, default a SQLite file
+    beside the store); the store stays the source of truth and tracking errors only warn.
+    """
+    import contextlib
+    from functools import partial
+
+    from calibench.execution.executor import make_executor
     from calibench.execution.jobs import run_training
     from calibench.execution.local import run_evaluations, run_trainings
     from calibench.store.db import Store
+    from calibench.tracking import open_tracker
 
+    if tracking_uri is not None and track is None:
+        raise ValueError("--tracking-uri needs --track mlflow")
+    if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
+        cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
+    owned = isinstance(executor, str)
+    exe = make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job,
+                        device=cfg.device) if owned else executor
+    tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
     store = Store(cfg.output_dir)
-    plan = plan_run(cfg, progress)
-    cache_dir = str(Path(cfg.output_dir) / "cache")
-
-    def job(spec):
-        return run_training(spec, device=cfg.device, cache_dir=cache_dir, progress=progress)
-
-    summary = run_trainings(plan, store, job, retry_failed=retry_failed, on_event=on_event)
-    run_evaluations(plan, store, summary, cfg.metric_options)
+    job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()))
+    if exe.in_process:  # live objects cannot travel to another process
+        job = partial(job, progress=progress)
+    with exe if owned else contextlib.nullcontext(exe):
+        plan = plan_run(cfg, progress, executor=exe)
+        summary = run_trainings(plan, store, job, executor=exe, retry_failed=retry_failed, on_event=on_event,
+                                progress=progress, tracker=tracker)
+    run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
     records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
                and r["training_key"] in {s.key for s in plan.trainings}]

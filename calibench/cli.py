@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
     r.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: one job at a time in this process (default); ray: Ray tasks, one GPU per job "
+                        "where the cluster has GPUs (pip install 'calibench[ray]')")
+    r.add_argument("--address", help="ray: join the cluster at this address (default: start a local one)")
+    r.add_argument("--num-cpus", type=int, help="ray: CPUs of the local cluster (default: every core)")
+    r.add_argument("--cpus-per-job", type=float, default=1.0, help="ray: CPUs each training job asks for (default 1)")
+    r.add_argument("--track", choices=["mlflow"], help="also log params, per-step losses and metrics to MLflow "
+                                                       "(pip install 'calibench[mlflow]')")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///<output-dir>/mlflow.db)")
 
     ls = sub.add_parser("ls", help="list tasks, methods, models, metrics or presets")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "methods", "models", "metrics", "presets"])
@@ -153,7 +162,7 @@ def _console():
 @command("run")
 def cmd_run(args: argparse.Namespace) -> int:
     from calibench import api
-    from calibench.report.progress import make_progress
+    from calibench.execution.sweep import make_sweep_progress
     from calibench.report.tables import results_table
 
     console = _console()
@@ -165,7 +174,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_length=args.max_length, ece_bins=args.ece_bins,
     )
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
-    with make_progress(console) as progress:
+    with make_sweep_progress(console) as progress:
         if args.dry_run:
             plan = api.plan_run(cfg, progress)
             console.print(f"plan: {plan.describe()}")
@@ -176,13 +185,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def on_event(event: str, spec: Any, msg: str) -> None:
             what = f"{spec.data.task} {spec.recipe} seed {spec.seed}"
-            style = {"done": "green", "failed": "red", "skipped": "dim", "busy": "yellow", "start": "cyan"}[event]
+            style = {"done": "green", "failed": "red", "skipped": "dim", "busy": "yellow", "start": "cyan",
+                     "lost": "yellow"}[event]
             console.print(f"[{style}]{event:>7}[/{style}] {what}" + (f": {msg}" if msg else ""))
 
-        result = api.run(cfg, progress=progress, retry_failed=args.retry_failed, on_event=on_event)
+        result = api.run(cfg, progress=progress, retry_failed=args.retry_failed, on_event=on_event,
+                         executor=args.executor, address=args.address, num_cpus=args.num_cpus,
+                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri)
     s = result.summary
     console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, reused {len(s.skipped)}, "
-                  f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}; "
+                  f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
+                  + (f", taken over by another sweep {len(s.lost)}" if s.lost else "") + "; "
                   f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused")
     if result.records:
         console.print(results_table(result.records, title="calibench results (test half)"))
@@ -405,7 +418,11 @@ def _is_user_error(exc: BaseException) -> bool:
     """Errors caused by input: shown as one line, not a traceback."""
     from calibench.registry import RegistryError
 
-    user: tuple[type[BaseException], ...] = (RegistryError, ValueError, FileNotFoundError)
+    from calibench.execution.ray_executor import ClusterTooSmall, RayNotInstalled
+    from calibench.tracking import TrackingNotInstalled
+
+    user: tuple[type[BaseException], ...] = (RegistryError, ValueError, FileNotFoundError, RayNotInstalled,
+                                             ClusterTooSmall, TrackingNotInstalled)
     try:
         from calibench.models.encoders import ModelLoadError
 

@@ -5,7 +5,9 @@ without pickle, JSON, JSON-lines text) and a ``MANIFEST.json`` with each file's 
 The folder is built under a temporary name and renamed into place, and the manifest is
 the last thing written into it, so a reader sees a whole artifact or none; every read
 checks the checksums, so a corrupt file raises :class:`ArtifactCorrupt` instead of being
-used. Callers regenerate on either.
+used. Callers regenerate on either. A writer killed mid-write leaves only its temporary
+folder, named after the writing process, which :meth:`ArtifactStore.remove_stale_tmp`
+deletes once that process is known dead (so a live concurrent writer is never disturbed).
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import hashlib
 import io
 import json
 import os
+import errno
 import shutil
-import uuid
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
+from calibench.store.owners import HOST, Owner
+
 MANIFEST = "MANIFEST.json"
+TMP_PREFIX = ".tmp-"
 
 
 class ArtifactCorrupt(RuntimeError):
@@ -56,6 +62,33 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename: without it a power loss can undo a rename the caller already relied on."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def _tmp_name(key: str) -> str:
+    """``.tmp-<key>@<host>@<pid>@<start>@<nonce>``: names the writer so a crash's leftover can be told apart."""
+    me = Owner.current()
+    return f"{TMP_PREFIX}{key}@{me.host}@{me.pid}@{me.start}@{me.nonce}"
+
+
+def _tmp_writer(name: str) -> Owner | None:
+    parts = name.split("@")
+    if len(parts) != 5 or not (parts[2].isdigit() and parts[3].isdigit()):
+        return None
+    return Owner(parts[1], int(parts[2]), int(parts[3]), parts[4])
+
+
 class ArtifactStore:
     """Artifacts under ``root``; safe against crashes and concurrent writers of the same key."""
 
@@ -80,7 +113,7 @@ class ArtifactStore:
         """Write atomically; if a complete artifact already exists under ``key`` it is kept."""
         final = self.path(kind, key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{key}-{uuid.uuid4().hex[:8]}"
+        tmp = final.parent / _tmp_name(key)
         tmp.mkdir()
         try:
             files: dict[str, str] = {}
@@ -102,8 +135,16 @@ class ArtifactStore:
                 if self.exists(kind, key):
                     shutil.rmtree(tmp)
                     return final
-                shutil.rmtree(final)  # a partial leftover from an older layout or a crash
-            os.replace(tmp, final)
+                shutil.rmtree(final, ignore_errors=True)  # a partial leftover from an older layout
+            try:
+                os.replace(tmp, final)
+            except OSError as exc:
+                # a concurrent writer of the same key renamed its (equal) artifact in first
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not self.exists(kind, key):
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+                return final
+            _fsync_dir(final.parent)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -143,8 +184,34 @@ class ArtifactStore:
     def delete(self, kind: str, key: str) -> None:
         shutil.rmtree(self.path(kind, key), ignore_errors=True)
 
+    def remove_stale_tmp(self, max_age_s: float = 7 * 86400) -> list[Path]:
+        """Delete temporary folders left by writers that died; returns what was removed.
+
+        A folder whose writer ran on this host is removed as soon as that process is gone;
+        one from another host (a shared filesystem) only once it is ``max_age_s`` old, since
+        its writer's liveness cannot be checked from here.
+        """
+        removed: list[Path] = []
+        if not self.root.is_dir():
+            return removed
+        now = time.time()
+        for tmp in self.root.glob(f"*/*/{TMP_PREFIX}*"):
+            writer = _tmp_writer(tmp.name)
+            if writer is not None and writer.host == HOST:
+                stale = writer.known_dead()
+            else:
+                try:
+                    stale = now - tmp.stat().st_mtime > max_age_s
+                except FileNotFoundError:  # its writer just finished or cleaned up
+                    continue
+            if stale:
+                shutil.rmtree(tmp, ignore_errors=True)
+                removed.append(tmp)
+        return removed
+
     def keys(self, kind: str) -> list[str]:
         base = self.root / kind
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.glob("*/*") if (p / MANIFEST).is_file())
+        return sorted(p.name for p in base.glob("*/*")
+                      if not p.name.startswith(TMP_PREFIX) and (p / MANIFEST).is_file())

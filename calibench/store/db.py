@@ -11,22 +11,29 @@ Three tables, one per stage of the flow:
   naming its estimator.
 
 Every state change is one transaction, so an interrupted run leaves finished work whole
-and unfinished work absent (or claimed with a lease that expires).
+and unfinished work absent or claimed. A claim is a short lease (``LEASE_S``) that the
+driver renews while the job runs, so a driver that died on another host releases its
+jobs within minutes; a driver on this host that died (SIGKILL, OOM-kill) is detected at
+once from its owner token (pid + process start time), so a rerun right after a crash
+retakes its jobs without waiting. Verdicts (done/failed) are written only by the current
+owner of the claim: a sweep whose claim was taken over cannot overwrite the new owner.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from calibench.store.artifacts import ArtifactStore
+from calibench.store.owners import Owner, owner_known_dead
+
+#: seconds a claim stays valid without renewal; drivers renew every LEASE_S / 4
+LEASE_S = 120.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trainings (
@@ -68,7 +75,8 @@ CREATE INDEX IF NOT EXISTS predictions_training ON predictions(training_key);
 
 
 def default_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+    """A fresh owner token for this process (``host:pid:start:nonce``; see :mod:`.owners`)."""
+    return str(Owner.current())
 
 
 class Store:
@@ -106,11 +114,23 @@ class Store:
             self._local.conn = None
 
     # -- trainings ----------------------------------------------------------------------
-    def claim(self, key: str, spec: dict[str, Any], owner: str, lease_s: float = 3600.0) -> bool:
-        """Take the job ``key`` unless it is done or someone else holds a live lease."""
+    def claim(self, key: str, spec: dict[str, Any], owner: str, lease_s: float = LEASE_S, *,
+              expect_attempts: int | None = None) -> bool:
+        """Take the job ``key`` unless someone else holds a live claim on it.
+
+        A claim is live while its lease runs and its owner is not known to be dead (see
+        :func:`~calibench.store.owners.owner_known_dead`). ``expect_attempts`` makes the
+        claim conditional on the row being unchanged since the caller looked at it (0: no
+        row yet): a driver decides from a read whether a job needs running, and without
+        this check a concurrent sweep could finish the job between that read and the
+        claim, and it would run twice.
+        """
         now = time.time()
         with self._conn() as c:
-            row = c.execute("SELECT status, owner, lease_until FROM trainings WHERE key=?", (key,)).fetchone()
+            row = c.execute("SELECT status, owner, lease_until, attempts FROM trainings WHERE key=?",
+                            (key,)).fetchone()
+            if expect_attempts is not None and (row["attempts"] if row else 0) != expect_attempts:
+                return False
             if row is None:
                 c.execute(
                     "INSERT INTO trainings(key, spec, status, owner, lease_until, attempts, started_at) "
@@ -118,7 +138,8 @@ class Store:
                     (key, json.dumps(spec, sort_keys=True), owner, now + lease_s, now),
                 )
                 return True
-            if row["status"] == "running" and row["owner"] != owner and (row["lease_until"] or 0) > now:
+            if (row["status"] == "running" and row["owner"] != owner and (row["lease_until"] or 0) > now
+                    and not owner_known_dead(row["owner"])):
                 return False
             c.execute(
                 "UPDATE trainings SET status='running', owner=?, lease_until=?, attempts=attempts+1, "
@@ -127,41 +148,58 @@ class Store:
             )
             return True
 
-    def renew(self, key: str, owner: str, lease_s: float = 3600.0) -> None:
+    def renew(self, key: str, owner: str, lease_s: float = LEASE_S) -> bool:
+        """Extend ``owner``'s lease on ``key``; False if the claim is no longer theirs."""
         with self._conn() as c:
-            c.execute("UPDATE trainings SET lease_until=? WHERE key=? AND owner=? AND status='running'",
-                      (time.time() + lease_s, key, owner))
+            cur = c.execute("UPDATE trainings SET lease_until=? WHERE key=? AND owner=? AND status='running'",
+                            (time.time() + lease_s, key, owner))
+            return cur.rowcount == 1
 
     def finish_training(self, key: str, owner: str, record: dict[str, Any],
-                        predictions: list[tuple[str, str, dict[str, Any], list[str]]]) -> None:
-        """Mark done and register its predictions, in one transaction."""
+                        predictions: list[tuple[str, str, dict[str, Any], list[str]]]) -> bool:
+        """Mark done and register its predictions, in one transaction.
+
+        Only the current owner of the running claim can: returns False (and writes nothing)
+        when the claim was taken over, so a job is never recorded done twice.
+        """
         now = time.time()
         with self._conn() as c:
-            c.execute(
+            cur = c.execute(
                 "UPDATE trainings SET status='done', finished_at=?, record=?, lease_until=NULL, error=NULL, "
-                "traceback=NULL WHERE key=?",
-                (now, json.dumps(record, sort_keys=True), key),
+                "traceback=NULL WHERE key=? AND owner=? AND status='running'",
+                (now, json.dumps(record, sort_keys=True), key, owner),
             )
+            if cur.rowcount != 1:
+                return False
             for pkey, inference, options, splits in predictions:
                 c.execute(
                     "INSERT OR REPLACE INTO predictions(key, training_key, inference, options, splits, created) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (pkey, key, inference, json.dumps(options, sort_keys=True), json.dumps(splits), now),
                 )
+            return True
 
-    def fail_training(self, key: str, owner: str, error: str, traceback: str) -> None:
+    def fail_training(self, key: str, owner: str, error: str, traceback: str) -> bool:
+        """Record a failure; like :meth:`finish_training`, only by the claim's current owner."""
         with self._conn() as c:
-            c.execute(
+            cur = c.execute(
                 "UPDATE trainings SET status='failed', finished_at=?, lease_until=NULL, error=?, traceback=? "
-                "WHERE key=? AND owner=?",
+                "WHERE key=? AND owner=? AND status='running'",
                 (time.time(), error, traceback, key, owner),
             )
+            return cur.rowcount == 1
 
     def release(self, key: str, owner: str) -> None:
-        """Give a claim back without a verdict (an interrupted job)."""
+        """Give a claim back without a verdict (an interrupted job).
+
+        A job that was done before this claim (re-run to add a prediction) goes back to
+        done with its earlier record; one that never finished is forgotten.
+        """
         with self._conn() as c:
             c.execute("DELETE FROM trainings WHERE key=? AND owner=? AND status='running' AND record IS NULL",
                       (key, owner))
+            c.execute("UPDATE trainings SET status='done', lease_until=NULL WHERE key=? AND owner=? "
+                      "AND status='running' AND record IS NOT NULL", (key, owner))
 
     def training(self, key: str) -> dict[str, Any] | None:
         with self._conn() as c:
@@ -192,6 +230,12 @@ class Store:
                  time.time()),
             )
 
+    def result(self, key: str) -> dict[str, Any] | None:
+        """The stored record of one evaluation, or None."""
+        with self._conn() as c:
+            row = c.execute("SELECT record FROM results WHERE key=?", (key,)).fetchone()
+        return json.loads(row["record"]) if row else None
+
     def has_result(self, key: str) -> bool:
         with self._conn() as c:
             return c.execute("SELECT 1 FROM results WHERE key=?", (key,)).fetchone() is not None
@@ -208,7 +252,7 @@ class Store:
             return [json.loads(r["record"]) for r in c.execute(q + " ORDER BY task, method, seed", args)]
 
     def integrity_check(self) -> list[str]:
-        """Problems found: SQLite's own check, dangling predictions, corrupt artifacts."""
+        """Problems found: SQLite's own check, half-written records, corrupt or missing artifacts."""
         problems: list[str] = []
         with self._conn() as c:
             ok = c.execute("PRAGMA integrity_check").fetchone()[0]
@@ -219,6 +263,15 @@ class Store:
                     problems.append(f"prediction {r['key']}: logits artifact missing or corrupt")
             dup = c.execute("SELECT key, COUNT(*) n FROM trainings GROUP BY key HAVING n > 1").fetchall()
             problems += [f"training {r['key']} stored {r['n']} times" for r in dup]
+            for r in c.execute("SELECT key FROM trainings t WHERE status='done' AND (record IS NULL OR NOT EXISTS "
+                               "(SELECT 1 FROM predictions p WHERE p.training_key=t.key))").fetchall():
+                problems.append(f"training {r['key']}: done without its record or predictions")
+            for r in c.execute("SELECT p.key FROM predictions p LEFT JOIN trainings t ON t.key=p.training_key "
+                               "WHERE t.key IS NULL").fetchall():
+                problems.append(f"prediction {r['key']}: its training row is missing")
+            for r in c.execute("SELECT key FROM results").fetchall():
+                if not self.artifacts.verify("probs", r["key"]):
+                    problems.append(f"result {r['key']}: probs artifact missing or corrupt")
         return problems
 
 
