@@ -16,6 +16,10 @@ sharp-hidden; several seeds) share it. So both are artifacts in the
 
 A corrupt (checksum mismatch), partial (no manifest) or inconsistent (wrong count or
 arity) artifact is deleted and regenerated, never used.
+
+Long steps report through an optional ``progress(stage, done, total)`` callable (stages
+``"noise-lm"``: optimiser steps, ``"noise-corpus"``: usable samples); nothing is printed,
+so the CLI can drive a rich progress bar and library callers stay silent.
 """
 
 from __future__ import annotations
@@ -97,10 +101,13 @@ def get_noise_model(
     try:
         art = artifacts.read(LM_KIND, key)
         blob = art.arrays["weights"].tobytes()
-        model = NoiseModel.from_state_bytes(blob, NoiseModelConfig.from_dict(art.json["config"]))
-        return model, NoiseModelInfo(key, "cache", float(art.json.get("train_seconds", 0.0)))
-    except (ArtifactMissing, ArtifactCorrupt, KeyError, ValueError):
-        artifacts.delete(LM_KIND, key)  # whatever was there is unusable
+        # the key pins every training option; sampling options come from the caller's cfg
+        model = NoiseModel.from_state_bytes(blob, cfg)
+        model.train_seconds = float(art.json["train_seconds"])
+        model.history = list(art.json.get("history", []))
+        return model, NoiseModelInfo(key, "cache", model.train_seconds)
+    except (ArtifactMissing, ArtifactCorrupt, KeyError, ValueError, RuntimeError):
+        artifacts.delete(LM_KIND, key)  # whatever was there is unusable: retrain
     model = nm.train_noise_model(train_texts, cfg, progress=progress)
     blob = np.frombuffer(model.state_bytes(), dtype=np.uint8)
     artifacts.write(
@@ -113,6 +120,7 @@ def get_noise_model(
             "n_train": len(train_texts),
             "config": cfg.to_dict(),
             "train_seconds": model.train_seconds,
+            "history": model.history,
             "format_version": FORMAT_VERSION,
         },
     )

@@ -67,6 +67,9 @@ FULL_TOKEN = "[FULL]"
 #: corpora made by older code are then not reused
 FORMAT_VERSION = 1
 
+# encoder families whose HF ``*ForCausalLM`` runs them as decoders when ``is_decoder`` is set
+_ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "ernie", "bert-generation"}
+
 # fields that only affect sampling, not the trained LM (kept out of the LM's cache key)
 _SAMPLING_FIELDS = ("top_k", "temperature", "max_new_tokens", "sample_batch_size")
 
@@ -104,6 +107,7 @@ class NoiseModelConfig:
     n_head: int = 6
     dropout: float = 0.1
     warm_start_embeddings: bool = True  # tiny-scratch: start from MiniLM's word embeddings
+    warm_start_positions: bool = False  # ... and its position embeddings
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.mask_rate <= 1.0:
@@ -153,7 +157,7 @@ class NoiseModelConfig:
         for k in _SAMPLING_FIELDS:
             d.pop(k)
         if not self.is_scratch:
-            for k in ("n_layer", "n_embd", "n_head", "dropout", "warm_start_embeddings"):
+            for k in ("n_layer", "n_embd", "n_head", "dropout", "warm_start_embeddings", "warm_start_positions"):
                 d.pop(k)
         return d
 
@@ -225,14 +229,15 @@ def load_tokenizer(cfg: NoiseModelConfig) -> tuple[Any, NoiseTokens]:
     return tok, tokens
 
 
-def _offline_word_embeddings() -> torch.Tensor | None:
+def _offline_embeddings() -> tuple[torch.Tensor, torch.Tensor] | None:
+    """MiniLM's word (30522 x 384) and position (512 x 384) embeddings, or None offline-less."""
     path = _offline_tokenizer_path()
     if path is None:
         return None
     from safetensors import safe_open
 
     with safe_open(str(Path(path) / "model.safetensors"), "pt") as f:
-        return f.get_tensor("embeddings.word_embeddings.weight")
+        return f.get_tensor("embeddings.word_embeddings.weight"), f.get_tensor("embeddings.position_embeddings.weight")
 
 
 def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pretrained_weights: bool = True) -> Any:
@@ -260,22 +265,29 @@ def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pret
         )
         model = GPT2LMHeadModel(gcfg)
         if cfg.warm_start_embeddings and pretrained_weights:
-            emb = _offline_word_embeddings() if cfg.tokenizer in _OFFLINE_ALIASES else None
-            if emb is None:
+            embs = _offline_embeddings() if cfg.tokenizer in _OFFLINE_ALIASES else None
+            if embs is None:
                 raise ValueError(
                     "warm_start_embeddings needs the offline all-MiniLM-L6-v2 package and its tokenizer; "
                     "set warm_start_embeddings=False for another tokenizer"
                 )
-            if emb.shape[1] != cfg.n_embd:
-                raise ValueError(f"warm_start_embeddings needs n_embd == {emb.shape[1]} (MiniLM's width), got {cfg.n_embd}")
+            words, positions = embs
+            if words.shape[1] != cfg.n_embd:
+                raise ValueError(f"warm_start_embeddings needs n_embd == {words.shape[1]} (MiniLM's width), got {cfg.n_embd}")
             with torch.no_grad():
-                model.transformer.wte.weight[: emb.shape[0]] = emb
+                model.transformer.wte.weight[: words.shape[0]] = words
+                if cfg.warm_start_positions:
+                    n_pos = min(cfg.total_len, positions.shape[0])
+                    model.transformer.wpe.weight[:n_pos] = positions[:n_pos]
         return model
     name = _resolve_name(cfg.lm)
+    config = AutoConfig.from_pretrained(name)
+    if config.model_type in _ENCODER_FAMILIES:
+        config.is_decoder = True  # an encoder checkpoint used as a causal LM (causal mask, KV cache)
     if pretrained_weights:
-        model = AutoModelForCausalLM.from_pretrained(name)
+        model = AutoModelForCausalLM.from_pretrained(name, config=config)
     else:
-        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(name))
+        model = AutoModelForCausalLM.from_config(config)
     if model.get_input_embeddings().weight.shape[0] < vocab:
         model.resize_token_embeddings(vocab)
     max_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)

@@ -55,3 +55,17 @@ def gpt2_style_lm(folder: Path) -> Path:
                      bos_token_id=eot, eos_token_id=eot)
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     return folder
+
+
+def bert_style_lm(folder: Path) -> Path:
+    """A tiny random BERT encoder checkpoint with the MiniLM WordPiece tokenizer: the
+    stand-in for using an encoder (such as all-MiniLM-L6-v2 itself) as a causal noise LM."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from calibench.ebm.noise_model import _resolve_name
+
+    AutoTokenizer.from_pretrained(_resolve_name("all-MiniLM-L6-v2")).save_pretrained(folder)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    BertModel(cfg).save_pretrained(folder)
+    return folder

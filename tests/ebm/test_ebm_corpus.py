@@ -96,6 +96,9 @@ def test_a_larger_corpus_or_new_seed_reuses_the_trained_lm(store, counted) -> No
     c = _get(store, seed=1, top_k=5)  # sampling options do not retrain either
     assert counted == {"train": 0, "generate": 2} and a.from_cache
     assert b.stats.noise_model_source == c.stats.noise_model_source == "cache"
+    # the cached LM samples with the caller's sampling options, not those it was trained under
+    model, info = corpus_mod.get_noise_model("toy", single_texts(30), tiny_config(top_k=5), store)
+    assert info.source == "cache" and model.config.top_k == 5 and c.config.top_k == 5
     assert len({a.key, b.key, c.key}) == 3 and len(store.keys(LM_KIND)) == 1
     d = _get(store, n=3, mask_rate=0.2)  # a training option does
     assert counted["train"] == 1 and d.stats.noise_model_source == "trained"

@@ -18,7 +18,7 @@ from calibench.ebm.noise_model import (
     train_noise_model,
 )
 
-from _tiny import gpt2_style_lm, pair_texts, single_texts, tiny_config
+from _tiny import bert_style_lm, gpt2_style_lm, pair_texts, single_texts, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +153,19 @@ def test_a_gpt2_style_hub_model_gets_mask_pad_and_separator_added(tmp_path) -> N
     back = NoiseModel.from_state_bytes(model.state_bytes(), cfg)
     x = torch.tensor([[t.bos, 5, 6, t.full]])
     torch.testing.assert_close(back.lm(input_ids=x).logits, model.lm(input_ids=x).logits)
+
+
+def test_an_encoder_checkpoint_runs_as_a_causal_noise_lm(tmp_path) -> None:
+    """BERT-family checkpoints are loaded with ``is_decoder=True``; the KV-cache sampler then
+    gives the same samples as full recomputation on that architecture too."""
+    from calibench.ebm.sampling import sample_continuations
+
+    folder = bert_style_lm(tmp_path / "enc")
+    cfg = tiny_config(lm=str(folder), lr=1e-3)
+    model = train_noise_model(single_texts(16), cfg)
+    assert type(model.lm).__name__ == "BertLMHeadModel" and model.lm.config.is_decoder
+    prompts = [model.prompt(model.corrupt(ids, np.random.default_rng(i))) for i, ids in enumerate(model.encode(single_texts(9)))]
+    kw = dict(pad_id=model.tokens.pad, eos_id=model.tokens.eos, max_new_tokens=8, top_k=20, batch_size=4)
+    a = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=True, **kw)
+    b = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=False, **kw)
+    assert a.tokens == b.tokens

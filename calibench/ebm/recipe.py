@@ -1,0 +1,151 @@
+"""Joint EBM finetuning as training recipes: ``ebm-scalar``, ``ebm-hidden``, ``ebm-sharp-hidden``.
+
+Per optimisation step, as the reference: one cross-entropy minibatch (the loop's random,
+length-grouped batch), then one data batch for NCE from a separate sequential pass over the
+training set, then ``K`` noise batches of NCE-batch size read sequentially from the cached
+noise corpus; dropout on in every pass. Loss = CE + lambda * NCE (residual form, see
+:mod:`calibench.ebm.nce`). The loop clips gradients and steps AdamW as for any recipe.
+
+Divergence guard: a non-finite loss stops the run (the loop); an energy whose magnitude
+exceeds ``energy_limit`` stops it too, naming the step and the term.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch.nn.functional as F
+
+from calibench.methods.base import LossOutput, Recipe
+
+SCALAR_HEAD = "energy"  # key of the scalar energy's head in Classifier.extra_heads
+#: the reference's noise-LM finetuning epochs (4 elsewhere)
+REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "wnli": 16}
+
+
+class _ProgressAdapter:
+    """The noise corpus reports ``(name, done, total)``; show it as rich progress bars."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        if self.progress is None:
+            return
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=total)
+        self.progress.update(self.tasks[name], completed=done, total=total)
+
+    def close(self) -> None:
+        for t in self.tasks.values():
+            self.progress.remove_task(t)
+        self.tasks.clear()
+
+
+class EBMRecipe(Recipe):
+    """Cross-entropy + lambda * NCE against samples of the auto-regressive noise model."""
+
+    energy: ClassVar[str] = "hidden"
+    defaults: ClassVar[dict[str, Any]] = {
+        "k": 8,  # noise samples per data sample (paper: 8; 1 is sometimes better on small tasks)
+        "nce_lambda": 1.0,
+        "nce_batch_size": None,  # None: the CE batch size (as the paper)
+        "noise_lm": "tiny-scratch",  # or "gpt2" (the paper's) or any HF causal LM id / path
+        "mask_rate": 0.4,
+        "noise_epochs": None,  # None: tiny-scratch's default; a pretrained LM: the reference's per task
+        "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
+        "max_noise_samples": 200_000,
+        "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
+        "scalar_head": "mlp",  # scalar energy's head: "mlp" (reference) or "linear" (paper's wording)
+        "energy_limit": 1.0e4,  # |mean energy| above this stops the run as diverged
+    }
+
+    def _noise_config(self, task: str):
+        from calibench.ebm.noise_model import NoiseModelConfig
+
+        epochs = self.options["noise_epochs"]
+        if epochs is None and self.options["noise_lm"] != "tiny-scratch":
+            epochs = REFERENCE_NOISE_EPOCHS.get(task, 4)
+        return NoiseModelConfig(lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs)
+
+    def setup(self, ctx) -> None:
+        from calibench.ebm.corpus import get_noise_corpus
+        from calibench.ebm.energy import make_scalar_head, resolve_energy
+        from calibench.training.batching import sequential_batches
+
+        o = self.options
+        if o["k"] < 1 or o["nce_lambda"] < 0:
+            raise ValueError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
+        if ctx.artifacts is None:
+            raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
+        spec = resolve_energy(self.energy)
+        if spec.needs_scalar_head:
+            ctx.model.extra_heads[SCALAR_HEAD] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
+                                                                  ctx.model.dropout_p)
+        nce_bs = int(o["nce_batch_size"] or ctx.spec.hyper.batch_size)
+        needed = ctx.total_steps * nce_bs * int(o["k"])
+        n_samples = int(o["noise_samples"] or min(needed, o["max_noise_samples"]))
+        report = _ProgressAdapter(ctx.progress)
+        try:
+            corpus = get_noise_corpus(ctx.task.name, ctx.train_texts, ctx.dev_texts, self._noise_config(ctx.task.name),
+                                      n_samples, o["noise_seed"], ctx.artifacts, report)
+        finally:
+            report.close()
+        ctx.state["noise"] = ctx.encode(corpus.texts)
+        ctx.state["corpus"] = corpus
+        ctx.state["data_ptr"] = sequential_batches(len(ctx.train), nce_bs)
+        ctx.state["noise_ptr"] = sequential_batches(len(corpus.texts), nce_bs * int(o["k"]))
+
+    def _energy(self, model, batch):
+        from calibench.ebm.energy import compute_energy
+
+        out = model(**batch)
+        head = model.extra_heads[SCALAR_HEAD] if SCALAR_HEAD in model.extra_heads else None
+        return compute_energy(self.energy, out.logits.float(), out.hidden, head).float()
+
+    def loss(self, model, batch, ctx) -> LossOutput:
+        from calibench.ebm.nce import nce_loss
+        from calibench.training.loop import TrainingDiverged
+
+        ce = F.cross_entropy(model(**batch).logits.float(), batch["labels"])
+        e_data = self._energy(model, ctx.batch(ctx.train, next(ctx.state["data_ptr"])))
+        e_noise = self._energy(model, ctx.batch(ctx.state["noise"], next(ctx.state["noise_ptr"])))
+        nce = nce_loss(e_data, e_noise, float(self.options["k"]))
+        logs = {"ce": float(ce.detach()), **nce.logs()}
+        limit = self.options["energy_limit"]
+        for term in ("energy_data", "energy_noise"):
+            if abs(getattr(nce, term)) > limit:
+                raise TrainingDiverged(ctx.step, logs, reason=f"{term} exploded beyond +-{limit:g}")
+        return LossOutput(ce + self.options["nce_lambda"] * nce.loss, logs)
+
+    def record(self, ctx) -> dict[str, Any]:
+        corpus = ctx.state.get("corpus")
+        return {
+            "energy": self.energy,
+            "k": self.options["k"],
+            "nce_lambda": self.options["nce_lambda"],
+            "mask_rate": self.options["mask_rate"],
+            "noise_lm": self.options["noise_lm"],
+            "noise_corpus": None if corpus is None else {
+                "key": corpus.key, "from_cache": corpus.from_cache, **corpus.stats.to_dict(),
+            },
+        }
+
+
+class EBMScalar(EBMRecipe):
+    """Joint EBM finetuning, scalar energy: a separate one-output head g(h_cls)."""
+
+    energy = "scalar"
+
+
+class EBMHidden(EBMRecipe):
+    """Joint EBM finetuning, hidden energy: -logsumexp of the class logits (JEM-style)."""
+
+    energy = "hidden"
+
+
+class EBMSharpHidden(EBMRecipe):
+    """Joint EBM finetuning, sharp-hidden energy: -max of the class logits."""
+
+    energy = "sharp-hidden"
