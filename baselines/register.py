@@ -1,6 +1,34 @@
-"""Entry-point module: registering costs nothing (string targets, imported on first use)."""
+"""Entry-point module: registering costs nothing (string targets, imported on first use).
+
+calibench finds this module through the ``calibench.methods`` entry point in pyproject.toml,
+exactly as it finds a third party's plugin, so ``calibench ls`` never imports torch or
+netcal for these methods.
+"""
 
 from calibench.registry import register
 
+# recipes: how the model is trained (their options enter the training's identity)
+register("recipe", "label-smoothing", "baselines.label_smoothing:LabelSmoothing",
+         description="cross-entropy against smoothed targets (alpha=0.1; Szegedy et al. 2016)")
+register("recipe", "mixup", "baselines.mixup:Mixup",
+         description="mixup on the pooled first-token state, lambda~Beta(0.4,0.4); on=embeddings mixes word embeddings")
+
+# inference procedures: trained model -> logits
+register("inference", "mc-dropout", "baselines.mc_dropout:MCDropout",
+         description="MC dropout: log of the mean softmax over passes=10 dropout-on passes (attention dropout too)")
+
+# post-hoc calibrators: fit(logits, labels) on the dev half (fit_on=train: the training set)
 register("calibrator", "temp-scaling", "baselines.temperature:TemperatureScaling",
          description="one temperature fitted by NLL (L-BFGS on log T) on the dev half; fit_on=train, objective=ece-grid")
+register("calibrator", "vector-scaling", "baselines.netcal_calibrators:VectorScaling",
+         description="netcal: per-class weight and bias by maximum likelihood (Platt scaling when binary)")
+register("calibrator", "histogram-binning", "baselines.netcal_calibrators:HistogramBinning",
+         description="netcal: equal-width histogram binning (bins=10), one-vs-all")
+register("calibrator", "isotonic", "baselines.netcal_calibrators:IsotonicRegression",
+         description="netcal: isotonic regression, one-vs-all")
+register("calibrator", "bbq", "baselines.netcal_calibrators:BBQ",
+         description="netcal: Bayesian binning into quantiles (score=BIC), one-vs-all")
+register("calibrator", "enir", "baselines.netcal_calibrators:ENIR",
+         description="netcal: ensemble of near-isotonic regressions (score=BIC), one-vs-all")
+register("calibrator", "beta-calibration", "baselines.netcal_calibrators:BetaCalibration",
+         description="netcal: beta calibration by maximum likelihood; binary tasks only")

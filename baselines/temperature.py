@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
-from calibench.methods.base import Calibrator
+from baselines.calibrator import PostHocCalibrator
 
 
 def nll_and_grad(log_t: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
@@ -29,25 +29,21 @@ def nll_and_grad(log_t: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> t
     return nll, np.array([d_ds * -s])
 
 
-class TemperatureScaling(Calibrator):
+class TemperatureScaling(PostHocCalibrator):
     """One temperature, fitted by NLL on the dev half (or the training set)."""
 
+    name: ClassVar[str] = "temp-scaling"
     defaults: ClassVar[dict[str, Any]] = {"fit_on": "dev", "objective": "nll", "ece_bins": 15}
     GRID = np.round(np.arange(0.1, 3.0001, 0.05), 4)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if self.options["fit_on"] not in ("dev", "train"):
-            raise ValueError(f"temp-scaling: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
         if self.options["objective"] not in ("nll", "ece-grid"):
             raise ValueError(f"temp-scaling: objective must be 'nll' or 'ece-grid', got {self.options['objective']!r}")
         self.temperature_: float | None = None
 
-    def fit(self, logits: np.ndarray, labels: np.ndarray) -> "TemperatureScaling":
-        logits = np.asarray(logits, dtype=np.float64)
-        labels = np.asarray(labels, dtype=np.int64)
-        if logits.ndim != 2 or len(logits) != len(labels) or len(labels) == 0:
-            raise ValueError(f"temp-scaling: need (n, C) logits and (n,) labels, got {logits.shape} and {labels.shape}")
+    def fit(self, logits: np.ndarray, labels: np.ndarray) -> TemperatureScaling:
+        logits, labels = self._check_fit(logits, labels)
         if self.options["objective"] == "nll":
             res = minimize(nll_and_grad, x0=np.zeros(1), args=(logits, labels), jac=True, method="L-BFGS-B",
                            bounds=[(np.log(1e-2), np.log(1e2))])
@@ -61,9 +57,8 @@ class TemperatureScaling(Calibrator):
         return self
 
     def predict_proba(self, logits: np.ndarray) -> np.ndarray:
-        if self.temperature_ is None:
-            raise RuntimeError("temp-scaling: call fit() before predict_proba()")
-        return np.exp(log_softmax(np.asarray(logits, dtype=np.float64) / self.temperature_, axis=1))
+        z = self._check_predict(logits)
+        return np.exp(log_softmax(z / self.temperature_, axis=1))
 
     def fitted_params(self) -> dict[str, Any]:
         return {"temperature": self.temperature_}

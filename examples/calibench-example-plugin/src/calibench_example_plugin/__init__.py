@@ -1,0 +1,4 @@
+"""An example calibench plugin package: one recipe, registered through an entry point.
+
+See docs/plugins.md in the calibench repository for the walk-through.
+"""

@@ -1,0 +1,94 @@
+"""The baselines end to end through the CLI, on a real GLUE slice with the real offline encoder.
+
+A few optimisation steps only: these check wiring (planning, shared trainings, stored
+logits, calibrator records), not calibration quality. One run covers several methods so
+they share its trainings.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from calibench.cli import main
+from calibench.store.db import Store
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "calibench-example-plugin"
+TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64", "--seeds", "1"]
+
+
+def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, shared_glue_dir, minilm, capsys):
+    methods = ("baseline,temp-scaling(fit_on=train),mc-dropout(passes=3)+temp-scaling,"
+               "label-smoothing+vector-scaling,mixup,mixup+isotonic(fit_on=train)")
+    out = str(tmp_path / "runs")
+    code = main(["run", "--methods", methods, *TINY, "--data-dir", str(shared_glue_dir), "--output-dir", out])
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    assert "3 distinct training(s), 6 evaluation(s)" in text
+
+    store = Store(out)
+    rows = {r["method"]: r for r in store.results()}
+    assert len(rows) == 6
+    base = rows["baseline"]["training_key"]
+    assert rows["temp-scaling(fit_on=train)"]["training_key"] == base
+    assert rows["mc-dropout(passes=3)+temp-scaling"]["training_key"] == base
+    assert rows["mixup"]["training_key"] == rows["mixup+isotonic(fit_on=train)"]["training_key"] != base
+    assert rows["label-smoothing+vector-scaling"]["recipe"] == {"name": "label-smoothing", "options": {"alpha": 0.1}}
+
+    # fit_on=train: the planner asked the training job for train-set logits, and the calibrator used them
+    ts = rows["temp-scaling(fit_on=train)"]
+    assert ts["calibrator"]["identity"]["fit_on"] == "train" and ts["calibrator"]["params"]["temperature"] > 0
+    assert "train" in store.prediction(ts["prediction_key"])["splits"]
+    assert rows["mixup+isotonic(fit_on=train)"]["calibrator"]["identity"]["fit_on"] == "train"
+
+    # mc-dropout stored its own logits: log mean probabilities, unlike the deterministic ones
+    mc = rows["mc-dropout(passes=3)+temp-scaling"]
+    assert mc["inference"] == {"name": "mc-dropout", "options": {"passes": 3}}
+    mc_logits = store.artifacts.read("logits", mc["prediction_key"]).arrays["test_logits"]
+    det_logits = store.artifacts.read("logits", rows["baseline"]["prediction_key"]).arrays["test_logits"]
+    np.testing.assert_allclose(np.exp(mc_logits).sum(axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(mc_logits, det_logits)
+
+    # mixup logged its lambda draws; every method's metrics are finite
+    history = store.training(rows["mixup"]["training_key"])["record"]["train_log"]["history"]
+    assert all(0.0 <= h["lambda"] <= 1.0 for h in history)
+    for r in rows.values():
+        assert all(np.isfinite(m["value"]) for m in r["metrics"].values()), r["method"]
+
+
+def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, shared_glue_dir, minilm):
+    """pip-install the example into a fresh environment (offline, no build isolation) and use it."""
+    src = tmp_path / "plugin"
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)], check=True)
+    py = str(venv / "bin" / "python")
+    env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1",
+           "COLUMNS": "200"}
+
+    def run(*args: str) -> str:
+        done = subprocess.run([py, *args], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return " ".join(done.stdout.split())
+
+    # the system pip, run by the venv's interpreter, installs into the venv
+    run("-m", "pip", "install", "--no-deps", "--no-build-isolation", str(src))
+    listed = run("-m", "calibench.cli", "ls", "methods")
+    assert "focal-loss" in listed and "calibench-example-plugin" in listed and "failed to load" not in listed
+
+    out = str(tmp_path / "runs")
+    run("-m", "calibench.cli", "run", "--methods", "focal-loss,focal-loss(gamma=1)+temp-scaling", *TINY,
+        "--data-dir", str(shared_glue_dir), "--output-dir", out)
+    records = json.loads(run("-m", "calibench.cli", "results", "--output-dir", out, "--format", "json"))
+    by = {r["method"]: r for r in records}
+    assert by["focal-loss"]["recipe"] == {"name": "focal-loss", "options": {"gamma": 3.0}}
+    assert by["focal-loss(gamma=1)+temp-scaling"]["recipe"]["options"] == {"gamma": 1}
+    assert by["focal-loss"]["training_key"] != by["focal-loss(gamma=1)+temp-scaling"]["training_key"]
+    assert all(r["n_test"] == 139 for r in records)
+    # the plugin's own unit tests pass in that environment too
+    run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(src / "tests"))
