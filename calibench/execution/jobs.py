@@ -50,14 +50,15 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def run_training(
+def build_context(
     spec: TrainingSpec,
     *,
     device: str | None = None,
     cache_dir: str | None = None,
     progress: Any = None,
-) -> TrainingOutput:
-    """Train once, predict with each requested inference procedure; return arrays + record."""
+):
+    """Everything a training needs, built exactly as the job builds it: ``(ctx, encoded)``
+    with ``encoded`` the tokenised train/dev/test splits. Seeds the RNGs first."""
     import torch
 
     from calibench.models.classifier import Classifier
@@ -66,10 +67,8 @@ def run_training(
     from calibench.tasks import get_task, prepare_splits
     from calibench.training.batching import encode_dataset
     from calibench.training.context import TrainContext
-    from calibench.training.loop import train
     from calibench.training.precision import autocast_factory, resolve_device, resolve_precision
 
-    t_start = time.perf_counter()
     task = get_task(spec.data.task)
     splits = prepare_splits(task, data_dir=spec.data.data_dir, train_size=spec.data.train_size,
                             data_seed=spec.data.data_seed)
@@ -95,6 +94,24 @@ def run_training(
         autocast=autocast_factory(precision, dev), rng=np.random.default_rng(spec.seed),
         artifacts=ArtifactStore(cache_dir) if cache_dir else None, progress=progress,
     )
+    ctx.state["split"] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
+    ctx.state["precision"] = precision
+    return ctx, enc
+
+
+def run_training(
+    spec: TrainingSpec,
+    *,
+    device: str | None = None,
+    cache_dir: str | None = None,
+    progress: Any = None,
+) -> TrainingOutput:
+    """Train once, predict with each requested inference procedure; return arrays + record."""
+    from calibench.training.loop import train
+
+    t_start = time.perf_counter()
+    ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
+    model = ctx.model
     recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
     log = train(ctx, recipe)
 
@@ -112,14 +129,17 @@ def run_training(
         out.predictions[inference_key(spec.key, name, inference.options)] = {
             "inference": name, "options": inference.options, "arrays": arrays, "splits": wanted,
         }
+    import torch
+
     out.record = {
         "training_key": spec.key,
         "train_log": log.to_json(),
         "predict_seconds": round(time.perf_counter() - t_pred, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
-        "split": {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats},
-        "device": str(dev),
-        "precision": precision,
+        "split": ctx.state["split"],
+        "device": str(ctx.device),
+        "precision": ctx.state["precision"],
+        "torch_threads": torch.get_num_threads(),
         "recipe_record": recipe.record(ctx),
         "versions": versions(),
     }

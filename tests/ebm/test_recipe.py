@@ -1,0 +1,122 @@
+"""The EBM recipes on the common loop: loss decomposition, heads, pointers, divergence guard.
+
+A tiny random BERT and a fixed stand-in noise corpus keep these fast; the real noise model
+is exercised in test_ebm_e2e.py.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from calibench import registry
+from calibench.config import DataSpec, Hyper, TrainingSpec
+from calibench.ebm import recipe as ebm_recipe
+from calibench.ebm.energy import compute_energy
+from calibench.ebm.nce import nce_loss
+from calibench.execution.jobs import build_context
+from calibench.training.loop import TrainingDiverged, train
+
+NOISE = [(f"noise sample number {i} with some words",) for i in range(64)]
+
+
+@pytest.fixture
+def fake_corpus(monkeypatch):
+    calls = []
+
+    def get_noise_corpus(task, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress=None):
+        calls.append({"task": task, "n_samples": n_samples, "cfg": cfg, "seed": seed})
+        stats = SimpleNamespace(to_dict=lambda: {"count": len(NOISE)})
+        return SimpleNamespace(texts=NOISE, key="fake", from_cache=False, stats=stats)
+
+    monkeypatch.setattr("calibench.ebm.corpus.get_noise_corpus", get_noise_corpus)
+    return calls
+
+
+def make_ctx(tiny_bert, shared_glue_dir, tmp_path, recipe="ebm-hidden", steps=4, **opts):
+    spec = TrainingSpec(data=DataSpec("sst2", 40, 0, data_dir=str(shared_glue_dir)), recipe=recipe,
+                        recipe_options=opts, model=tiny_bert, seed=0,
+                        hyper=Hyper(lr=1e-3, batch_size=8, epochs=None, max_steps=steps, precision="fp32"))
+    ctx, _ = build_context(spec, cache_dir=str(tmp_path))
+    ctx.total_steps = steps
+    return ctx, registry.get("recipe", recipe)(**opts)
+
+
+@pytest.mark.parametrize("name", ["ebm-hidden", "ebm-sharp-hidden", "ebm-scalar"])
+def test_loss_is_ce_plus_lambda_nce(name, tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
+    ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, name, k=2, nce_lambda=0.5, nce_batch_size=4)
+    recipe.setup(ctx)
+    assert fake_corpus[0]["n_samples"] == 4 * 4 * 2  # steps x NCE batch x K: no noise reused
+    model = ctx.model.eval()  # dropout off: the hand computation sees the same function
+    batch = ctx.batch(ctx.train, np.arange(8, 16))
+    out = recipe.loss(model, batch, ctx)
+    with torch.no_grad():
+        ce = F.cross_entropy(model(**batch).logits, batch["labels"])
+        head = model.extra_heads["energy"] if name == "ebm-scalar" else None
+
+        def energy(enc, idx):
+            o = model(**ctx.batch(enc, idx))
+            return compute_energy(recipe.energy, o.logits, o.hidden, head)
+
+        e_data = energy(ctx.train, np.arange(4))  # the NCE data pointer starts at 0, apart from the CE batch
+        e_noise = energy(ctx.state["noise"], np.arange(8))  # K noise batches of NCE-batch size
+        expected = ce + 0.5 * nce_loss(e_data, e_noise, 2.0).loss
+    torch.testing.assert_close(out.loss.detach(), expected, rtol=1e-5, atol=1e-6)
+    assert {"ce", "nce/loss", "nce/energy_data", "nce/energy_noise", "nce/pair_accuracy"} <= set(out.logs)
+    # the pointers advance independently: the next call reads the next data and noise slices
+    recipe.loss(model, batch, ctx)
+    assert next(ctx.state["data_ptr"]).tolist() == [8, 9, 10, 11]
+    assert next(ctx.state["noise_ptr"]).tolist() == list(range(16, 24))
+
+
+def test_scalar_head_is_trained(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
+    ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
+    log = train(ctx, recipe, log_every=1)
+    head = ctx.model.extra_heads["energy"]
+    assert head.out_proj.out_features == 1  # the reference's 2-layer shape with one output
+    assert all(p.grad is None for p in head.parameters())  # zeroed after the last step...
+    assert len(log.history) == 4 and all(np.isfinite(h["nce/loss"]) for h in log.history)
+    ctx2, recipe2 = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
+    recipe2.setup(ctx2)
+    before = [p.detach().clone() for p in ctx2.model.extra_heads["energy"].parameters()]
+    ctx3, recipe3 = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
+    train(ctx3, recipe3)
+    after = list(ctx3.model.extra_heads["energy"].parameters())
+    assert any(not torch.equal(b, a) for b, a in zip(before, after))  # ...and it moved
+    linear = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1, scalar_head="linear")
+    linear[1].setup(linear[0])
+    assert isinstance(linear[0].model.extra_heads["energy"], torch.nn.Linear)
+
+
+def test_hidden_variants_add_no_head(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
+    for name in ("ebm-hidden", "ebm-sharp-hidden"):
+        ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, name, k=1)
+        recipe.setup(ctx)
+        assert len(ctx.model.extra_heads) == 0
+
+
+def test_exploding_energy_stops_the_run_naming_step_and_term(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
+    ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-hidden", k=1, energy_limit=1e-9)
+    with pytest.raises(TrainingDiverged, match=r"at step 0: energy_data exploded") as err:
+        train(ctx, recipe)
+    assert err.value.step == 0 and "nce/energy_noise" in err.value.logs
+
+
+def test_bad_options_are_refused(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
+    ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-hidden", k=0)
+    with pytest.raises(ValueError, match="k >= 1"):
+        recipe.setup(ctx)
+    with pytest.raises(ValueError, match="unknown option.*valid options"):
+        registry.get("recipe", "ebm-hidden")(K=8)
+
+
+def test_noise_config_follows_the_reference_per_task():
+    r = registry.get("recipe", "ebm-hidden")(noise_lm="gpt2")
+    assert r._noise_config("rte").epochs == 8 and r._noise_config("wnli").epochs == 16
+    assert r._noise_config("sst2").epochs == 4
+    assert registry.get("recipe", "ebm-hidden")()._noise_config("rte").epochs is None  # tiny LM's own default
+    assert ebm_recipe.EBMRecipe.defaults["k"] == 8 and ebm_recipe.EBMRecipe.defaults["nce_lambda"] == 1.0
