@@ -259,3 +259,46 @@ def report(lb: Any, runs: list[Any], out_dir: str, *, command: str) -> Path:
     from calibench.report.html import write_report
 
     return write_report(lb, runs, out_dir, command=command)
+
+
+@dataclass
+class NoisePreview:
+    task: str
+    pairs: list[tuple[str, str]]  # (masked input, noise sample)
+    source: str  # where the pairs came from
+    stats: dict[str, Any]
+
+
+def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, seed: int = 0,
+                  train_size: int | None = None, data_dir: str | None = None, progress: Any = None) -> NoisePreview:
+    """Masked inputs beside their noise samples, to judge whether the noise is near the data.
+
+    Reads the largest cached noise corpus of ``task`` under ``output_dir`` (what EBM runs
+    trained on); without one, trains (or loads the cached) default noise model on the task's
+    training subsample and samples afresh.
+    """
+    from calibench.ebm.corpus import CORPUS_KIND, _load_corpus, get_noise_model, inspect_samples
+    from calibench.ebm.noise_model import NoiseModelConfig, fingerprint_texts
+    from calibench.store.artifacts import ArtifactStore
+    from calibench.tasks import get_task, prepare_splits
+
+    spec = get_task(task)
+    artifacts = ArtifactStore(Path(output_dir) / "cache")
+    best = None
+    for key in artifacts.keys(CORPUS_KIND):
+        meta = artifacts.read(CORPUS_KIND, key).json
+        if meta.get("task") == spec.name and (best is None or meta["n_samples"] > best[1]["n_samples"]):
+            best = (key, meta)
+    if best is not None:
+        key, meta = best
+        corpus = _load_corpus(artifacts, key, meta["n_samples"], len(spec.text_fields))
+        return NoisePreview(spec.name, inspect_samples(corpus, n=n, seed=seed),
+                            f"cached corpus {key} ({meta['n_samples']} samples)", corpus.stats.to_dict())
+    size = train_size if train_size is not None else get_preset(None).train_size
+    splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
+    texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
+    cfg = NoiseModelConfig().resolved()
+    model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
+    pairs = inspect_samples(model, texts, n=n, seed=seed)
+    return NoisePreview(spec.name, pairs, f"fresh samples of noise model {info.key} ({info.source})",
+                        {"noise_model": cfg.lm, "train_examples": len(texts), "mask_rate": cfg.mask_rate})

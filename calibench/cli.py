@@ -82,6 +82,16 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list tasks, methods, models, metrics or presets")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "methods", "models", "metrics", "presets"])
 
+    noise = sub.add_parser("noise", help="inspect EBM noise: masked inputs next to their samples")
+    noise_sub = noise.add_subparsers(dest="noise_command", metavar="ACTION", required=True)
+    show = noise_sub.add_parser("show", help="print masked inputs beside their noise samples")
+    show.add_argument("--task", "-t", required=True)
+    show.add_argument("-n", type=int, default=10, help="how many pairs (default 10)")
+    show.add_argument("--seed", type=int, default=0)
+    show.add_argument("--output-dir", "-o", default=None, help="store whose cached corpora to read")
+    show.add_argument("--train-size", type=int, help="without a cached corpus: noise LM training examples")
+    show.add_argument("--data-dir")
+
     res = sub.add_parser("results", help="show the stored results table")
     res.add_argument("--output-dir", "-o", default=None)
     res.add_argument("--task")
@@ -261,6 +271,28 @@ def cmd_ls(args: argparse.Namespace) -> int:
         console.print("[yellow]plugins that failed to load (the rest work):[/yellow]")
         for name, err in errors.items():
             console.print(f"  [yellow]{name}[/yellow]: {err}")
+    return 0
+
+
+@command("noise")
+def cmd_noise(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from calibench import api
+    from calibench.report.progress import make_progress
+
+    console = _console()
+    with make_progress(console) as progress:
+        pv = api.noise_preview(args.task, args.n, output_dir=args.output_dir or api.DEFAULT_OUTPUT, seed=args.seed,
+                               train_size=args.train_size, data_dir=args.data_dir, progress=progress)
+    table = Table(title=f"{pv.task}: masked input -> noise sample", show_lines=True, header_style="bold", expand=True)
+    table.add_column("masked input", ratio=1, overflow="fold")
+    table.add_column("noise sample", ratio=1, overflow="fold")
+    for masked, sample in pv.pairs:
+        table.add_row(masked, sample)
+    table.caption = pv.source
+    console.print(table)
+    console.print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in pv.stats.items()))
     return 0
 
 
