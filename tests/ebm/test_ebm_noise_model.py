@@ -73,7 +73,7 @@ def test_truncation_keeps_prompt_within_prefix_len_and_drops_eos_of_cut_texts(mi
 
 def test_config_resolution_identity_and_json() -> None:
     scratch = NoiseModelConfig().resolved()
-    assert (scratch.lr, scratch.batch_size, scratch.tokenizer) == (2e-3, 32, "sentence-transformers/all-MiniLM-L6-v2")
+    assert (scratch.lr, scratch.batch_size, scratch.tokenizer) == (3e-3, 16, "sentence-transformers/all-MiniLM-L6-v2")
     ref = NoiseModelConfig(lm="gpt2").resolved()
     assert (ref.lr, ref.batch_size, ref.epochs, ref.tokenizer) == (5e-6, 8, 4, "gpt2")  # the reference's
     assert hash(NoiseModelConfig()) == hash(NoiseModelConfig())
@@ -83,7 +83,7 @@ def test_config_resolution_identity_and_json() -> None:
     assert NoiseModelConfig(top_k=5).training_identity() == NoiseModelConfig().training_identity()
     assert NoiseModelConfig(mask_rate=0.2).training_identity() != NoiseModelConfig().training_identity()
     # None and the explicit default are the same LM
-    assert NoiseModelConfig(lr=2e-3).training_identity() == NoiseModelConfig().training_identity()
+    assert NoiseModelConfig(lr=3e-3).training_identity() == NoiseModelConfig().training_identity()
     with pytest.raises(ValueError, match="unknown"):
         NoiseModelConfig.from_dict({"mask_prob": 0.4})
     with pytest.raises(ValueError):
