@@ -70,7 +70,7 @@ def main() -> None:
     if args.random_init:
         tok, tokens = load_tokenizer(cfg)
         model = NoiseModel(build_lm(cfg, tok, tokens), tok, tokens, cfg)
-        lm_note = "random init (MiniLM-embedding warm start only)"
+        lm_note = "random init (MiniLM word and position embeddings, the rest untrained)"
     else:
         model, info = get_noise_model("sst2-bench", train, cfg, ArtifactStore(args.store))
         dev_ppl = model.perplexity(_sst2("validation", 400), seed=args.seed)

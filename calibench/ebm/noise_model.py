@@ -35,9 +35,13 @@ Two kinds of LM (``NoiseModelConfig.lm``):
   all-MiniLM-L6-v2 WordPiece tokenizer; by default its token and position embeddings start
   from MiniLM's. The vocabulary projection dominates its cost, so for GPT-2 models the loss
   projects only the labelled positions. One epoch over 2,000 SST-2 sentences took ~45 s
-  on this project's 2-core machine when lightly shared (several times that under load). On so little data it learns a good unigram /
-  local model quickly but learns to *copy* from the prefix slowly (dev perplexity in the
-  hundreds after a few epochs on 2,000 sentences); give it the full training set.
+  on this project's 2-core machine when lightly shared (several times that under load). Measured limitation: on 2,000 sentences
+  (~500 steps) it learns local statistics but not yet to *copy* from the prefix (SST-2
+  dev perplexity ~700; samples are SST-2-like phrases unrelated to their input). Copying arrives
+  in a phase change, as for induction heads: on random word sequences the same loop goes
+  from perplexity ~20 to ~1.0 between steps ~250 and ~350 (``tests/ebm`` slow test). So
+  for real runs give it the whole training set (thousands of steps), or use a pretrained
+  LM, which copies from the start.
 * an encoder checkpoint of the BERT family (e.g. ``"all-MiniLM-L6-v2"``, offline) is loaded
   as a causal LM (``is_decoder=True``, causal mask, KV cache), its pretrained layers as the
   starting point.
