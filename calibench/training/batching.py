@@ -9,6 +9,7 @@ the order stays random at the scale that matters for SGD.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import chain
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -58,22 +59,25 @@ def encode_dataset(tokenizer, dataset, text_fields: Sequence[str], max_length: i
 
 
 def collate(enc: Encoded, idx: Sequence[int] | np.ndarray, device: torch.device | None = None) -> dict[str, torch.Tensor]:
-    """Pad ``idx`` rows to the longest among them (dynamic padding)."""
+    """Pad ``idx`` rows to the longest among them (dynamic padding).
+
+    Vectorised: the rows are concatenated once and scattered into the padded matrix through
+    the attention mask (row-major, so row by row, left-aligned) -- no per-row tensor ops."""
+    idx = np.asarray(idx, dtype=np.int64)
     rows = [enc.input_ids[i] for i in idx]
-    width = max(len(r) for r in rows)
     n = len(rows)
-    ids = torch.full((n, width), enc.pad_id, dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    tti = torch.zeros((n, width), dtype=torch.long) if enc.token_type_ids is not None else None
-    for j, (i, r) in enumerate(zip(idx, rows)):
-        L = len(r)
-        ids[j, :L] = torch.as_tensor(r)
-        mask[j, :L] = 1
-        if tti is not None:
-            tti[j, :L] = torch.as_tensor(enc.token_type_ids[i])
-    batch = {"input_ids": ids, "attention_mask": mask, "labels": torch.as_tensor(enc.labels[np.asarray(idx)])}
-    if tti is not None:
-        batch["token_type_ids"] = tti
+    lens = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    width = int(lens.max())
+    mask = np.arange(width) < lens[:, None]
+    total = int(lens.sum())
+    ids = np.full((n, width), enc.pad_id, dtype=np.int64)
+    ids[mask] = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=total)
+    batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+             "labels": torch.from_numpy(np.ascontiguousarray(enc.labels[idx], dtype=np.int64))}
+    if enc.token_type_ids is not None:
+        tti = np.zeros((n, width), dtype=np.int64)
+        tti[mask] = np.fromiter(chain.from_iterable(enc.token_type_ids[i] for i in idx), dtype=np.int64, count=total)
+        batch["token_type_ids"] = torch.from_numpy(tti)
     if device is not None and device.type != "cpu":
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
     return batch

@@ -4,10 +4,31 @@ AdamW (fused where available) with weight decay off for biases and LayerNorm wei
 linear warmup then linear decay, grad-norm clipping, length-grouped dynamically padded
 batches, bf16 autocast where native. A non-finite loss stops the run with
 :class:`TrainingDiverged`, naming the step and the loss terms.
+
+On the CPU the loop takes a faster path (:class:`CPUFastPath`, on by default there, off
+with ``train(..., fast_path=False)``) that changes no optimisation semantics -- the same
+model, loss, dense AdamW update of every parameter, the same clipping -- only how three
+costly pieces are computed (profiled with ``benchmarks/bench_train_throughput.py``):
+
+* dropout masks: ``torch.bernoulli_`` runs serially on (non-Intel) CPUs, slower still on
+  bf16 tensors, and was the largest cost after the matmuls. ``nn.Dropout`` modules draw
+  their keep-masks from a NumPy PCG64 stream instead (seeded from torch's RNG at the start
+  of training, so a seeded run is reproducible), same keep probability and scaling;
+* the word-embedding gradient: dense backward allocated, zero-filled (page faults on
+  fresh memory) and freed a vocab x hidden matrix every step. The embedding emits a sparse
+  gradient instead, which is scattered into one persistent dense buffer (only the rows
+  written the step before are re-zeroed); the optimiser still sees the same dense gradient;
+* clipping: the total norm is the same; the embedding's part is taken over its non-zero
+  rows, and the rescaling pass over every gradient is skipped when the coefficient is 1
+  (``x * 1.0 == x``).
+
+Attention-probability dropout (applied inside the attention kernel) is left as it is.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from calibench.training.batching import length_grouped_batches
 from calibench.training.context import TrainContext
@@ -87,8 +109,105 @@ def plan_steps(n_train: int, batch_size: int, epochs: float | None, max_steps: i
     return total, min(warm, total)
 
 
-def train(ctx: TrainContext, recipe: Any, log_every: int = 10) -> TrainLog:
-    """Train ``ctx.model`` in place with ``recipe.loss``; returns the log."""
+def _mask_dropout(module: nn.Dropout, rng: np.random.Generator, x: torch.Tensor) -> torch.Tensor:
+    """``nn.Dropout.forward`` with the keep-mask drawn from ``rng`` (NumPy, vectorised).
+
+    Same arithmetic as ``torch.nn.functional.dropout`` on the CPU: the input times a noise
+    tensor of its own dtype holding ``keep / (1 - p)``; each element kept with probability
+    ``1 - p`` (a float32 uniform draw ``>= p``)."""
+    p = module.p
+    if not module.training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * torch.zeros((), dtype=x.dtype, device=x.device)
+    keep = rng.random(tuple(x.shape), dtype=np.float32) >= p
+    noise = torch.from_numpy(keep).to(dtype=x.dtype, device=x.device).div_(1.0 - p)
+    return x * noise
+
+
+class CPUFastPath:
+    """The CPU loop's faster equivalents (see the module docstring): dropout masks from NumPy,
+    a sparse word-embedding gradient scattered into a persistent dense buffer, and clipping
+    that skips no-op rescales. Installed with ``with CPUFastPath(model, seed):``; everything it
+    changes on the model is restored on exit, so inference afterwards is untouched."""
+
+    def __init__(self, model: nn.Module, seed: int) -> None:
+        self.model = model
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+        self._patched: list[nn.Dropout] = []
+        self.embedding: nn.Embedding | None = None
+        self._buf: torch.Tensor | None = None
+        self._dirty: torch.Tensor | None = None  # rows of _buf written last step
+
+    def __enter__(self) -> "CPUFastPath":
+        for m in self.model.modules():
+            # exactly nn.Dropout (subclasses may do more), not in-place, and actually dropping
+            if type(m) is nn.Dropout and not m.inplace and m.p > 0 and "forward" not in vars(m):
+                m.forward = functools.partial(_mask_dropout, m, self.rng)
+                self._patched.append(m)
+        enc = getattr(self.model, "encoder", None)
+        emb = enc.get_input_embeddings() if hasattr(enc, "get_input_embeddings") else None
+        if (type(emb) is nn.Embedding and not emb.sparse and emb.max_norm is None
+                and not emb.scale_grad_by_freq and emb.weight.requires_grad):
+            emb.sparse = True  # F.embedding(..., sparse=True): a sparse COO gradient
+            self.embedding = emb
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for m in self._patched:
+            del m.forward
+        self._patched = []
+        if self.embedding is not None:
+            self.embedding.sparse = False
+            w = self.embedding.weight
+            if w.grad is not None and (w.grad.is_sparse or w.grad is self._buf):
+                w.grad = None
+        self._buf = self._dirty = None
+
+    def densify_embedding_grad(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Coalesce the embedding's sparse gradient; ``(rows, values)`` or None if none/dense."""
+        if self.embedding is None:
+            return None
+        g = self.embedding.weight.grad
+        if g is None or not g.is_sparse:
+            return None
+        g = g.coalesce()
+        return g.indices()[0], g.values()
+
+    def clip_and_set_grads(self, params: list[torch.Tensor], max_norm: float) -> None:
+        """``clip_grad_norm_(params, max_norm)``, then the embedding's dense gradient in place."""
+        sparse = self.densify_embedding_grad()
+        w = self.embedding.weight if self.embedding is not None else None
+        grads = [p.grad for p in params if p.grad is not None and p is not w]
+        if w is not None and w.grad is not None and sparse is None:
+            grads.append(w.grad)  # a dense gradient reached it some other way: treat as usual
+        norms = list(torch._foreach_norm(grads)) if grads else []
+        if sparse is not None:
+            norms.append(torch.linalg.vector_norm(sparse[1]))
+        if not norms:
+            return
+        total = torch.linalg.vector_norm(torch.stack(norms))
+        coef = max_norm / (total + 1e-6)  # as torch.nn.utils.clip_grad_norm_
+        if not bool(coef >= 1.0):  # also for a nan/inf norm, which then poisons the grads as torch does
+            c = torch.clamp(coef, max=1.0)
+            torch._foreach_mul_(grads, c)
+            if sparse is not None:
+                sparse[1].mul_(c)
+        if sparse is not None:
+            rows, values = sparse
+            if self._buf is None:
+                self._buf = torch.zeros_like(w)
+            elif self._dirty is not None:
+                self._buf.index_fill_(0, self._dirty, 0.0)
+            self._buf.index_copy_(0, rows, values.to(self._buf.dtype))
+            self._dirty = rows
+            w.grad = self._buf
+
+
+def train(ctx: TrainContext, recipe: Any, log_every: int = 10, fast_path: bool | None = None) -> TrainLog:
+    """Train ``ctx.model`` in place with ``recipe.loss``; returns the log.
+
+    ``fast_path``: use :class:`CPUFastPath` (None: on the CPU only)."""
     hp = ctx.spec.hyper
     model = ctx.model
     total, warm = plan_steps(len(ctx.train), hp.batch_size, hp.epochs, hp.max_steps, hp.warmup_steps, hp.warmup_ratio)
@@ -97,6 +216,21 @@ def train(ctx: TrainContext, recipe: Any, log_every: int = 10) -> TrainLog:
     model.to(ctx.device)
     opt = make_optimizer(model, hp.lr, hp.weight_decay, hp.fused_optimizer)
     sched = linear_schedule(opt, warm, total)
+    if fast_path is None:
+        fast_path = ctx.device.type == "cpu"
+    fast = None
+    if fast_path:
+        # the dropout stream's seed comes from torch's (seeded) generator, like torch's own dropout
+        fast = CPUFastPath(model, int(torch.randint(0, 2**62, (1,)).item()))
+    params = [p for p in model.parameters() if p.requires_grad]
+    with fast if fast is not None else contextlib.nullcontext():
+        return _train_steps(ctx, recipe, model, opt, sched, total, params, fast, log_every)
+
+
+def _train_steps(ctx: TrainContext, recipe: Any, model: nn.Module, opt: torch.optim.Optimizer,
+                 sched: Any, total: int, params: list[torch.Tensor], fast: CPUFastPath | None,
+                 log_every: int) -> TrainLog:
+    hp = ctx.spec.hyper
     lengths = ctx.train.lengths
     log = TrainLog()
     model.train()
@@ -117,7 +251,10 @@ def train(ctx: TrainContext, recipe: Any, log_every: int = 10) -> TrainLog:
         if not torch.isfinite(loss.detach()):
             raise TrainingDiverged(step, {"loss": float(loss.detach()), **out.logs})
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
+        if fast is not None:
+            fast.clip_and_set_grads(params, hp.grad_clip)
+        else:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), hp.grad_clip)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)

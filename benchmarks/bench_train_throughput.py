@@ -1,0 +1,465 @@
+"""Training throughput of calibench's loop next to Hugging Face ``Trainer``, in one run.
+
+Three contenders train the *same* model (the offline MiniLM encoder + calibench's
+classification head, same seeded initialisation), on the *same* tokenised data (the same
+``encode_texts`` output), with the same hyper-parameters (calibench's ``Hyper`` defaults:
+lr 2e-5, batch 32, 3 epochs, 6% linear warm-up then linear decay, weight decay 0.1 off
+biases/LayerNorm, grad-norm clip 1.0, max_length 128):
+
+* ``calibench``       -- ``calibench.training.loop.train(ctx, CrossEntropy())``, precision
+                         ``auto`` (bf16 autocast on a CPU with native bf16);
+* ``trainer-default`` -- ``transformers.Trainer`` with its defaults (fp32, random batches;
+                         its default optimiser is already fused AdamW in transformers 5);
+* ``trainer-best``    -- ``Trainer`` with its best flags: ``bf16=True``,
+                         ``train_sampling_strategy="group_by_length"`` (``group_by_length``
+                         in transformers 4), ``optim="adamw_torch_fused"``.
+
+For the Trainer, the classifier is wrapped in a small module that returns the same
+cross-entropy loss, so the only difference is the loop. tqdm bars are off on both sides.
+
+Each contender runs in a fresh subprocess (so peak memory is its own) with
+``torch.set_num_threads(--threads)``. Measured per contender:
+
+* ``ex/s``: examples trained / wall time of the training call only (``train(ctx, recipe)``
+  or ``trainer.train()``; both build their optimiser inside; model loading, tokenisation and
+  evaluation are excluded);
+* ``dev acc``: accuracy on the SST-2 validation set (all 872 rows by default, less noisy
+  than the 436-row dev half; ``--eval dev-half`` for calibench's protocol), predicted the
+  same way for everyone (``calibench.methods.inference.predict_logits``, bf16 where native);
+* ``peak MiB``: the process's peak resident memory *during training* (``VmHWM`` after the
+  kernel's peak counter is reset through ``/proc/self/clear_refs`` just before training;
+  falls back to ``ru_maxrss`` where that is unavailable), and ``+train MiB``: that peak minus
+  the resident memory just before training (model, data and libraries already loaded), i.e.
+  what the loop itself costs: gradients, optimiser state, activations, allocator slack.
+
+Run (2 CPU cores here; the machine is shared, so compare ratios from one run)::
+
+    python benchmarks/bench_train_throughput.py                       # all three, 2000 x 3 epochs
+    python benchmarks/bench_train_throughput.py --repeats 2           # interleaved A B C A B C
+    python benchmarks/bench_train_throughput.py --which calibench --profile 40
+    python benchmarks/bench_train_throughput.py --quick               # smoke run, ~1 min
+
+Where the time went (torch.profiler over 40 steps of calibench's loop, 2000 SST-2 x bs 32,
+before the changes of this benchmark's commit; see ``--profile``) and what each change
+bought is summarised in ``benchmarks/README.md`` and in the commit message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+try:
+    import calibench  # noqa: F401
+except ImportError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CONTENDERS = ("calibench", "trainer-default", "trainer-best")
+EXTRA = ("calibench-std",)  # calibench's loop with its CPU fast path off (train(..., fast_path=False))
+GLUE_DIR = os.environ.get("CALIBENCH_GLUE_DIR", "/work/shared/glue")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def _status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) to the current RSS; False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_kib() -> int:
+    v = _status_kib("VmRSS")
+    return v if v is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def peak_rss_kib(reset_ok: bool) -> int:
+    v = _status_kib("VmHWM") if reset_ok else None
+    return v if v is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+# --------------------------------------------------------------------------- data + model
+
+
+def load_data(n_train: int, data_seed: int, eval_split: str):
+    """``(train_texts, train_labels, eval_texts, eval_labels, description)``.
+
+    Training rows: calibench's split protocol (``prepare_splits(train_size=n, data_seed)``)
+    when ``calibench.tasks`` can build it, else the same idea without it (the first
+    ``n`` rows of a seeded permutation, kept in file order)."""
+    import numpy as np
+    import pandas as pd
+
+    val = pd.read_parquet(f"{GLUE_DIR}/sst2/validation.parquet")
+    if eval_split == "dev-half":
+        val = val.iloc[: len(val) // 2]
+    eval_texts = [(s,) for s in val["sentence"].tolist()]
+    eval_labels = val["label"].to_numpy()
+    try:
+        from calibench.tasks import get_task, prepare_splits
+
+        splits = prepare_splits(get_task("sst2"), data_dir=GLUE_DIR, train_size=n_train, data_seed=data_seed)
+        train_texts = [(s,) for s in splits.train["sentence"]]
+        train_labels = np.asarray(splits.train["label"])
+        how = f"prepare_splits(train_size={n_train}, data_seed={data_seed})"
+    except Exception as exc:  # calibench.tasks not usable yet: same selection idea, inline
+        tr = pd.read_parquet(f"{GLUE_DIR}/sst2/train.parquet")
+        keep = np.sort(np.random.default_rng(data_seed).permutation(len(tr))[:n_train])
+        tr = tr.iloc[keep]
+        train_texts = [(s,) for s in tr["sentence"].tolist()]
+        train_labels = tr["label"].to_numpy()
+        how = f"seeded subsample (prepare_splits unavailable: {type(exc).__name__})"
+    return train_texts, train_labels, eval_texts, eval_labels, how
+
+
+def build(args):
+    """Seeded model + tokenised data, identical for every contender."""
+    import torch
+
+    from calibench.execution.jobs import seed_everything
+    from calibench.models.classifier import Classifier
+    from calibench.models.encoders import load_encoder_and_tokenizer
+    from calibench.training.batching import encode_texts
+
+    torch.set_num_threads(args.threads)
+    train_texts, train_labels, eval_texts, eval_labels, how = load_data(args.n_train, args.data_seed, args.eval)
+    seed_everything(args.seed)
+    encoder, tokenizer = load_encoder_and_tokenizer(args.model)
+    model = Classifier(encoder, 2)
+    train_enc = encode_texts(tokenizer, train_texts, train_labels, args.max_length)
+    eval_enc = encode_texts(tokenizer, eval_texts, eval_labels, args.max_length)
+    return model, tokenizer, train_enc, eval_enc, train_texts, eval_texts, how
+
+
+def make_spec(args):
+    from calibench.config import DataSpec, Hyper, TrainingSpec
+
+    hyper = Hyper(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
+                  weight_decay=args.weight_decay, max_length=args.max_length, grad_clip=args.grad_clip,
+                  precision=args.precision)
+    return TrainingSpec(data=DataSpec("sst2", train_size=args.n_train, data_seed=args.data_seed),
+                        recipe="baseline", model=args.model, seed=args.seed, hyper=hyper)
+
+
+def make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts):
+    import numpy as np
+
+    from calibench.training.context import TrainContext
+    from calibench.training.precision import autocast_factory, resolve_device, resolve_precision
+
+    spec = make_spec(args)
+    dev = resolve_device("cpu")
+    precision = resolve_precision(spec.hyper.precision, dev)
+    ctx = TrainContext(spec=spec, task=None, model=model, tokenizer=tokenizer, train=train_enc,
+                       train_texts=train_texts, dev_texts=eval_texts, device=dev,
+                       autocast=autocast_factory(precision, dev), rng=np.random.default_rng(args.seed))
+    return ctx, precision
+
+
+def accuracy(model, eval_enc, ctx) -> float:
+    from calibench.methods.inference import predict_logits
+
+    logits = predict_logits(model, eval_enc, ctx)
+    return float((logits.argmax(1) == eval_enc.labels).mean())
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+def run_calibench(args, built, fast_path: bool | None = None) -> dict:
+    from calibench.methods.cross_entropy import CrossEntropy
+    from calibench.training.loop import train
+
+    model, tokenizer, train_enc, eval_enc, train_texts, eval_texts, _ = built
+    ctx, precision = make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts)
+    rss0 = rss_kib()
+    reset_ok = reset_peak_rss()
+    prof = _profiler(args)
+    recipe = CrossEntropy()
+    if prof is not None:
+
+        class Stepped(CrossEntropy):  # advances the profiler's schedule once per training step
+            def loss(self, model, batch, ctx):
+                prof.step()
+                return super().loss(model, batch, ctx)
+
+        recipe = Stepped()
+    t0, c0 = time.perf_counter(), time.process_time()
+    if prof is not None:
+        with prof:
+            log = train(ctx, recipe, fast_path=fast_path)
+    else:
+        log = train(ctx, recipe, fast_path=fast_path)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = peak_rss_kib(reset_ok)
+    if prof is not None:
+        _print_profile(prof, args)
+    return {"examples": log.examples, "steps": log.steps, "seconds": seconds, "t_start": t0, "t_end": t0 + seconds,
+            "cpu_seconds": cpu, "rss_before_kib": rss0,
+            "peak_kib": peak, "peak_reset": reset_ok, "precision": precision,
+            "final_loss": log.history[-1]["loss"] if log.history else None,
+            "acc": accuracy(model, eval_enc, ctx)}
+
+
+def run_trainer(args, built, best: bool) -> dict:
+    import datasets
+    import torch
+    import torch.nn.functional as F
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers.utils import logging as hf_logging
+
+    from calibench.training.loop import plan_steps
+
+    hf_logging.set_verbosity_error()
+    model, tokenizer, train_enc, eval_enc, train_texts, eval_texts, _ = built
+
+    class WithLoss(torch.nn.Module):
+        """calibench's Classifier, returning the same cross-entropy the baseline recipe uses."""
+
+        def __init__(self, clf):
+            super().__init__()
+            self.clf = clf
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
+            logits = self.clf(input_ids, attention_mask, token_type_ids).logits
+            loss = F.cross_entropy(logits.float(), labels) if labels is not None else None
+            return {"loss": loss, "logits": logits}
+
+    cols = {"input_ids": train_enc.input_ids, "labels": train_enc.labels.tolist()}
+    if train_enc.token_type_ids is not None:
+        cols["token_type_ids"] = train_enc.token_type_ids
+    ds = datasets.Dataset.from_dict(cols)
+    total, warm = plan_steps(len(train_enc), args.batch_size, args.epochs, None, None, args.warmup_ratio)
+    extra = {}
+    if best:
+        extra = {"bf16": True, "optim": "adamw_torch_fused"}
+        import inspect
+
+        if "train_sampling_strategy" in inspect.signature(TrainingArguments).parameters:
+            extra["train_sampling_strategy"] = "group_by_length"  # transformers >= 5
+        else:
+            extra["group_by_length"] = True  # transformers 4
+    targs = TrainingArguments(
+        output_dir=str(Path(args.workdir) / "trainer-out"), per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs, learning_rate=args.lr, weight_decay=args.weight_decay,
+        warmup_steps=warm, max_grad_norm=args.grad_clip, lr_scheduler_type="linear", seed=args.seed,
+        save_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no", use_cpu=True,
+        dataloader_num_workers=0, **extra,
+    )
+    trainer = Trainer(model=WithLoss(model), args=targs, train_dataset=ds,
+                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
+    rss0 = rss_kib()
+    reset_ok = reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = trainer.train()
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = peak_rss_kib(reset_ok)
+    ctx, precision = make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts)
+    return {"examples": len(train_enc) * args.epochs, "steps": out.global_step, "seconds": seconds,
+            "t_start": t0, "t_end": t0 + seconds, "cpu_seconds": cpu,
+            "rss_before_kib": rss0, "peak_kib": peak, "peak_reset": reset_ok,
+            "precision": "bf16" if best else "fp32", "final_loss": out.training_loss,
+            "acc": accuracy(model, eval_enc, ctx)}
+
+
+def _profiler(args):
+    if not args.profile:
+        return None
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    # skip the first 5 steps (one-off kernel set-up), then record `--profile` steps
+    return profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=5, warmup=0, active=args.profile),
+                   record_shapes=False)
+
+
+def _print_profile(prof, args) -> None:
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.profile_rows), file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def worker(args) -> None:
+    import torch
+
+    built = build(args)
+    if args.worker in ("calibench", "calibench-std"):
+        res = run_calibench(args, built, fast_path=False if args.worker == "calibench-std" else None)
+    else:
+        res = run_trainer(args, built, best=args.worker == "trainer-best")
+    res.update(contender=args.worker, threads=torch.get_num_threads(), data=built[-1],
+               n_train=len(built[2]), n_eval=len(built[3]))
+    Path(args.result).write_text(json.dumps(res))
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--which", default="all",
+                   help="all (= " + ", ".join(CONTENDERS) + "), or a comma list of those and " + ", ".join(EXTRA))
+    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--warmup-ratio", type=float, default=0.06)
+    p.add_argument("--weight-decay", type=float, default=0.1)
+    p.add_argument("--grad-clip", type=float, default=1.0)
+    p.add_argument("--max-length", type=int, default=128)
+    p.add_argument("--precision", default="auto", help="calibench's precision: auto | bf16 | fp32")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--model", default="minilm")
+    p.add_argument("--eval", choices=["validation", "dev-half"], default="validation")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for every contender")
+    p.add_argument("--repeats", type=int, default=1, help="run the contenders this many times")
+    p.add_argument("--slice", type=float, default=2.0,
+                   help="time-slice the contenders: all started, one running at a time, round-robin every SLICE "
+                        "seconds (fair under a varying background load); 0 = one after another")
+    p.add_argument("--quick", action="store_true", help="smoke size: 256 examples x 1 epoch")
+    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                   help="calibench only: torch.profiler table over STEPS steps (after 5 skipped); slows that run")
+    p.add_argument("--profile-rows", type=int, default=30)
+    p.add_argument("--json", help="also write all results here")
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--result", help=argparse.SUPPRESS)
+    p.add_argument("--workdir", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.n_train, args.epochs = 256, 1.0
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        worker(args)
+        return
+    import tempfile
+
+    which = list(CONTENDERS) if args.which == "all" else [w.strip() for w in args.which.split(",")]
+    bad = [w for w in which if w not in CONTENDERS + EXTRA]
+    if bad:
+        sys.exit(f"unknown contender(s) {bad}; choose from {CONTENDERS + EXTRA}")
+    raw = sys.argv[1:] if argv is None else list(argv)
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "TQDM_DISABLE": "1"}
+    results: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(args.repeats):
+            jobs = {}
+            for name in which:
+                out = Path(tmp) / f"{name}-{rep}.json"
+                jobs[name] = ([sys.executable, os.path.abspath(__file__), *raw, "--worker", name, "--result", str(out),
+                               "--workdir", tmp], out)
+            print(f"[{rep + 1}/{args.repeats}] {', '.join(which)}"
+                  + (f" (time-sliced, {args.slice:g} s slices)" if args.slice > 0 else " (one after another)"),
+                  file=sys.stderr, flush=True)
+            slices = run_sliced(jobs, args.slice, env, quiet=not args.profile)
+            for name, (_, out) in jobs.items():
+                r = json.loads(out.read_text())
+                r["repeat"] = rep
+                r["worker_seconds"] = r["seconds"]
+                if slices is not None:  # training time = the slices this contender ran in, within its training
+                    r["seconds"] = sum(max(0.0, min(b, r["t_end"]) - max(a, r["t_start"])) for a, b in slices[name])
+                results.append(r)
+                print(f"    {name}: {r['examples'] / r['seconds']:.1f} ex/s, acc {r['acc']:.4f}", file=sys.stderr,
+                      flush=True)
+    report(results, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+def run_sliced(jobs: dict, slice_s: float, env: dict, quiet: bool) -> dict[str, list[tuple[float, float]]] | None:
+    """Run the workers; with ``slice_s > 0`` all at once but only one running at any moment,
+    round-robin in slices of ``slice_s`` seconds (SIGSTOP/SIGCONT), so every contender samples
+    the same background load; returns each one's ``(start, end)`` slices (perf_counter, which
+    is CLOCK_MONOTONIC, shared with the workers). ``slice_s <= 0``: one after another, None."""
+    import signal
+
+    out = subprocess.DEVNULL if quiet else None
+    if slice_s <= 0:
+        for name, (cmd, _) in jobs.items():
+            if subprocess.run(cmd, env=env, stdout=out).returncode != 0:
+                sys.exit(f"{name} failed")
+        return None
+    procs = {}
+    slices: dict[str, list[tuple[float, float]]] = {name: [] for name in jobs}
+    try:
+        for name, (cmd, _) in jobs.items():
+            procs[name] = subprocess.Popen(cmd, env=env, stdout=out)
+            os.kill(procs[name].pid, signal.SIGSTOP)
+        while any(p.poll() is None for p in procs.values()):
+            for name, p in procs.items():
+                if p.poll() is not None:
+                    continue
+                t0 = time.perf_counter()
+                os.kill(p.pid, signal.SIGCONT)
+                try:
+                    p.wait(timeout=slice_s)
+                except subprocess.TimeoutExpired:
+                    os.kill(p.pid, signal.SIGSTOP)
+                slices[name].append((t0, time.perf_counter()))
+    finally:
+        for p in procs.values():
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.kill()
+    failed = [n for n, p in procs.items() if p.returncode != 0]
+    if failed:
+        sys.exit(f"{', '.join(failed)} failed")
+    return slices
+
+
+def report(results: list[dict], args) -> None:
+    import statistics
+
+    by: dict[str, list[dict]] = {}
+    for r in results:
+        by.setdefault(r["contender"], []).append(r)
+    rate = {k: statistics.median(r["examples"] / r["seconds"] for r in v) for k, v in by.items()}
+    ref = rate.get("trainer-best")
+    first = results[0]
+    print(f"\nSST-2, {first['n_train']} train examples x {args.epochs:g} epochs, batch {args.batch_size}, "
+          f"lr {args.lr:g}, seed {args.seed}; eval on {first['n_eval']} rows; torch threads {first['threads']}; "
+          f"train rows: {first['data']}")
+    print(f"{'contender':<16} {'prec':>5} {'ex/s':>7} {'vs best':>8} {'s':>7} {'cpu s':>7} {'dev acc':>8} "
+          f"{'peak MiB':>9} {'+train MiB':>10}  runs")
+    for name in CONTENDERS + EXTRA:
+        if name not in by:
+            continue
+        rs = by[name]
+        secs = statistics.median(r["seconds"] for r in rs)
+        cpus = statistics.median(r["cpu_seconds"] for r in rs)
+        acc = statistics.mean(r["acc"] for r in rs)
+        peak = max(r["peak_kib"] for r in rs) / 1024
+        delta = max(r["peak_kib"] - r["rss_before_kib"] for r in rs) / 1024
+        ratio = f"{rate[name] / ref:.2f}x" if ref else "-"
+        runs = " ".join(f"{r['examples'] / r['seconds']:.1f}" for r in rs)
+        print(f"{name:<16} {rs[0]['precision']:>5} {rate[name]:>7.1f} {ratio:>8} {secs:>7.1f} {cpus:>7.1f} {acc:>8.4f} "
+              f"{peak:>9.0f} {delta:>10.0f}  {runs}")
+    if not all(r["peak_reset"] for r in results):
+        print("(peak memory from ru_maxrss: /proc/self/clear_refs unavailable, so peaks include start-up)")
+
+
+if __name__ == "__main__":
+    main()
