@@ -29,5 +29,5 @@ class LabelSmoothing(Recipe):
             raise ValueError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:
-        logits = model(**batch).logits
-        return LossOutput(F.cross_entropy(logits.float(), batch["labels"], label_smoothing=float(self.options["alpha"])))
+        logits = model(**batch).logits.float()
+        return LossOutput(F.cross_entropy(logits, batch["labels"], label_smoothing=float(self.options["alpha"])))

@@ -73,8 +73,11 @@ def tile(batch: dict[str, torch.Tensor], passes: int) -> dict[str, torch.Tensor]
     return {k: v.repeat(passes, *([1] * (v.dim() - 1))) for k, v in batch.items()}
 
 
+Autocast = Callable[[], contextlib.AbstractContextManager]
+
+
 def mc_log_mean_probs(model: nn.Module, batch: dict[str, torch.Tensor], passes: int,
-                      autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext) -> torch.Tensor:
+                      autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
     """``log mean_t softmax(logits_t)`` over ``passes`` dropout draws for one collated batch, ``(B, C)``.
 
     One forward on the tiled batch: every copy of an example draws its own dropout masks,

@@ -24,6 +24,9 @@ The methods, all multiclass unless stated (netcal's own one-vs-all or multinomia
 * ``isotonic`` (Zadrozny & Elkan 2002): isotonic regression, one-vs-all.
 * ``bbq`` (Naeini et al. 2015): Bayesian binning into quantiles, one-vs-all.
 * ``enir`` (Naeini & Cooper 2016): ensemble of near-isotonic regressions, one-vs-all.
+  Data-hungry: fitted on 600 synthetic binary examples (scale-3 overconfident, see
+  tests/baselines) netcal's map was non-monotone and took held-out ECE only from 0.13 to
+  0.09 (isotonic: 0.03); fitted on 1500 it reached 0.014 (isotonic: 0.009).
 * ``beta-calibration`` (Kull et al. 2017): **binary tasks only**, as published. netcal also
   has a multinomial extension of its own for C > 2; it is refused here because it is not
   the published method and its derivative-free fit took 4-16 s for 400 examples x 3
@@ -37,8 +40,10 @@ the binning methods milliseconds to a second.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import warnings
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -75,7 +80,7 @@ def renormalise(probs: np.ndarray, fallback: np.ndarray) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def quiet_netcal() -> Any:
+def quiet_netcal() -> Iterator[None]:
     """Swallow netcal's prints, progress bars and pyro's deprecation notices; re-raise netcal's
     ``WARNING`` lines as warnings."""
     out, err = io.StringIO(), io.StringIO()
@@ -103,8 +108,6 @@ class NetcalCalibrator(PostHocCalibrator):
         self._model: Any = None
 
     def _make(self) -> Any:
-        import importlib
-
         module, _, cls = self.netcal_class.partition(":")
         kwargs = {arg: self.options[opt] for opt, arg in self.netcal_options.items()}
         return getattr(importlib.import_module(module), cls)(**kwargs, **self.fixed_options)

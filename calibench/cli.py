@@ -163,12 +163,6 @@ def _console():
     return Console(stderr=False)
 
 
-def _console():
-    from rich.console import Console
-
-    return Console(stderr=False)
-
-
 @command("run")
 def cmd_run(args: argparse.Namespace) -> int:
     from calibench import api

@@ -13,38 +13,47 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from calibench.cli import main
 from calibench.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "calibench-example-plugin"
-TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64", "--seeds", "1"]
+TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64",
+        "--seeds", "1"]
 
 
 def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, shared_glue_dir, minilm, capsys):
-    methods = ("baseline,temp-scaling(fit_on=train),mc-dropout(passes=3)+temp-scaling,"
-               "label-smoothing+vector-scaling,mixup,mixup+isotonic(fit_on=train)")
+    calibrators = ["histogram-binning", "bbq", "enir", "beta-calibration"]  # cheap: they reuse stored logits
+    methods = ",".join(["baseline", "temp-scaling(fit_on=train)", "mc-dropout(passes=3)+temp-scaling",
+                        *(f"baseline+{c}" for c in calibrators), "label-smoothing+vector-scaling", "mixup",
+                        "mixup(on=embeddings)+isotonic(fit_on=train)"])
     out = str(tmp_path / "runs")
     code = main(["run", "--methods", methods, *TINY, "--data-dir", str(shared_glue_dir), "--output-dir", out])
     text = " ".join(capsys.readouterr().out.split())
     assert code == 0, text
-    assert "3 distinct training(s), 6 evaluation(s)" in text
+    assert "4 distinct training(s), 10 evaluation(s)" in text
 
     store = Store(out)
     rows = {r["method"]: r for r in store.results()}
-    assert len(rows) == 6
+    assert len(rows) == 10
     base = rows["baseline"]["training_key"]
-    assert rows["temp-scaling(fit_on=train)"]["training_key"] == base
-    assert rows["mc-dropout(passes=3)+temp-scaling"]["training_key"] == base
-    assert rows["mixup"]["training_key"] == rows["mixup+isotonic(fit_on=train)"]["training_key"] != base
+    shared = ["temp-scaling(fit_on=train)", "mc-dropout(passes=3)+temp-scaling",
+              *(f"baseline+{c}" for c in calibrators)]
+    assert all(rows[name]["training_key"] == base for name in shared)
+    mixed = rows["mixup(on=embeddings)+isotonic(fit_on=train)"]
+    assert mixed["recipe"] == {"name": "mixup", "options": {"alpha": 0.4, "on": "embeddings"}}
+    assert len({base, rows["mixup"]["training_key"], mixed["training_key"]}) == 3
     assert rows["label-smoothing+vector-scaling"]["recipe"] == {"name": "label-smoothing", "options": {"alpha": 0.1}}
+    for c in calibrators:
+        assert rows[f"baseline+{c}"]["calibrator"]["name"] == c
 
     # fit_on=train: the planner asked the training job for train-set logits, and the calibrator used them
     ts = rows["temp-scaling(fit_on=train)"]
     assert ts["calibrator"]["identity"]["fit_on"] == "train" and ts["calibrator"]["params"]["temperature"] > 0
     assert "train" in store.prediction(ts["prediction_key"])["splits"]
-    assert rows["mixup+isotonic(fit_on=train)"]["calibrator"]["identity"]["fit_on"] == "train"
+    assert mixed["calibrator"]["identity"]["fit_on"] == "train"
 
     # mc-dropout stored its own logits: log mean probabilities, unlike the deterministic ones
     mc = rows["mc-dropout(passes=3)+temp-scaling"]
@@ -63,6 +72,7 @@ def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, sh
 
 def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, shared_glue_dir, minilm):
     """pip-install the example into a fresh environment (offline, no build isolation) and use it."""
+    pytest.importorskip("setuptools", minversion="64", reason="building the example offline needs setuptools>=64")
     src = tmp_path / "plugin"
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
     venv = tmp_path / "venv"
