@@ -8,18 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from calibench.config import config_hash
 from calibench.methods.compose import MethodSpec
 
 #: bumped when metric definitions change, so stored evaluations are recomputed
 EVAL_PROTOCOL = "calibench-eval-v2"
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def result_key(method: MethodSpec, prediction_key: str, calibrator_identity: dict[str, Any] | None,
@@ -32,7 +27,7 @@ def calibrate(method: MethodSpec, arrays: dict[str, np.ndarray]) -> tuple[np.nda
     """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record."""
     test_logits = arrays["test_logits"].astype(np.float64)
     if method.calibrator is None:
-        return softmax(test_logits), None
+        return softmax(test_logits, axis=1), None
     cal = method.calibrator.instantiate("calibrator")
     split = cal.fit_on
     if f"{split}_logits" not in arrays:
