@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
 from types import SimpleNamespace
 
 import torch
@@ -31,8 +30,6 @@ from calibench.config import DataSpec, Hyper, TrainingSpec
 from calibench.execution.jobs import build_context
 from calibench.tasks import prepare_splits
 from calibench.training.loop import train
-
-GLUE = Path(__file__).resolve().parents[2] / "shared" / "glue"
 
 
 def stand_in_corpus(texts):
@@ -60,7 +57,7 @@ def time_steps(recipe_name: str, opts: dict, args, cache: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="minilm")
-    p.add_argument("--data-dir", default=str(GLUE))
+    p.add_argument("--data-dir", default=None, help="default: calibench's search order ($CALIBENCH_DATA_DIR, ./glue, ../shared/glue, hub)")
     p.add_argument("--train-size", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--nce-batch-size", type=int, default=None, help="default: the CE batch size")

@@ -39,9 +39,8 @@ Run (2 CPU cores here; the machine is shared, so compare ratios from one run)::
     python benchmarks/bench_train_throughput.py --which calibench --profile 40
     python benchmarks/bench_train_throughput.py --quick               # smoke run, ~1 min
 
-Where the time went (torch.profiler over 40 steps of calibench's loop, 2000 SST-2 x bs 32,
-before the changes of this benchmark's commit; see ``--profile``) and what each change
-bought is summarised in ``benchmarks/README.md`` and in the commit message.
+The measured figures are in ``benchmarks/README.md``; ``--profile`` shows where the loop's
+time goes, ``--which calibench,calibench-std`` what its CPU fast path buys.
 """
 
 from __future__ import annotations
@@ -62,7 +61,6 @@ except ImportError:  # run from a checkout without installing
 
 CONTENDERS = ("calibench", "trainer-default", "trainer-best")
 EXTRA = ("calibench-std",)  # calibench's loop with its CPU fast path off (train(..., fast_path=False))
-GLUE_DIR = os.environ.get("CALIBENCH_GLUE_DIR", "/work/shared/glue")
 
 
 # --------------------------------------------------------------------------- memory
@@ -105,32 +103,23 @@ def peak_rss_kib(reset_ok: bool) -> int:
 def load_data(n_train: int, data_seed: int, eval_split: str):
     """``(train_texts, train_labels, eval_texts, eval_labels, description)``.
 
-    Training rows: calibench's split protocol (``prepare_splits(train_size=n, data_seed)``)
-    when ``calibench.tasks`` can build it, else the same idea without it (the first
-    ``n`` rows of a seeded permutation, kept in file order)."""
+    Data are found as ``calibench run`` finds them (``$CALIBENCH_DATA_DIR``,
+    ``./glue``, ``../shared/glue``, the hub); training rows are calibench's split protocol
+    (``prepare_splits(train_size=n, data_seed)``)."""
     import numpy as np
-    import pandas as pd
 
-    val = pd.read_parquet(f"{GLUE_DIR}/sst2/validation.parquet")
+    from calibench.tasks import get_task, load_task, prepare_splits
+
+    task = get_task("sst2")
+    val = load_task(task).dev
     if eval_split == "dev-half":
-        val = val.iloc[: len(val) // 2]
-    eval_texts = [(s,) for s in val["sentence"].tolist()]
-    eval_labels = val["label"].to_numpy()
-    try:
-        from calibench.tasks import get_task, prepare_splits
-
-        splits = prepare_splits(get_task("sst2"), data_dir=GLUE_DIR, train_size=n_train, data_seed=data_seed)
-        train_texts = [(s,) for s in splits.train["sentence"]]
-        train_labels = np.asarray(splits.train["label"])
-        how = f"prepare_splits(train_size={n_train}, data_seed={data_seed})"
-    except Exception as exc:  # calibench.tasks not usable yet: same selection idea, inline
-        tr = pd.read_parquet(f"{GLUE_DIR}/sst2/train.parquet")
-        keep = np.sort(np.random.default_rng(data_seed).permutation(len(tr))[:n_train])
-        tr = tr.iloc[keep]
-        train_texts = [(s,) for s in tr["sentence"].tolist()]
-        train_labels = tr["label"].to_numpy()
-        how = f"seeded subsample (prepare_splits unavailable: {type(exc).__name__})"
-    return train_texts, train_labels, eval_texts, eval_labels, how
+        val = val.select(range(len(val) // 2))
+    eval_texts = [(s,) for s in val["sentence"]]
+    eval_labels = np.asarray(val["label"])
+    splits = prepare_splits(task, train_size=n_train, data_seed=data_seed)
+    train_texts = [(s,) for s in splits.train["sentence"]]
+    train_labels = np.asarray(splits.train["label"])
+    return train_texts, train_labels, eval_texts, eval_labels, f"prepare_splits(train_size={n_train}, data_seed={data_seed})"
 
 
 def build(args):
