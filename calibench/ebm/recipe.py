@@ -1,9 +1,12 @@
 """Joint EBM finetuning as training recipes: ``ebm-scalar``, ``ebm-hidden``, ``ebm-sharp-hidden``.
 
 Per optimisation step, as the reference: one cross-entropy minibatch (the loop's random,
-length-grouped batch), then one data batch for NCE from a separate sequential pass over the
-training set, then ``K`` noise batches of NCE-batch size read sequentially from the cached
-noise corpus; dropout on in every pass. Loss = CE + lambda * NCE (residual form, see
+length-grouped batch), then one data batch for NCE from a separate pass over the training
+set, then ``K`` noise batches of NCE-batch size from a pass over the cached noise corpus;
+dropout on in every pass. The reference reads both passes sequentially; here they are
+length-grouped epochs (every row once per epoch, as there, in a seeded order) and the
+``K * B`` noise rows run as ``K`` forward passes of rows of similar length, so that padding
+does not make an EBM step cost more than its extra rows (``benchmarks/bench_ebm_step.py``). Loss = CE + lambda * NCE (residual form, see
 :mod:`calibench.ebm.nce`). The loop clips gradients and steps AdamW as for any recipe.
 
 Divergence guard: a non-finite loss stops the run (the loop); an energy whose magnitude
@@ -12,8 +15,11 @@ exceeds ``energy_limit`` stops it too, naming the step and the term.
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
+import numpy as np
+import torch
 import torch.nn.functional as F
 
 from calibench.methods.base import LossOutput, Recipe
@@ -59,6 +65,10 @@ class EBMRecipe(Recipe):
         "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
         "scalar_head": "mlp",  # scalar energy's head: "mlp" (reference) or "linear" (paper's wording)
         "energy_limit": 1.0e4,  # |mean energy| above this stops the run as diverged
+        # the K*B noise rows of a step go through the model as this many length-sorted batches
+        # (None: K, the reference's K noise batches of NCE-batch size); one batch of K*B rows
+        # pads every row to the longest of them (1.67x the step-time bound at K=8 here)
+        "noise_passes": None,
     }
 
     def _noise_config(self, task: str):
@@ -72,7 +82,7 @@ class EBMRecipe(Recipe):
     def setup(self, ctx) -> None:
         from calibench.ebm.corpus import get_noise_corpus
         from calibench.ebm.energy import make_scalar_head, resolve_energy
-        from calibench.training.batching import sequential_batches
+        from calibench.training.batching import endless_length_grouped
 
         o = self.options
         if o["k"] < 1 or o["nce_lambda"] < 0:
@@ -93,9 +103,17 @@ class EBMRecipe(Recipe):
         finally:
             report.close()
         ctx.state["noise"] = ctx.encode(corpus.texts)
+        ctx.state["noise_lengths"] = ctx.state["noise"].lengths
+        passes = o["noise_passes"] or int(o["k"])
+        if passes < 1:
+            raise ValueError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {passes}")
+        ctx.state["noise_pass_size"] = math.ceil(nce_bs * int(o["k"]) / passes)
         ctx.state["corpus"] = corpus
-        ctx.state["data_ptr"] = sequential_batches(len(ctx.train), nce_bs)
-        ctx.state["noise_ptr"] = sequential_batches(len(corpus.texts), nce_bs * int(o["k"]))
+        # the NCE passes' own orders (not the CE batches'), seeded by the training seed
+        seed = ctx.spec.seed
+        ctx.state["data_ptr"] = endless_length_grouped(ctx.train.lengths, nce_bs, np.random.default_rng([seed, 1]))
+        ctx.state["noise_ptr"] = endless_length_grouped(ctx.state["noise_lengths"], nce_bs * int(o["k"]),
+                                                        np.random.default_rng([seed, 2]))
 
     def _energy(self, model, batch):
         from calibench.ebm.energy import compute_energy
@@ -106,11 +124,15 @@ class EBMRecipe(Recipe):
 
     def loss(self, model, batch, ctx) -> LossOutput:
         from calibench.ebm.nce import nce_loss
+        from calibench.training.batching import eval_batches
         from calibench.training.loop import TrainingDiverged
 
         ce = F.cross_entropy(model(**batch).logits.float(), batch["labels"])
         e_data = self._energy(model, ctx.batch(ctx.train, next(ctx.state["data_ptr"])))
-        e_noise = self._energy(model, ctx.batch(ctx.state["noise"], next(ctx.state["noise_ptr"])))
+        idx = next(ctx.state["noise_ptr"])
+        # NCE needs only the set of noise energies, so rows may go in any order: similar lengths together
+        passes = [idx[b] for b in eval_batches(ctx.state["noise_lengths"][idx], ctx.state["noise_pass_size"])]
+        e_noise = torch.cat([self._energy(model, ctx.batch(ctx.state["noise"], b)) for b in passes])
         nce = nce_loss(e_data, e_noise, float(self.options["k"]))
         logs = {"ce": float(ce.detach()), **nce.logs()}
         limit = self.options["energy_limit"]

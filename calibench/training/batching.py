@@ -105,13 +105,13 @@ def random_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np
     return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
-def sequential_batches(n: int, batch_size: int) -> Iterator[np.ndarray]:
-    """Endless sequential pass, wrapping around (EBM's separate NCE data/noise pointers)."""
-    start = 0
+def endless_length_grouped(lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Length-grouped epochs back to back, endlessly (EBM's NCE data and noise passes, which
+    run beside the CE epochs): every row once per epoch, batches padded little."""
+    if len(lengths) == 0:
+        raise ValueError("no rows to batch")
     while True:
-        idx = (np.arange(start, start + batch_size)) % n
-        start = (start + batch_size) % n
-        yield idx
+        yield from length_grouped_batches(lengths, batch_size, rng)
 
 
 def eval_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:

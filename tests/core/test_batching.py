@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 import torch
 
-from calibench.training.batching import Encoded, collate, eval_batches, length_grouped_batches, sequential_batches
+from calibench.training.batching import Encoded, collate, eval_batches, length_grouped_batches, endless_length_grouped
 from calibench.training.loop import linear_schedule, param_groups, plan_steps
 
 
@@ -30,11 +31,22 @@ def test_collate_pads_dynamically():
     assert b["labels"].tolist() == [0, 1]
 
 
-def test_eval_batches_and_sequential_pointer():
+def test_eval_batches_and_endless_grouped_epochs():
     order = np.concatenate(eval_batches(np.array([3, 9, 1, 5]), 3))
     assert order.tolist() == [1, 3, 0, 2]
-    it = sequential_batches(5, 3)
-    assert [next(it).tolist() for _ in range(3)] == [[0, 1, 2], [3, 4, 0], [1, 2, 3]]
+    lengths = np.random.default_rng(0).integers(1, 60, size=200)
+    it = endless_length_grouped(lengths, 16, np.random.default_rng(1))
+    for _ in range(3):  # every row exactly once per epoch, epoch after epoch
+        epoch = [next(it) for _ in range(13)]  # 200 rows / 16 = 12 full batches + one of 8
+        assert sorted(np.concatenate(epoch).tolist()) == list(range(200))
+    # grouped: far less padding than random batches of the same size
+    pad = lambda bs: sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs)
+    it = endless_length_grouped(lengths, 16, np.random.default_rng(1))
+    grouped = [next(it) for _ in range(13)]
+    shuffled = np.array_split(np.random.default_rng(2).permutation(200), 13)
+    assert pad(grouped) < pad(shuffled) / 3
+    with pytest.raises(ValueError, match="no rows"):
+        next(endless_length_grouped(np.array([], dtype=np.int64), 4, np.random.default_rng(0)))
 
 
 def test_schedule_and_steps():
