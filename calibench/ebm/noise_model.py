@@ -27,28 +27,28 @@ always added: reusing a token that also occurs in text (``[SEP]``) would make th
 ambiguous for pair tasks, and ``[SEP]`` cannot end the text either, since it separates
 the pair. With the offline MiniLM WordPiece vocabulary (30,522) that makes 30,524 tokens.
 
-Two kinds of LM (``NoiseModelConfig.lm``):
+Three kinds of LM (``NoiseModelConfig.lm``):
 
 * ``"tiny-scratch"`` (default, offline): a small GPT-2-architecture LM (2 layers, 384 wide,
   6 heads, 256 positions; 15.4M parameters, 11.7M of them the tied 30,524 x 384 token
   embedding) trained from scratch on the task's training inputs with the offline
   all-MiniLM-L6-v2 WordPiece tokenizer; by default its token and position embeddings start
   from MiniLM's. The vocabulary projection dominates its cost, so for GPT-2 models the loss
-  projects only the labelled positions. One epoch over 2,000 SST-2 sentences took ~45 s
-  on this project's 2-core machine when lightly shared (several times that under load). Measured limitation: on 2,000 sentences
-  (~500 steps) it learns local statistics but not yet to *copy* from the prefix (SST-2
-  dev perplexity ~700; samples are SST-2-like phrases unrelated to their input). Copying arrives
-  in a phase change, as for induction heads: on random word sequences the same loop goes
-  from perplexity ~20 to ~1.0 between steps ~250 and ~350 (``tests/ebm`` slow test). On
-  2,000 SST-2 sentences it had not arrived after 8 epochs (1,000 steps, 272 s; dev perplexity
-  1036 -> 819; 14% of the prompt's unmasked tokens reappear, in order, in its samples), and a
-  copy warm-up on token-shuffled text, masked or not, did not bring it forward. So for real
-  runs give it far more text, or use a pretrained LM (hub: ``gpt2``).
+  projects only the labelled positions. One epoch over 2,000 SST-2 sentences takes ~35-45 s
+  on this project's 2-core machine. Measured limitation: copying from the prefix arrives in a
+  phase change, as for induction heads (on random word sequences the same loop goes from
+  perplexity ~20 to ~1.0 between steps ~250 and ~350, ``tests/ebm`` slow test), and on 2,000
+  SST-2 sentences it had not arrived after 8 epochs (1,000 steps): dev perplexity ~800, 14%
+  of the prompt's unmasked tokens reappear in its samples, which are SST-2-like phrases
+  mostly unrelated to their input (``benchmarks/bench_noise_lm.py --option epochs=8``). A
+  copy warm-up on token-shuffled text before those epochs was tried and did not help (not
+  kept). So for real runs give it far more text, or use a pretrained LM (hub: ``gpt2``).
 * an encoder checkpoint of the BERT family (e.g. ``"all-MiniLM-L6-v2"``, offline) is loaded
   as a causal LM (``is_decoder=True``, causal mask, KV cache), its pretrained layers as the
-  starting point. Offline MiniLM this way (lr 1e-4, 2 epochs on the same 2,000 sentences,
-  163 s) copies more (33% of unmasked tokens; dev perplexity 520) but had not learnt to stop:
-  3 of the 4 samples inspected ran on for ~100 tokens, easy to tell from data by length.
+  starting point. Offline MiniLM this way (lr 1e-4, 2 epochs on the same sentences, 163 s)
+  copies more (33% of unmasked tokens, dev perplexity 520) but had not learnt to stop: most
+  of its samples run on for ~100 tokens, easy to tell from data by length
+  (``bench_noise_lm.py --option lm=minilm --option lr=1e-4 --option epochs=2``).
 * any Hugging Face causal LM id or path (``"gpt2"``, the paper's choice): finetuned, with its
   own tokenizer, via ``AutoModelForCausalLM``/``AutoTokenizer``. The reference's
   hyper-parameters (lr 5e-6, batch 8, 4 epochs) are the defaults for this kind.
