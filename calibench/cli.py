@@ -7,6 +7,7 @@ Heavy imports (torch, transformers) happen inside the commands that need them, s
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -160,7 +161,11 @@ def _add_reporting_parsers(sub: Any) -> None:
 def _console():
     from rich.console import Console
 
-    return Console(stderr=False)
+    # Redirected output (a log file, CI) has no width of its own: rich would assume 80
+    # columns and cut the table's numbers to "0.82…". Give it room; a terminal (or an
+    # explicit $COLUMNS) keeps its own width.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(stderr=False, width=width)
 
 
 @command("run")

@@ -177,3 +177,24 @@ def test_cli_warns_about_store_values_the_recomputation_contradicts(tmp_path, ma
     assert main(["leaderboard", "-o", str(store), "--resamples", "200"]) == 0
     err = capsys.readouterr().err
     assert "warning: stored value differs" in err and "nll [nll(eps=1e-12)] stored 3.0" in err
+
+
+def test_cli_console_does_not_cut_numbers_when_output_is_redirected(monkeypatch):
+    """Logs and CI have no terminal width; rich's 80-column fallback would cut 0.826±0.010
+    to 0.82…. A terminal or an explicit $COLUMNS keeps its own width."""
+    import io
+    import sys
+
+    from rich.table import Table
+
+    from calibench.cli import _console
+
+    table = Table(*("Task (metric)", "Method", "n", "Acc ↑", "Task ↑", "ECE ↓", "NLL ↓", "Brier ↓"))
+    table.add_row("sst2 (accuracy)", "ebm-sharp-hidden", "3", *["0.826±0.010"] * 5)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    _console().print(table)
+    out = sys.stdout.getvalue()
+    assert "…" not in out and out.count("0.826±0.010") == 5
+    monkeypatch.setenv("COLUMNS", "60")
+    assert _console().width == 60
