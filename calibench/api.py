@@ -274,11 +274,12 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
     """Masked inputs beside their noise samples, to judge whether the noise is near the data.
 
     Reads the largest cached noise corpus of ``task`` under ``output_dir`` (what EBM runs
-    trained on); without one, trains (or loads the cached) default noise model on the task's
-    training subsample and samples afresh.
+    trained on); without one, trains (or loads the cached) noise model of the default preset's
+    EBM recipes on the task's training subsample and samples afresh.
     """
+    from calibench import registry
     from calibench.ebm.corpus import CORPUS_KIND, _load_corpus, get_noise_model, inspect_samples
-    from calibench.ebm.noise_model import NoiseModelConfig, fingerprint_texts
+    from calibench.ebm.noise_model import fingerprint_texts
     from calibench.store.artifacts import ArtifactStore
     from calibench.tasks import get_task, prepare_splits
 
@@ -294,10 +295,12 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
         corpus = _load_corpus(artifacts, key, meta["n_samples"], len(spec.text_fields))
         return NoisePreview(spec.name, inspect_samples(corpus, n=n, seed=seed),
                             f"cached corpus {key} ({meta['n_samples']} samples)", corpus.stats.to_dict())
-    size = train_size if train_size is not None else get_preset(None).train_size
+    preset = get_preset(None)
+    size = train_size if train_size is not None else preset.train_size
     splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
     texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
-    cfg = NoiseModelConfig().resolved()
+    recipe = registry.get("recipe", "ebm-hidden")(**preset.recipe_options.get("ebm-hidden", {}))
+    cfg = recipe.noise_config(spec.name).resolved()
     model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
     pairs = inspect_samples(model, texts, n=n, seed=seed)
     return NoisePreview(spec.name, pairs, f"fresh samples of noise model {info.key} ({info.source})",

@@ -45,10 +45,13 @@ Three kinds of LM (``NoiseModelConfig.lm``):
   kept). So for real runs give it far more text, or use a pretrained LM (hub: ``gpt2``).
 * an encoder checkpoint of the BERT family (e.g. ``"all-MiniLM-L6-v2"``, offline) is loaded
   as a causal LM (``is_decoder=True``, causal mask, KV cache), its pretrained layers as the
-  starting point. Offline MiniLM this way (lr 1e-4, 2 epochs on the same sentences, 163 s)
-  copies more (33% of unmasked tokens, dev perplexity 520) but had not learnt to stop: most
-  of its samples run on for ~100 tokens, easy to tell from data by length
-  (``bench_noise_lm.py --option lm=minilm --option lr=1e-4 --option epochs=2``).
+  starting point. This is what the ``cpu`` preset uses offline: MiniLM at lr 2e-4 for 5
+  epochs (batch 8) on 2,000 SST-2 sentences took 457 s and reached dev perplexity 111
+  (376, 249, 164, 125, 111 by epoch); 38% of the prompt's unmasked tokens reappear in its
+  samples and every sample stopped, e.g. "it ' [MASK] a [MASK] and often affecting journey
+  [MASK]" -> "it ' s an very complex and often fascinating and often exciting as often
+  effectively" (``bench_noise_lm.py --option lm=minilm --option lr=2e-4 --option epochs=5``).
+  After only 2 epochs at lr 1e-4 it had not yet learnt to stop.
 * any Hugging Face causal LM id or path (``"gpt2"``, the paper's choice): finetuned, with its
   own tokenizer, via ``AutoModelForCausalLM``/``AutoTokenizer``. The reference's
   hyper-parameters (lr 5e-6, batch 8, 4 epochs) are the defaults for this kind.

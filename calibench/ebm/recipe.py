@@ -60,6 +60,7 @@ class EBMRecipe(Recipe):
         "noise_lm": "tiny-scratch",  # or "gpt2" (the paper's) or any HF causal LM id / path
         "mask_rate": 0.4,
         "noise_epochs": None,  # None: tiny-scratch's default; a pretrained LM: the reference's per task
+        "noise_lr": None,  # None: the LM kind's default (tiny-scratch 3e-3; a pretrained LM the reference's 5e-6)
         "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
         "max_noise_samples": 200_000,
         "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
@@ -71,13 +72,15 @@ class EBMRecipe(Recipe):
         "noise_passes": None,
     }
 
-    def _noise_config(self, task: str):
+    def noise_config(self, task: str):
+        """The noise LM this recipe trains for ``task`` (also what ``calibench noise show`` samples)."""
         from calibench.ebm.noise_model import NoiseModelConfig
 
         epochs = self.options["noise_epochs"]
         if epochs is None and self.options["noise_lm"] != "tiny-scratch":
             epochs = REFERENCE_NOISE_EPOCHS.get(task, 4)
-        return NoiseModelConfig(lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs)
+        return NoiseModelConfig(lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs,
+                                lr=self.options["noise_lr"])
 
     def setup(self, ctx) -> None:
         from calibench.ebm.corpus import get_noise_corpus
@@ -98,7 +101,7 @@ class EBMRecipe(Recipe):
         n_samples = int(o["noise_samples"] or min(needed, o["max_noise_samples"]))
         report = _ProgressAdapter(ctx.progress)
         try:
-            corpus = get_noise_corpus(ctx.task.name, ctx.train_texts, ctx.dev_texts, self._noise_config(ctx.task.name),
+            corpus = get_noise_corpus(ctx.task.name, ctx.train_texts, ctx.dev_texts, self.noise_config(ctx.task.name),
                                       n_samples, o["noise_seed"], ctx.artifacts, report)
         finally:
             report.close()

@@ -230,3 +230,25 @@ def test_stats_are_stored_as_json(store) -> None:
     assert data["stats"]["count"] == N and data["n_samples"] == N and data["task"] == "toy"
     assert nm.NoiseModelConfig.from_dict(data["config"]) == tiny_config().resolved()
     assert np.isfinite(data["stats"]["generation_seconds"])
+
+
+def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_path, monkeypatch, shared_glue_dir) -> None:
+    from calibench import api
+    from calibench.presets import get_preset
+
+    c = get_noise_corpus("sst2", single_texts(30), single_texts(6), tiny_config(), N, 0, ArtifactStore(tmp_path / "cache"))
+    shown = api.noise_preview("sst2", n=3, output_dir=str(tmp_path))
+    assert c.key in shown.source and len(shown.pairs) == 3 and all(p in c.preview for p in shown.pairs)
+
+    # no corpus yet: the noise LM shown is the one the default preset's EBM recipes train
+    seen = {}
+
+    def get_noise_model(task, texts, cfg, *a, **k):
+        seen["cfg"] = cfg
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(corpus_mod, "get_noise_model", get_noise_model)
+    with pytest.raises(RuntimeError, match="stop here"):
+        api.noise_preview("sst2", output_dir=str(tmp_path / "empty"), data_dir=str(shared_glue_dir), train_size=50)
+    opts = get_preset(None).recipe_options["ebm-hidden"]
+    assert (seen["cfg"].lm, seen["cfg"].lr, seen["cfg"].epochs) == (opts["noise_lm"], opts["noise_lr"], opts["noise_epochs"])

@@ -120,7 +120,7 @@ def test_bad_options_are_refused(tiny_bert, shared_glue_dir, tmp_path, fake_corp
 
 def test_noise_config_follows_the_reference_per_task():
     r = registry.get("recipe", "ebm-hidden")(noise_lm="gpt2")
-    assert r._noise_config("rte").epochs == 8 and r._noise_config("wnli").epochs == 16
-    assert r._noise_config("sst2").epochs == 4
-    assert registry.get("recipe", "ebm-hidden")()._noise_config("rte").epochs is None  # tiny LM's own default
+    assert r.noise_config("rte").epochs == 8 and r.noise_config("wnli").epochs == 16
+    assert r.noise_config("sst2").epochs == 4
+    assert registry.get("recipe", "ebm-hidden")().noise_config("rte").epochs is None  # tiny LM's own default
     assert ebm_recipe.EBMRecipe.defaults["k"] == 8 and ebm_recipe.EBMRecipe.defaults["nce_lambda"] == 1.0
