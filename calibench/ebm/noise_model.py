@@ -45,7 +45,7 @@ Three kinds of LM (``NoiseModelConfig.lm``):
   kept). So for real runs give it far more text, or use a pretrained LM (hub: ``gpt2``).
 * an encoder checkpoint of the BERT family (e.g. ``"all-MiniLM-L6-v2"``, offline) is loaded
   as a causal LM (``is_decoder=True``, causal mask, KV cache), its pretrained layers as the
-  starting point. This is what the ``cpu`` preset uses offline: MiniLM at lr 2e-4 for 5
+  starting point. This is what the ``cpu-ebm`` preset uses offline: MiniLM at lr 2e-4 for 5
   epochs (batch 8) on 2,000 SST-2 sentences took 457 s and reached dev perplexity 111
   (376, 249, 164, 125, 111 by epoch); 38% of the prompt's unmasked tokens reappear in its
   samples and every sample stopped, e.g. "it ' [MASK] a [MASK] and often affecting journey

@@ -46,3 +46,16 @@ def test_paper_preset_has_the_papers_table():
     # explicit flags override: epochs replace the preset's steps
     h = p.hyper_for("rte", epochs=2.0, lr=3e-5)
     assert (h.epochs, h.max_steps, h.warmup_steps, h.lr) == (2.0, None, None, 3e-5)
+
+
+def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
+    from dataclasses import asdict
+
+    from calibench import registry
+
+    cpu, ebm = get_preset("cpu"), get_preset("cpu-ebm")
+    assert asdict(ebm.hyper) == asdict(cpu.hyper) and (ebm.tasks, ebm.seeds, ebm.train_size) == (cpu.tasks, cpu.seeds, cpu.train_size)
+    assert cpu.recipe_options["ebm-hidden"]["noise_lm"] == "tiny-scratch"
+    assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
+    for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
+        registry.get("recipe", "ebm-hidden")(**opts)

@@ -233,7 +233,7 @@ def test_stats_are_stored_as_json(store) -> None:
 
 
 def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_path, monkeypatch, shared_glue_dir) -> None:
-    from calibench import api
+    from calibench import api, registry
     from calibench.presets import get_preset
 
     c = get_noise_corpus("sst2", single_texts(30), single_texts(6), tiny_config(), N, 0, ArtifactStore(tmp_path / "cache"))
@@ -251,4 +251,5 @@ def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_p
     with pytest.raises(RuntimeError, match="stop here"):
         api.noise_preview("sst2", output_dir=str(tmp_path / "empty"), data_dir=str(shared_glue_dir), train_size=50)
     opts = get_preset(None).recipe_options["ebm-hidden"]
-    assert (seen["cfg"].lm, seen["cfg"].lr, seen["cfg"].epochs) == (opts["noise_lm"], opts["noise_lr"], opts["noise_epochs"])
+    assert seen["cfg"] == registry.get("recipe", "ebm-hidden")(**opts).noise_config("sst2").resolved()
+    assert seen["cfg"].lm == opts["noise_lm"]
