@@ -6,8 +6,9 @@ set, then ``K`` noise batches of NCE-batch size from a pass over the cached nois
 dropout on in every pass. The reference reads both passes sequentially; here they are
 length-grouped epochs (every row once per epoch, as there, in a seeded order) and the
 ``K * B`` noise rows run as ``K`` forward passes of rows of similar length, so that padding
-does not make an EBM step cost more than its extra rows (``benchmarks/bench_ebm_step.py``). Loss = CE + lambda * NCE (residual form, see
-:mod:`calibench.ebm.nce`). The loop clips gradients and steps AdamW as for any recipe.
+does not make an EBM step cost more than its extra rows (``benchmarks/bench_ebm_step.py``).
+Loss = CE + lambda * NCE (residual form, see :mod:`calibench.ebm.nce`). The loop clips
+gradients and steps AdamW as for any recipe.
 
 Divergence guard: a non-finite loss stops the run (the loop); an energy whose magnitude
 exceeds ``energy_limit`` stops it too, naming the step and the term.
@@ -72,6 +73,19 @@ class EBMRecipe(Recipe):
         "noise_passes": None,
     }
 
+    def __init__(self, **options: Any) -> None:
+        # checked here, not in setup: the planner builds every recipe before any training, so
+        # a bad option stops the run before minutes of noise-LM training and sampling
+        super().__init__(**options)
+        o = self.options
+        if o["k"] < 1 or o["nce_lambda"] < 0:
+            raise ValueError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
+        if self._noise_passes() < 1:
+            raise ValueError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
+
+    def _noise_passes(self) -> int:
+        return int(self.options["noise_passes"] or self.options["k"])
+
     def noise_config(self, task: str):
         """The noise LM this recipe trains for ``task`` (also what ``calibench noise show`` samples)."""
         from calibench.ebm.noise_model import NoiseModelConfig
@@ -88,8 +102,6 @@ class EBMRecipe(Recipe):
         from calibench.training.batching import endless_length_grouped
 
         o = self.options
-        if o["k"] < 1 or o["nce_lambda"] < 0:
-            raise ValueError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
         if ctx.artifacts is None:
             raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
         spec = resolve_energy(self.energy)
@@ -107,10 +119,7 @@ class EBMRecipe(Recipe):
             report.close()
         ctx.state["noise"] = ctx.encode(corpus.texts)
         ctx.state["noise_lengths"] = ctx.state["noise"].lengths
-        passes = o["noise_passes"] or int(o["k"])
-        if passes < 1:
-            raise ValueError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {passes}")
-        ctx.state["noise_pass_size"] = math.ceil(nce_bs * int(o["k"]) / passes)
+        ctx.state["noise_pass_size"] = math.ceil(nce_bs * int(o["k"]) / self._noise_passes())
         ctx.state["corpus"] = corpus
         # the NCE passes' own orders (not the CE batches'), seeded by the training seed
         seed = ctx.spec.seed

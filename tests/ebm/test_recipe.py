@@ -110,10 +110,14 @@ def test_exploding_energy_stops_the_run_naming_step_and_term(tiny_bert, shared_g
     assert err.value.step == 0 and "nce/energy_noise" in err.value.logs
 
 
-def test_bad_options_are_refused(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
-    ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-hidden", k=0)
+def test_bad_options_are_refused_when_the_recipe_is_built():
+    # at construction, so the planner refuses them before any noise LM is trained
     with pytest.raises(ValueError, match="k >= 1"):
-        recipe.setup(ctx)
+        registry.get("recipe", "ebm-hidden")(k=0)
+    with pytest.raises(ValueError, match="nce_lambda >= 0"):
+        registry.get("recipe", "ebm-hidden")(nce_lambda=-1.0)
+    with pytest.raises(ValueError, match="noise_passes must be >= 1"):
+        registry.get("recipe", "ebm-hidden")(noise_passes=-2)
     with pytest.raises(ValueError, match="unknown option.*valid options"):
         registry.get("recipe", "ebm-hidden")(K=8)
 
