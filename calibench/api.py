@@ -28,6 +28,9 @@ class RunConfig:
     hyper_overrides: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, Any] = field(default_factory=dict)
     chosen_by_preset: list[str] = field(default_factory=list)  # what the user did not set
+    #: extra evaluation sets, as (kind, definition): ("shift", "rte:qnli"), ("ood", "sst2:cola")
+    eval_sets: list[tuple[str, str]] = field(default_factory=list)
+    keep_models: bool = True  # keep finetuned weights so later outputs need no training
 
     def describe(self) -> str:
         preset = get_preset(self.preset)
@@ -60,10 +63,23 @@ def resolve_run(
     precision: str | None = None,
     max_length: int | None = None,
     ece_bins: int | None = None,
+    shift: list[str] | None = None,
+    ood: list[str] | None = None,
+    task_defs: list[str] | None = None,
+    keep_models: bool = True,
 ) -> RunConfig:
-    """Lay explicit options over the preset; record what the preset chose."""
-    from calibench.methods.compose import parse_methods
+    """Lay explicit options over the preset; record what the preset chose.
 
+    ``shift`` / ``ood``: extra evaluation sets (``rte:qnli``, ``sst2:cola``; see
+    :mod:`calibench.tasks.evalsets`), added to the preset's own. ``task_defs``: tasks beyond
+    GLUE (``NAME=files(...)``, see :mod:`calibench.tasks.custom`), registered first.
+    """
+    from calibench.methods.compose import parse_methods
+    from calibench.tasks.custom import register_task_def
+    from calibench.tasks.evalsets import parse_eval_set
+
+    for definition in task_defs or ():
+        register_task_def(definition)
     p = get_preset(preset)
     chosen = []
 
@@ -88,7 +104,17 @@ def resolve_run(
         raise ValueError(f"--train-size must be >= 1 (got {size})")
     hyper = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
              "precision": precision, "max_length": max_length}
+    from calibench.tasks import get_task
+
+    trained = {get_task(t.strip()).name for t in task_list}
+    # a preset's sets apply to those of its tasks the run trains; the user's must all fit
+    declared = [(k, d) for k, d in p.eval_sets if parse_eval_set(d, k).target in trained]
+    declared += [*(("shift", d) for d in shift or ()), *(("ood", d) for d in ood or ())]
+    for kind, definition in declared:
+        parse_eval_set(definition, kind)  # a bad spelling fails here, before any data is read
     return RunConfig(
+        eval_sets=list(dict.fromkeys(declared)),
+        keep_models=keep_models,
         methods=parse_methods(methods),
         tasks=[t.strip() for t in task_list],
         seeds=seed_list,
@@ -110,6 +136,7 @@ class RunResult:
     plan: Any
     summary: Any
     records: list[dict[str, Any]]
+    extra_records: list[dict[str, Any]] = field(default_factory=list)  # on shifted and OOD sets
 
 
 def plan_run(cfg: RunConfig, progress: Any = None, executor: Any = None):
@@ -134,9 +161,12 @@ def plan_run(cfg: RunConfig, progress: Any = None, executor: Any = None):
             resolved[h.precision] = executor.resolve_precision(h.precision, cfg.device)
         return replace(h, precision=resolved[h.precision])
 
+    from calibench.tasks.evalsets import parse_eval_set
+
     return make_plan(cfg.methods, cfg.tasks, cfg.seeds, model=cfg.model, hyper_for=hyper_for,
                      train_size=cfg.train_size, data_seed=cfg.data_seed, data_dir=cfg.data_dir,
-                     recipe_defaults=preset.recipe_options, progress=progress)
+                     recipe_defaults=preset.recipe_options, progress=progress,
+                     eval_sets=[parse_eval_set(d, k) for k, d in cfg.eval_sets])
 
 
 def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
@@ -155,6 +185,7 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
     from functools import partial
 
     from calibench.execution.executor import make_executor
+    from calibench.execution.evalsets import run_eval_set_evaluations
     from calibench.execution.jobs import run_training
     from calibench.execution.local import run_evaluations, run_trainings
     from calibench.store.db import Store
@@ -169,7 +200,8 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
                         device=cfg.device) if owned else executor
     tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
     store = Store(cfg.output_dir)
-    job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()))
+    job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()),
+                  keep_model=cfg.keep_models)
     if exe.in_process:  # live objects cannot travel to another process
         job = partial(job, progress=progress)
     with exe if owned else contextlib.nullcontext(exe):
@@ -177,11 +209,16 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
         summary = run_trainings(plan, store, job, executor=exe, retry_failed=retry_failed, on_event=on_event,
                                 progress=progress, tracker=tracker)
     run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
+    run_eval_set_evaluations(plan, store, summary, cfg.metric_options)
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
+    keys = {s.key for s in plan.trainings}
+    wanted_sets = {s[0] for t in plan.trainings for s in t.eval_sets}
     records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
-               and r["training_key"] in {s.key for s in plan.trainings}]
+               and r["training_key"] in keys]
+    extra = [r for r in store.results(eval_set="extra") if (r["task"], r["method"], r["seed"]) in wanted
+             and r["training_key"] in keys and r["eval_set"] in wanted_sets]
     store.close()
-    return RunResult(cfg, plan, summary, records)
+    return RunResult(cfg, plan, summary, records, extra)
 
 
 def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
@@ -232,19 +269,30 @@ def leaderboard(runs: list[Any], **options: Any) -> Any:
     return build_leaderboard(runs, LeaderboardOptions(**options))
 
 
-def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir: str | None = None) -> str:
+def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir: str | None = None,
+                         extra_runs: list[Any] = ()) -> str:
     """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
-    ``results_dir`` (when it was read from an export) where ``calibench export`` writes them."""
+    ``results_dir`` (when it was read from an export) where ``calibench export`` writes them.
+    ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections."""
     import shlex
 
     from calibench.report.markdown import render_markdown
     from calibench.report.provenance import run_commands
+    from calibench.report.shift import markdown_section
 
     commands, problems = run_commands(runs)
     export = f"calibench export --store {DEFAULT_OUTPUT} -o {shlex.quote(results_dir)}" if results_dir else None
     source = f"in `{results_dir}`" if results_dir else ""
     return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
-                           export_command=export, source_note=source)
+                           export_command=export, source_note=source, sections=markdown_section(list(extra_runs)))
+
+
+def load_extra_runs(store: str | None = None, *, tasks: list[str] | None = None, methods: list[str] | None = None,
+                    model: str | None = None) -> list[Any]:
+    """Results on shifted and OOD sets (:class:`calibench.report.shift.ExtraRun`) in a store."""
+    from calibench.report.shift import load_extra_runs as load
+
+    return load(store or DEFAULT_OUTPUT, tasks=tasks, methods=methods, model=model)
 
 
 def export_results(runs: list[Any], out_dir: str, *, keep_existing: bool = False) -> Any:
@@ -254,11 +302,12 @@ def export_results(runs: list[Any], out_dir: str, *, keep_existing: bool = False
     return export_runs(runs, out_dir, keep_existing=keep_existing)
 
 
-def report(lb: Any, runs: list[Any], out_dir: str, *, command: str) -> Path:
-    """Write the HTML report of ``lb`` (tables, CD diagrams, reliability diagrams) to ``out_dir/index.html``."""
+def report(lb: Any, runs: list[Any], out_dir: str, *, command: str, extra_runs: list[Any] = ()) -> Path:
+    """Write the HTML report of ``lb`` (tables, CD diagrams, reliability diagrams; with
+    ``extra_runs`` the in- vs out-of-domain table and OOD score histograms) to ``out_dir/index.html``."""
     from calibench.report.html import write_report
 
-    return write_report(lb, runs, out_dir, command=command)
+    return write_report(lb, runs, out_dir, command=command, extra_runs=extra_runs)
 
 
 @dataclass

@@ -66,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-length", type=int)
     r.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 where native")
     r.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
+    r.add_argument("--shift", action="append", metavar="TASK:SOURCE",
+                   help="also score on a shifted set, from the same training: rte:qnli, rte:wnli, "
+                        "mnli:mnli(split=validation_mismatched), TASK:hub(id=...,fields=...,labels=...); repeatable")
+    r.add_argument("--ood", action="append", metavar="TASK:SOURCE",
+                   help="also score OOD detection against another set's texts (labels unused): sst2:cola, "
+                        "rte:sst2; repeatable")
+    r.add_argument("--task-def", action="append", metavar="NAME=SOURCE(...)",
+                   help="a task beyond GLUE: NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) or "
+                        "NAME=hub(id=DATASET,text=COL,labels=A;B); repeatable")
+    r.add_argument("--no-keep-models", dest="keep_models", action="store_false",
+                   help="do not keep finetuned weights (~90 MB each for MiniLM); outputs asked for later "
+                        "then need the training again")
     r.add_argument("--output-dir", "-o", help="results store and artifacts (default ./calibench-runs)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
@@ -180,7 +192,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         train_size=args.train_size, full_train=args.full_train, data_seed=args.data_seed,
         data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, epochs=args.epochs,
         max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
-        max_length=args.max_length, ece_bins=args.ece_bins,
+        max_length=args.max_length, ece_bins=args.ece_bins, shift=args.shift, ood=args.ood,
+        task_defs=args.task_def, keep_models=args.keep_models,
     )
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
     with make_sweep_progress(console) as progress:
@@ -202,12 +215,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                          executor=args.executor, address=args.address, num_cpus=args.num_cpus,
                          cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri)
     s = result.summary
-    console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, reused {len(s.skipped)}, "
+    console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, "
+                  + (f"predictions only {len(s.predicted)}, " if s.predicted else "") + f"reused {len(s.skipped)}, "
                   f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
                   + (f", taken over by another sweep {len(s.lost)}" if s.lost else "") + "; "
                   f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused")
     if result.records:
         console.print(results_table(result.records, title="calibench results (test half)"))
+    if result.extra_records:
+        from calibench.report.shift import eval_set_table
+
+        console.print(eval_set_table(result.extra_records))
     if s.failed:
         console.print("[red bold]failed trainings[/red bold] (their results are absent; "
                       "fix and rerun with --retry-failed):")
@@ -336,6 +354,15 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
     return runs, ("-o", args.store or api.DEFAULT_OUTPUT)
 
 
+def _extra_runs(args: argparse.Namespace) -> list[Any]:
+    """Results on shifted and OOD sets, for boards read from a store (exports hold none)."""
+    from calibench import api
+
+    if args.results_dir is not None:
+        return []
+    return api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
+
+
 @command("leaderboard")
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     import difflib
@@ -355,8 +382,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
         from calibench.report.terminal import render_terminal
 
+        extra = _extra_runs(args)
         if target is None:
             _console().print(render_terminal(lb))
+            if extra:
+                from calibench.report.shift import eval_set_table
+
+                _console().print(eval_set_table([r.record for r in extra]))
         else:
             with open(target, "w", encoding="utf-8") as f:
                 Console(file=f, width=100, color_system=None).print(render_terminal(lb))
@@ -365,7 +397,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
     command = command_line("leaderboard", source=source, options=opts, tasks=args.tasks, methods=args.methods,
                            model=args.model, extra=extra)
-    text = api.leaderboard_markdown(lb, runs, command=command, results_dir=args.results_dir)
+    text = api.leaderboard_markdown(lb, runs, command=command, results_dir=args.results_dir,
+                                    extra_runs=_extra_runs(args))
     if args.check:
         path = Path(args.check)
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -410,7 +443,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
     command = command_line("report", source=source, options=opts, tasks=args.tasks, methods=args.methods,
                            model=args.model, extra=["-o", args.out])
-    index = api.report(lb, runs, args.out, command=command)
+    index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args))
     print(f"wrote {index}")
     return 0
 

@@ -85,6 +85,12 @@ class TrainingSpec:
     hyper: Hyper = field(default_factory=Hyper)
     inferences: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (("deterministic", ()),)
     need_train_logits: bool = False
+    #: extra evaluation sets to predict on: (id, definition, fingerprint); outputs, not identity
+    eval_sets: tuple[tuple[str, str, str], ...] = ()
+    #: set by the driver for a done training that lacks outputs: predict from its kept model
+    #: (``stored``: the prediction keys it already has) instead of training again
+    outputs_only: bool = False
+    stored: tuple[str, ...] = ()
 
     def identity(self) -> dict[str, Any]:
         # inference procedures and train-logit needs are *outputs* of a training, not part
@@ -108,6 +114,8 @@ class TrainingSpec:
         d["inferences"] = [[n, dict(o)] for n, o in self.inferences]
         d["need_train_logits"] = self.need_train_logits
         d["data_dir"] = self.data.data_dir
+        if self.eval_sets:
+            d["eval_sets"] = [list(e) for e in self.eval_sets]
         return d
 
     @classmethod
@@ -117,7 +125,8 @@ class TrainingSpec:
         inf = tuple((n, tuple(sorted(o.items()))) for n, o in d.get("inferences", [["deterministic", {}]]))
         return cls(data=data, recipe=d["recipe"], recipe_options=d["recipe_options"], model=d["model"],
                    seed=d["seed"], hyper=hyper, inferences=inf,
-                   need_train_logits=d.get("need_train_logits", False))
+                   need_train_logits=d.get("need_train_logits", False),
+                   eval_sets=tuple(tuple(e) for e in d.get("eval_sets", ())))
 
     def with_(self, **changes: Any) -> "TrainingSpec":
         return replace(self, **changes)
@@ -126,3 +135,8 @@ class TrainingSpec:
 def inference_key(training_key: str, inference: str, options: dict[str, Any]) -> str:
     """Key of one set of logits: a training and the inference procedure applied to it."""
     return config_hash({"training": training_key, "inference": inference, "options": options})
+
+
+def evalset_key(prediction_key: str, eval_set: str, fingerprint: str) -> str:
+    """Key of one inference's logits on an extra evaluation set (its content fingerprint included)."""
+    return config_hash({"prediction": prediction_key, "eval_set": eval_set, "fingerprint": fingerprint})

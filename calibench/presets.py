@@ -25,6 +25,8 @@ class Preset:
     hyper: Hyper
     per_task: dict[str, dict[str, Any]] = field(default_factory=dict)  # Hyper overrides per task
     recipe_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # defaults per recipe
+    #: extra evaluation sets of the preset's runs, (kind, definition): ("shift", "rte:qnli")
+    eval_sets: tuple[tuple[str, str], ...] = ()
 
     def hyper_for(self, task: str, **overrides: Any) -> Hyper:
         """The preset's hyper-parameters for ``task``, then the user's explicit ``overrides``."""
@@ -97,8 +99,18 @@ PRESETS: dict[str, Preset] = {
                   for t, (lr, bs, steps, warm) in _PAPER_TABLE.items()},
         recipe_options={f"ebm-{e}": {"k": 8, "nce_lambda": 1.0, "noise_lm": "gpt2", "mask_rate": 0.4}
                         for e in ("scalar", "hidden", "sharp-hidden")},
+        # the out-of-domain pairs papers report (hub data), and OOD inputs from other GLUE tasks
+        eval_sets=(("shift", "mnli:mnli(split=validation_mismatched)"), ("shift", "rte:qnli"),
+                   ("shift", "rte:wnli"), ("ood", "sst2:cola"), ("ood", "rte:sst2")),
     ),
 }
+# RTE with its two offline shift pairs and SST-2 sentences as OOD inputs (predictions on
+# QNLI's 5,463 validation rows add about a minute per training on CPU)
+PRESETS["cpu-shift"] = replace(
+    _CPU, name="cpu-shift", tasks=("rte",),
+    description="cpu on RTE, also scored on QNLI and WNLI (shift) and on SST-2 sentences (OOD)",
+    eval_sets=(("shift", "rte:qnli"), ("shift", "rte:wnli"), ("ood", "rte:sst2")),
+)
 
 DEFAULT_PRESET = "cpu"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ def shared_glue_dir() -> Path:
 
     Tests that read real GLUE rows use it; on machines without it they are skipped, not failed.
     """
-    path = (REPO_ROOT / ".." / "shared" / "glue").resolve()
+    # $CALIBENCH_TEST_GLUE_DIR: a copy elsewhere (e.g. a git worktree one level deeper)
+    path = Path(os.environ.get("CALIBENCH_TEST_GLUE_DIR") or REPO_ROOT / ".." / "shared" / "glue").resolve()
     if not (path / "rte" / "validation.parquet").is_file():
         pytest.skip(f"no local GLUE copy at {path} (expected the nyu-mll/glue parquet layout there)")
     return path

@@ -96,18 +96,21 @@ class EBMRecipe(Recipe):
         return NoiseModelConfig(lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs,
                                 lr=self.options["noise_lr"])
 
+    def add_heads(self, model) -> None:
+        from calibench.ebm.energy import make_scalar_head, resolve_energy
+
+        if resolve_energy(self.energy).needs_scalar_head:
+            model.extra_heads[SCALAR_HEAD] = make_scalar_head(model.hidden_size, self.options["scalar_head"],
+                                                              model.dropout_p)
+
     def setup(self, ctx) -> None:
         from calibench.ebm.corpus import get_noise_corpus
-        from calibench.ebm.energy import make_scalar_head, resolve_energy
         from calibench.training.batching import endless_length_grouped
 
         o = self.options
         if ctx.artifacts is None:
             raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
-        spec = resolve_energy(self.energy)
-        if spec.needs_scalar_head:
-            ctx.model.extra_heads[SCALAR_HEAD] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
-                                                                  ctx.model.dropout_p)
+        self.add_heads(ctx.model)
         nce_bs = int(o["nce_batch_size"] or ctx.spec.hyper.batch_size)
         needed = ctx.total_steps * nce_bs * int(o["k"])
         n_samples = int(o["noise_samples"] or min(needed, o["max_noise_samples"]))

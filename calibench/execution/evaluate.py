@@ -23,9 +23,14 @@ def result_key(method: MethodSpec, prediction_key: str, calibrator_identity: dic
                         "calibrator": calibrator_identity, "metrics": metric_options})
 
 
-def calibrate(method: MethodSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record."""
-    test_logits = arrays["test_logits"].astype(np.float64)
+def calibrate(method: MethodSpec, arrays: dict[str, np.ndarray],
+              logits: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record.
+
+    ``logits`` (an extra evaluation set's) are calibrated instead of the test half's; the
+    calibrator is still fitted on the in-domain split it asks for, never on them.
+    """
+    test_logits = (arrays["test_logits"] if logits is None else logits).astype(np.float64)
     if method.calibrator is None:
         return softmax(test_logits, axis=1), None
     cal = method.calibrator.instantiate("calibrator")

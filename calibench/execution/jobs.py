@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from calibench import __version__, registry
-from calibench.config import TrainingSpec, inference_key
+from calibench.config import TrainingSpec, config_hash, evalset_key, inference_key
 
 
 class FingerprintMismatch(RuntimeError):
@@ -105,42 +105,101 @@ def run_training(
     device: str | None = None,
     cache_dir: str | None = None,
     progress: Any = None,
+    keep_model: bool = True,
 ) -> TrainingOutput:
-    """Train once, predict with each requested inference procedure; return arrays + record."""
+    """Train once, predict with each requested inference procedure; return arrays + record.
+
+    Predictions cover the dev and test halves (and train when asked) and every extra
+    evaluation set of the spec. With ``spec.outputs_only`` (a done training that lacks some
+    outputs) the kept model is loaded instead of training, and only the predictions not in
+    ``spec.stored`` are made; without a usable kept model it trains as the first time did.
+    ``keep_model`` writes the finetuned weights to the cache for such later outputs.
+    """
+    from calibench.execution.outputs import load_eval_sets, load_model, save_model, scalar_energy_scores
+    from calibench.training.batching import encode_dataset
     from calibench.training.loop import train
 
     t_start = time.perf_counter()
+    eval_sets = load_eval_sets(spec)  # bad data fails before any training
     ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
-    model = ctx.model
     recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
-    log = train(ctx, recipe)
+    restored, why_trained = False, None
+    if spec.outputs_only:
+        if ctx.artifacts is None:
+            why_trained = "no cache to keep models in"
+        else:
+            recipe.add_heads(ctx.model)
+            why_trained = load_model(ctx.artifacts, spec.key, ctx.model)
+            restored = why_trained is None
+            if not restored:  # train from a clean, identically seeded start
+                ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
+    log = None
+    if not restored:
+        log = train(ctx, recipe)
+        if keep_model and ctx.artifacts is not None:
+            save_model(ctx.artifacts, spec.key, ctx.model)
+    model = ctx.model
+    stored = set(spec.stored) if restored else set()
+    fields_ = ctx.task.text_fields
+    enc_sets = {es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length) for es in eval_sets}
 
     out = TrainingOutput(key=spec.key)
     wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
     t_pred = time.perf_counter()
+    energies: dict[str, Any] = {}
+
+    def energy(name: str, encoded: Any) -> Any:
+        if name not in energies:
+            energies[name] = scalar_energy_scores(model, encoded, ctx)
+        return energies[name]
+
     for name, opts in spec.inferences:
         options = dict(opts)
         inference = registry.get("inference", name)(**options)
-        seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
-        arrays: dict[str, np.ndarray] = {}
-        for split in wanted:
-            arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
-            arrays[f"{split}_labels"] = enc[split].labels
-        out.predictions[inference_key(spec.key, name, inference.options)] = {
-            "inference": name, "options": inference.options, "arrays": arrays, "splits": wanted,
-        }
+        pkey = inference_key(spec.key, name, inference.options)
+        if pkey not in stored:
+            seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
+            arrays: dict[str, np.ndarray] = {}
+            for split in wanted:
+                arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
+                arrays[f"{split}_labels"] = enc[split].labels
+            out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays,
+                                     "splits": wanted}
+        for es in eval_sets:
+            ekey = evalset_key(pkey, es.spec.id, es.fingerprint)
+            if ekey in stored:
+                continue
+            # seeded per set, so a set predicted in a later run gets the same numbers
+            seed_everything(spec.seed + 1 + int(config_hash(es.spec.id, 8), 16) % 100_000)
+            e_arrays = {"logits": inference.predict(model, enc_sets[es.spec.id], ctx),
+                        "labels": enc_sets[es.spec.id].labels}
+            e_out, e_in = energy(es.spec.id, enc_sets[es.spec.id]), energy("test", enc["test"])
+            if e_out is not None:
+                e_arrays["energy"], e_arrays["test_energy"] = e_out, e_in
+            out.predictions[ekey] = {"inference": name, "options": inference.options, "arrays": e_arrays,
+                                     "splits": [es.spec.id], "parent": pkey, "eval_set": es.stats}
     import torch
 
-    out.record = {
+    common = {
         "training_key": spec.key,
-        "train_log": log.to_json(),
         "predict_seconds": round(time.perf_counter() - t_pred, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
+        "eval_sets": {es.spec.id: es.stats for es in eval_sets},
+    }
+    if restored:
+        out.record = {**common, "outputs_only": True, "predicted": sorted(out.predictions)}
+        return out
+    out.record = {
+        **common,
+        "train_log": log.to_json(),
         "split": ctx.state["split"],
         "device": str(ctx.device),
         "precision": ctx.state["precision"],
         "torch_threads": torch.get_num_threads(),
         "recipe_record": recipe.record(ctx),
         "versions": versions(),
+        "model_kept": bool(keep_model and ctx.artifacts is not None),
     }
+    if why_trained:
+        out.record["trained_again_because"] = why_trained
     return out

@@ -34,6 +34,7 @@ PROBS = "probs"
 @dataclass
 class Summary:
     trained: list[str] = field(default_factory=list)
+    predicted: list[str] = field(default_factory=list)  # outputs added from a kept model, no training
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # training key -> error
     busy: list[str] = field(default_factory=list)  # claimed by another live sweep
@@ -120,23 +121,47 @@ class LeaseKeeper:
         self._thread.join()
 
 
-def training_complete(store: Store, spec: TrainingSpec) -> bool:
-    """Done, and every prediction this plan needs is stored with an intact artifact."""
-    from calibench.config import inference_key
+def stored_outputs(store: Store, spec: TrainingSpec) -> tuple[list[str], bool]:
+    """The prediction keys this plan needs that are stored with an intact artifact, and
+    whether that is all of them."""
     from calibench import registry
+    from calibench.config import evalset_key, inference_key
 
-    row = store.training(spec.key)
-    if not row or row["status"] != "done":
-        return False
+    have, complete = [], True
     for name, opts in spec.inferences:
         options = registry.get("inference", name)(**dict(opts)).options
         pkey = inference_key(spec.key, name, options)
         pred = store.prediction(pkey)
-        if pred is None or not store.artifacts.exists(LOGITS, pkey):
-            return False
-        if spec.need_train_logits and "train" not in pred["splits"]:
-            return False
-    return True
+        if (pred is None or not store.artifacts.exists(LOGITS, pkey)
+                or (spec.need_train_logits and "train" not in pred["splits"])):
+            complete = False
+        else:
+            have.append(pkey)
+        for set_id, _definition, fingerprint in spec.eval_sets:
+            ekey = evalset_key(pkey, set_id, fingerprint)
+            if store.prediction(ekey) is not None and store.artifacts.exists(LOGITS, ekey):
+                have.append(ekey)
+            else:
+                complete = False
+    return have, complete
+
+
+def training_complete(store: Store, spec: TrainingSpec) -> bool:
+    """Done, and every prediction this plan needs is stored with an intact artifact."""
+    row = store.training(spec.key)
+    if not row or row["status"] != "done":
+        return False
+    return stored_outputs(store, spec)[1]
+
+
+def with_outputs_only(store: Store, spec: TrainingSpec) -> TrainingSpec:
+    """A done training that lacks outputs becomes a predictions-only job from its kept model."""
+    from dataclasses import replace
+
+    row = store.training(spec.key)
+    if not row or row["status"] != "done":
+        return spec
+    return replace(spec, outputs_only=True, stored=tuple(stored_outputs(store, spec)[0]))
 
 
 def store_output(store: Store, owner: str, out: Any) -> bool:
@@ -147,10 +172,19 @@ def store_output(store: Store, owner: str, out: Any) -> bool:
     """
     preds = []
     for pkey, p in out.predictions.items():
-        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data={"inference": p["inference"],
-                                                                           "options": p["options"]})
+        meta = {"inference": p["inference"], "options": p["options"]}
+        if "eval_set" in p:
+            meta.update(parent=p["parent"], eval_set=p["eval_set"])
+        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data=meta)
         preds.append((pkey, p["inference"], p["options"], p["splits"]))
-    return store.finish_training(out.key, owner, out.record, preds)
+    record = out.record
+    if record.get("outputs_only"):  # the training's own record stays; note what was added
+        earlier = (store.training(out.key) or {}).get("record") or {}
+        sets = {**earlier.get("eval_sets", {}), **record.get("eval_sets", {})}
+        record = {**earlier, "eval_sets": sets, "added_outputs": [*earlier.get("added_outputs", []), record]}
+    elif "eval_sets" not in record:
+        record = {**record, "eval_sets": {}}
+    return store.finish_training(out.key, owner, record, preds)
 
 
 def run_trainings(
@@ -192,12 +226,12 @@ def run_trainings(
 
     def needs_run(spec: TrainingSpec) -> int | None:
         """The attempt count a claim must find, or None (with its event) if it needs no run here."""
-        if training_complete(store, spec):
+        row = store.training(spec.key)
+        if row and row["status"] == "done" and stored_outputs(store, spec)[1]:
             summary.skipped.append(spec.key)
             notify("skipped", spec)
             track(spec.key)
             return None
-        row = store.training(spec.key)
         if row and row["status"] == "failed" and not retry_failed:
             summary.failed[spec.key] = row["error"] or "failed earlier"
             notify("failed", spec, "failed in an earlier run (use --retry-failed)")
@@ -228,7 +262,10 @@ def run_trainings(
                 outcome = JobFailed.from_exception(exc)
             else:
                 leases.discard(key)
-                if stored:
+                if stored and outcome.record.get("outputs_only"):
+                    summary.predicted.append(key)
+                    notify("done", spec, "predictions only, from the kept model")
+                elif stored:
                     summary.trained.append(key)
                     notify("done", spec)
                 else:
@@ -247,7 +284,8 @@ def run_trainings(
         track(key)
 
     store.artifacts.remove_stale_tmp()  # folders of writers killed mid-write
-    pending = [(spec, attempts) for spec in plan.trainings if (attempts := needs_run(spec)) is not None]
+    pending = [(with_outputs_only(store, spec), attempts) for spec in plan.trainings
+               if (attempts := needs_run(spec)) is not None]
 
     with leases:
 

@@ -9,7 +9,7 @@ procedures requested by any method are merged into that training's job.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec, inference_key
@@ -30,11 +30,14 @@ class Plan:
     trainings: list[TrainingSpec] = field(default_factory=list)
     evaluations: list[EvalJob] = field(default_factory=list)
     split_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> stats incl. fingerprint
+    eval_sets: dict[str, list[Any]] = field(default_factory=dict)  # task -> its loaded extra EvalSets
 
     def describe(self) -> str:
         n_m = len({e.method.label for e in self.evaluations})
+        n_sets = sum(len(v) for v in self.eval_sets.values())
         return (f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
-                f"of {n_m} method(s) on {len(self.split_stats)} task(s)")
+                f"of {n_m} method(s) on {len(self.split_stats)} task(s)"
+                + (f" and {n_sets} extra evaluation set(s)" if n_sets else ""))
 
 
 def make_plan(
@@ -49,9 +52,22 @@ def make_plan(
     data_dir: str | None = None,
     recipe_defaults: dict[str, dict[str, Any]] | None = None,
     progress: Any = None,
+    eval_sets: Sequence[Any] = (),
 ) -> Plan:
-    """Resolve every part (validating names and options) and build the deduplicated plan."""
+    """Resolve every part (validating names and options) and build the deduplicated plan.
+
+    ``eval_sets`` (:class:`~calibench.tasks.evalsets.EvalSetSpec`) are loaded and
+    fingerprinted here, so a pair that does not fit fails before any training; each becomes
+    an output of every training of its task (not part of the training's identity).
+    """
     from calibench.tasks import get_task, prepare_splits
+    from calibench.tasks.evalsets import load_eval_set
+
+    task_names = [get_task(t).name for t in tasks]
+    for es in eval_sets:
+        if es.target not in task_names:
+            raise ValueError(f"--{es.kind} {es.text}: the run does not train {es.target!r} (its tasks: "
+                             f"{', '.join(task_names)}); add it with --tasks")
 
     recipe_defaults = recipe_defaults or {}
     resolved = []
@@ -72,12 +88,18 @@ def make_plan(
         plan.split_stats[task.name] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
         data = DataSpec(task=task.name, train_size=train_size, data_seed=data_seed, data_dir=data_dir,
                         fingerprint=splits.fingerprint)
+        loaded = {}
+        for es in eval_sets:
+            if es.target == task.name and es.id not in loaded:
+                loaded[es.id] = load_eval_set(es, data_dir)
+        plan.eval_sets[task.name] = list(loaded.values())
+        outputs = tuple(sorted((e.spec.id, e.spec.text, e.fingerprint) for e in loaded.values()))
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
             for m, r_opts, i_opts, calibrator in resolved:
                 spec = TrainingSpec(data=data, recipe=m.recipe.name, recipe_options=r_opts, model=model,
-                                    seed=seed, hyper=hyper, inferences=())
+                                    seed=seed, hyper=hyper, inferences=(), eval_sets=outputs)
                 key = spec.key
                 prev = by_key.get(key, spec)
                 inf = (m.inference.name, tuple(sorted(i_opts.items())))

@@ -16,6 +16,7 @@ import html
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from calibench.report.figures import cd_png, diagram_binning, pooled_bins, reliability_png
 from calibench.report.leaderboard import (
@@ -161,6 +162,7 @@ def write_report(
     out_dir: str | Path,
     *,
     command: str,
+    extra_runs: Sequence[Any] = (),
 ) -> Path:
     """Write ``out_dir/index.html`` and its images under ``out_dir/img``; returns the page's path.
 
@@ -198,7 +200,10 @@ def write_report(
     ]
     body += [f'<p class="note">Note: {esc(n)}.</p>' for n in lb.notes]
     nav = " · ".join(f'<a href="#metric-{esc(b.metric)}">{esc(b.title)}</a>' for b in lb.boards)
-    body.append(f"<p>Tables: {nav} · <a href=\"#reliability\">reliability diagrams</a> · "
+    kinds = {r.kind for r in extra_runs}
+    extra_nav = ("".join(f' · <a href="#{k}">{t}</a>' for k, t in (("shift", "in- vs out-of-domain"),
+                                                                   ("ood", "OOD detection")) if k in kinds))
+    body.append(f"<p>Tables: {nav} · <a href=\"#reliability\">reliability diagrams</a>{extra_nav} · "
                 "<a href=\"#protocol\">protocol</a></p>")
     for board in lb.boards:
         body.append(board_html(lb, board))
@@ -234,6 +239,10 @@ def write_report(
                 + f"<figcaption><code>{esc(m)}</code> on <code>{esc(t)}</code>: {esc(summary)}</figcaption></figure>"
             )
         body.append("</div>")
+    if extra_runs:  # shifted and OOD sets: calibench.report.shift
+        from calibench.report.shift import html_section
+
+        body.append(html_section(extra_runs, save))
     body.append(protocol_html(lb))
 
     for stale in img_dir.glob("*.png"):

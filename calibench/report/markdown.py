@@ -175,6 +175,7 @@ def render_markdown(
     run_command_problems: Sequence[str] = (),
     export_command: str | None = None,
     source_note: str = "",
+    sections: Sequence[str] = (),
 ) -> str:
     """The whole file. ``command`` regenerates it; ``run_commands`` recreate the results and
     ``export_command`` writes them where ``command`` reads them (None when it reads a store)."""
@@ -229,6 +230,7 @@ def render_markdown(
             "",
             "</details>",
         ]
+    out += list(sections)  # e.g. in- vs out-of-domain (calibench.report.shift)
     out += [""] + protocol_lines(lb)
     out += ["", "## Reproduce", ""]
     if run_commands:

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS results (
   model TEXT NOT NULL,
   fingerprint TEXT NOT NULL,
   record TEXT NOT NULL,
-  created REAL NOT NULL
+  created REAL NOT NULL,
+  eval_set TEXT NOT NULL DEFAULT 'test'
 );
 CREATE INDEX IF NOT EXISTS results_task_method ON results(task, method);
 CREATE INDEX IF NOT EXISTS predictions_training ON predictions(training_key);
@@ -91,6 +92,18 @@ class Store:
         self.artifacts = ArtifactStore(self.root / "artifacts")
         self._local = threading.local()
         self._raw().executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a store written by an older calibench up to this schema (in place, idempotent).
+
+        ``results.eval_set`` (which evaluation set a result scores: ``test`` -- the in-domain
+        test half, every older result -- or an extra set such as ``shift-qnli``).
+        """
+        with self._conn() as c:
+            cols = {r["name"] for r in c.execute("PRAGMA table_info(results)").fetchall()}
+            if "eval_set" not in cols:
+                c.execute("ALTER TABLE results ADD COLUMN eval_set TEXT NOT NULL DEFAULT 'test'")
 
     # -- connection ---------------------------------------------------------------------
     def _raw(self) -> sqlite3.Connection:
@@ -224,10 +237,10 @@ class Store:
         with self._conn() as c:
             c.execute(
                 "INSERT OR REPLACE INTO results(key, training_key, prediction_key, task, method, seed, model, "
-                "fingerprint, record, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "fingerprint, record, created, eval_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key, record["training_key"], record["prediction_key"], record["task"], record["method"],
                  record["seed"], record["model"], record["fingerprint"], json.dumps(record, sort_keys=True),
-                 time.time()),
+                 time.time(), record.get("eval_set", "test")),
             )
 
     def result(self, key: str) -> dict[str, Any] | None:
@@ -240,8 +253,16 @@ class Store:
         with self._conn() as c:
             return c.execute("SELECT 1 FROM results WHERE key=?", (key,)).fetchone() is not None
 
-    def results(self, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+    def results(self, task: str | None = None, method: str | None = None,
+                eval_set: str | None = "test") -> list[dict[str, Any]]:
+        """Stored records; by default those on the in-domain test half. ``eval_set``: one set's
+        (``shift-qnli``), ``"extra"`` for every extra set's, None for all."""
         q, args = "SELECT record FROM results WHERE 1=1", []
+        if eval_set == "extra":
+            q += " AND eval_set != 'test'"
+        elif eval_set is not None:
+            q += " AND eval_set=?"
+            args.append(eval_set)
         if task:
             q += " AND task=?"
             args.append(task)

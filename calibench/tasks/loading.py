@@ -42,7 +42,7 @@ from calibench.tasks.spec import DerivedSplits, TaskSpec
 ENV_VAR = "CALIBENCH_DATA_DIR"
 # (label used in messages, path relative to the current directory)
 IMPLICIT_DIRS: tuple[tuple[str, str], ...] = (("./glue", "glue"), ("../shared/glue", os.path.join("..", "shared", "glue")))
-SourceKind = Literal["parquet", "tsv", "hub"]
+SourceKind = Literal["parquet", "tsv", "hub", "files"]
 _CACHE_SIZE = 4  # whole tasks (train + dev tables); MNLI/QQP are ~100 MB each
 
 
@@ -198,8 +198,12 @@ def _check_labels(task: TaskSpec, table: pa.Table, where: str) -> None:
     raise DataError(msg)
 
 
-def _canonical(task: TaskSpec, table: pa.Table, where: str) -> pa.Table:
-    """Check columns and labels of a parquet/hub table and return it in the common schema."""
+def canonical_table(task: TaskSpec, table: pa.Table, where: str) -> pa.Table:
+    """Check columns and labels of a parquet/hub/file table and return it in the common schema.
+
+    The one place every source's rows are checked (GLUE copies, custom tasks' files, shifted
+    evaluation sets): missing columns, non-text fields, labels outside the task's classes.
+    """
     required = [*task.text_fields, "label"]
     missing = [c for c in required if c not in table.column_names]
     if missing:
@@ -236,6 +240,9 @@ def _canonical(task: TaskSpec, table: pa.Table, where: str) -> pa.Table:
     out = pa.Table.from_pydict(columns, schema=_schema(task))
     _check_labels(task, out, where)
     return out
+
+
+_canonical = canonical_table
 
 
 # --------------------------------------------------------------------------- parquet
@@ -453,6 +460,10 @@ def table_of(ds: datasets.Dataset) -> pa.Table:
 def load_task(task: str | TaskSpec, data_dir: str | os.PathLike[str] | None = None) -> LoadedTask:
     """Load ``task``'s training split and complete official dev split from the resolved source."""
     spec = get_task(task)
+    if spec.source is not None:
+        from calibench.tasks.custom import load_custom_task
+
+        return load_custom_task(spec)
     source, local, looked = _resolve(spec, data_dir)
     if local is None:
         parts = _read_hub(spec, looked)
@@ -466,3 +477,31 @@ def load_task(task: str | TaskSpec, data_dir: str | os.PathLike[str] | None = No
         source=source,
         dropped_malformed={"train": bad_train, "official_dev": bad_dev},
     )
+
+
+def load_split(task: str | TaskSpec, split: str, data_dir: str | os.PathLike[str] | None = None) -> tuple[pa.Table, DataSource]:
+    """One split of ``task`` (e.g. QNLI's ``validation`` where its training split is absent),
+    checked and in the common schema, from the source :func:`load_task` would use."""
+    spec = get_task(task)
+    if spec.source is not None:
+        from calibench.tasks.custom import load_custom_split
+
+        return load_custom_split(spec, split)
+    source, local, looked = _resolve(spec, data_dir)
+    if local is None:
+        try:
+            ds = datasets.load_dataset(spec.hf_path, spec.hf_config, split=split)
+        except Exception as exc:  # offline, unknown split, auth, ...
+            before = f" No local copy was found first (looked at: {'; '.join(looked)})." if looked else ""
+            raise DataError(f"could not load {spec.hf_path} (config {spec.hf_config!r}) split {split!r} from the "
+                            f"Hugging Face hub: {type(exc).__name__}: {exc}.{before} {_ways_out(spec)}") from exc
+        where = f"{spec.name} {split} (hub {spec.hf_path}/{spec.hf_config})"
+        return canonical_table(spec, ds.with_format("arrow")[:], where), source
+    if local.kind == "parquet":
+        return _read_parquet_split(spec, local.task_dir, split), source
+    if spec.tsv is not None and spec.tsv.derived is not None and split in (spec.tsv.derived.listed_split,
+                                                                           spec.tsv.derived.unlisted_split):
+        derived = spec.tsv.derived
+        if (local.task_dir / derived.source_file).is_file() and (local.task_dir / derived.ids_file).is_file():
+            return _read_tsv_derived(spec, local.task_dir, derived)[split][0], source
+    return _read_tsv_split(spec, local.task_dir, split)[0], source

@@ -55,6 +55,29 @@ class TsvLayout:
 
 
 @dataclass(frozen=True)
+class CustomSource:
+    """Where a task that is not in GLUE keeps its rows: a hub dataset or local files.
+
+    ``kind`` is ``"hub"`` (``location`` a Hugging Face dataset id, ``config`` its config)
+    or ``"files"`` (each split a local CSV, JSON-lines or parquet file). ``splits`` maps
+    the task's split names to a hub split name or a file path. ``label_column`` names the
+    source column holding the label (class names or integer ids in ``label_names`` order);
+    ``text_columns`` gives, per text field, the source column it is read from.
+    """
+
+    kind: Literal["hub", "files"]
+    location: str
+    splits: tuple[tuple[str, str], ...]
+    text_columns: tuple[str, ...]
+    label_column: str = "label"
+    config: str | None = None
+    definition: str = ""  # the text it was parsed from, for messages and remote workers
+
+    def split_location(self, split: str) -> str | None:
+        return dict(self.splits).get(split)
+
+
+@dataclass(frozen=True)
 class TaskSpec:
     """A text-classification task: enough to load it, encode it and score it."""
 
@@ -63,7 +86,7 @@ class TaskSpec:
     text_fields: tuple[str, ...]
     label_names: tuple[str, ...]
     metric: Metric
-    tsv: TsvLayout
+    tsv: TsvLayout | None = None  # GLUE tasks: their original TSV layout
     hf_path: str = "nyu-mll/glue"
     display_name: str = ""
     # Every metric the task reports, primary first (GLUE reports F1 and accuracy for MRPC/QQP).
@@ -71,6 +94,8 @@ class TaskSpec:
     train_split_name: str = "train"
     dev_split_name: str = "validation"
     description: str = field(default="", compare=False)
+    # tasks beyond GLUE: a hub dataset or local files (see calibench.tasks.custom)
+    source: CustomSource | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -90,8 +115,12 @@ class TaskSpec:
             object.__setattr__(self, "metrics", (self.metric,))
         elif self.metrics[0] != self.metric or any(m not in METRICS for m in self.metrics):
             raise ValueError(f"task {self.name!r}: metrics {self.metrics!r} must start with {self.metric!r} and use {METRICS}")
-        if len(self.tsv.text_columns) != len(self.text_fields):
+        if self.tsv is not None and len(self.tsv.text_columns) != len(self.text_fields):
             raise ValueError(f"task {self.name!r}: tsv.text_columns must give one column per text field")
+        if self.source is not None and len(self.source.text_columns) != len(self.text_fields):
+            raise ValueError(f"task {self.name!r}: source.text_columns must give one column per text field")
+        if self.tsv is None and self.source is None:
+            raise ValueError(f"task {self.name!r}: give its GLUE TSV layout (tsv=...) or a custom source (source=...)")
         if not self.display_name:
             object.__setattr__(self, "display_name", self.name)
 
