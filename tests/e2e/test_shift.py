@@ -1,0 +1,98 @@
+"""Shifted and OOD sets end to end on real GLUE slices: outputs of one training, never a second one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from calibench import registry
+from calibench.cli import main
+from calibench.config import evalset_key
+from calibench.store.db import Store
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def args(tmp_path, glue_dir, tiny_bert):
+    return ["run", "--methods", "baseline,temp-scaling", "--tasks", "rte", "--train-size", "48", "--max-steps", "6",
+            "--batch-size", "8", "--seeds", "1", "--model", tiny_bert, "--data-dir", glue_dir,
+            "--output-dir", str(tmp_path / "runs")]
+
+
+def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    out = tmp_path / "runs"
+    assert main(args) == 0
+    assert "trained 1, reused 0" in flat(capsys.readouterr().out)
+    store = Store(out)
+    (before,) = store.trainings()
+    in_domain = {r["method"]: r for r in store.results()}
+
+    # a shift pair added to the finished run: predictions only, from the same finetuned weights
+    assert main([*args, "--shift", "rte:qnli", "--shift", "rte:wnli"]) == 0
+    text = flat(capsys.readouterr().out)
+    assert "trained 0, predictions only 1, reused 0" in text and "2 extra evaluation set(s)" in text
+    assert "rte→qnli" in text and "rte→wnli" in text
+    (after,) = store.trainings()
+    assert after["record"]["train_log"] == before["record"]["train_log"]  # the training's own record stays
+    assert [a["predicted"] for a in after["record"]["added_outputs"]][0]  # and says what was added
+    assert {r["key"] for r in store.results()} == {r["key"] for r in in_domain.values()}  # in-domain untouched
+    extra = store.results(eval_set="extra")
+    assert sorted((r["eval_set"], r["method"]) for r in extra) == [
+        ("shift-qnli", "baseline"), ("shift-qnli", "temp-scaling"), ("shift-wnli", "baseline"),
+        ("shift-wnli", "temp-scaling")]
+    by = {(r["eval_set"], r["method"]): r for r in extra}
+    assert by[("shift-qnli", "baseline")]["n_test"] == 5463 and by[("shift-wnli", "baseline")]["n_test"] == 71
+    assert by[("shift-qnli", "baseline")]["training_key"] == in_domain["baseline"]["training_key"]
+
+    # the calibrator is the in-domain one (fitted on RTE's dev half), not refitted on the shifted rows
+    ts = by[("shift-qnli", "temp-scaling")]
+    assert ts["calibrator"]["params"] == in_domain["temp-scaling"]["calibrator"]["params"]
+    pkey = in_domain["temp-scaling"]["prediction_key"]
+    fp = dict((s[0], s[2]) for s in store.training(ts["training_key"])["spec"]["eval_sets"])["shift-qnli"]
+    shifted = store.artifacts.read("logits", evalset_key(pkey, "shift-qnli", fp)).arrays
+    dev = store.artifacts.read("logits", pkey).arrays
+    t_dev = ts["calibrator"]["params"]["temperature"]
+    probs = store.artifacts.read("probs", ts["key"]).arrays["test_probs"]
+    np.testing.assert_allclose(probs, softmax(shifted["logits"].astype(np.float64) / t_dev, axis=1), atol=1e-6)
+    refit = registry.get("calibrator", "temp-scaling")().fit(shifted["logits"].astype(np.float64), shifted["labels"])
+    assert abs(refit.fitted_params()["temperature"] - t_dev) > 1e-3  # a shift-fitted one would differ
+    np.testing.assert_array_equal(dev["test_labels"], store.artifacts.read("probs", in_domain["baseline"]["key"])
+                                  .arrays["test_labels"])
+
+    # the same command again: nothing to train, predict or score
+    assert main([*args, "--shift", "rte:qnli", "--shift", "rte:wnli"]) == 0
+    text = flat(capsys.readouterr().out)
+    assert "trained 0, reused 1" in text and "predictions only" not in text
+    assert "0 evaluation(s) computed, 6 reused" in text
+    assert store.integrity_check() == []
+
+    # the board: in- vs out-of-domain ECE and accuracy per method and pair
+    assert main(["leaderboard", "-o", str(out), "--format", "markdown", "--resamples", "100"]) == 0
+    board = capsys.readouterr().out
+    section = board.split("## In-domain vs out-of-domain")[1].split("## Protocol")[0]
+    assert "| `rte→qnli` | `temp-scaling` | 1 | 5463 |" in section and "ECE out ↓" in section
+    ece_out = float(section.split("| `rte→wnli` | `baseline` |")[1].split("|")[5])
+    assert ece_out == pytest.approx(by[("shift-wnli", "baseline")]["metrics"]["ece"]["value"], abs=5e-4)
+
+
+def test_ood_scores_from_the_same_training(tmp_path, args, capsys, monkeypatch):
+    from sklearn.metrics import roc_auc_score
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main([*args, "--ood", "rte:sst2"]) == 0
+    assert "trained 1" in flat(capsys.readouterr().out)
+    store = Store(tmp_path / "runs")
+    (rec,) = [r for r in store.results(eval_set="ood-sst2") if r["method"] == "baseline"]
+    arrays = store.artifacts.read("probs", rec["key"]).arrays
+    assert len(arrays["in_msp"]) == 139 and len(arrays["out_msp"]) == 872
+    y = np.r_[np.ones(139), np.zeros(872)]
+    for score in ("msp", "neg_energy"):
+        auroc = roc_auc_score(y, np.r_[arrays[f"in_{score}"], arrays[f"out_{score}"]])
+        assert rec["metrics"][f"ood_auroc_{score}"]["value"] == pytest.approx(auroc, abs=1e-6)
+    assert "neg_ebm_energy" not in {k.rsplit("_", 2)[-1] for k in rec["metrics"]}  # no scalar head in baseline
+    assert rec["metrics"]["ood_fpr95_msp"]["estimator"] == "ood_fpr95(score=msp,positive=in-distribution)"
