@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.special import softmax
 
 from calibench import registry
 from calibench.cli import main
 from calibench.config import evalset_key
+from calibench.methods.base import LossOutput, Recipe
 from calibench.store.db import Store
 
 
@@ -80,19 +82,43 @@ def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys
     assert ece_out == pytest.approx(by[("shift-wnli", "baseline")]["metrics"]["ece"]["value"], abs=5e-4)
 
 
+class EnergyHeadCE(Recipe):
+    """Cross-entropy with a scalar energy head (as ``ebm-scalar`` has), without EBM's noise model."""
+
+    def add_heads(self, model):
+        from calibench.ebm.recipe import SCALAR_HEAD
+
+        model.extra_heads[SCALAR_HEAD] = torch.nn.Linear(model.hidden_size, 1)
+
+    def setup(self, ctx):
+        self.add_heads(ctx.model)
+
+    def loss(self, model, batch, ctx):
+        out = model(**batch)
+        energy = model.extra_heads["energy"](out.hidden).squeeze(-1)
+        ce = torch.nn.functional.cross_entropy(out.logits.float(), batch["labels"])
+        return LossOutput(ce + 0.01 * energy.float().pow(2).mean(), {"ce": float(ce.detach())})
+
+
 def test_ood_scores_from_the_same_training(tmp_path, args, capsys, monkeypatch):
-    from sklearn.metrics import roc_auc_score
+    from sklearn.metrics import average_precision_score, roc_auc_score
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert main([*args, "--ood", "rte:sst2"]) == 0
+    registry.register("recipe", "test-energy-head", EnergyHeadCE, description="test only")
+    run = [*args, "--ood", "rte:sst2"]
+    run[run.index("baseline,temp-scaling")] = "test-energy-head"
+    assert main(run) == 0
     assert "trained 1" in flat(capsys.readouterr().out)
     store = Store(tmp_path / "runs")
-    (rec,) = [r for r in store.results(eval_set="ood-sst2") if r["method"] == "baseline"]
+    (rec,) = store.results(eval_set="ood-sst2")
     arrays = store.artifacts.read("probs", rec["key"]).arrays
     assert len(arrays["in_msp"]) == 139 and len(arrays["out_msp"]) == 872
     y = np.r_[np.ones(139), np.zeros(872)]
-    for score in ("msp", "neg_energy"):
-        auroc = roc_auc_score(y, np.r_[arrays[f"in_{score}"], arrays[f"out_{score}"]])
-        assert rec["metrics"][f"ood_auroc_{score}"]["value"] == pytest.approx(auroc, abs=1e-6)
-    assert "neg_ebm_energy" not in {k.rsplit("_", 2)[-1] for k in rec["metrics"]}  # no scalar head in baseline
+    for score in ("msp", "neg_energy", "neg_ebm_energy"):  # the EBM's own energy, where it has a scalar head
+        s = np.r_[arrays[f"in_{score}"], arrays[f"out_{score}"]].astype(np.float64)
+        assert rec["metrics"][f"ood_auroc_{score}"]["value"] == pytest.approx(roc_auc_score(y, s), abs=1e-6)
+        assert rec["metrics"][f"ood_aupr_in_{score}"]["value"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
     assert rec["metrics"]["ood_fpr95_msp"]["estimator"] == "ood_fpr95(score=msp,positive=in-distribution)"
+    logits = store.artifacts.read("logits", rec["prediction_key"]).arrays["logits"]
+    np.testing.assert_allclose(arrays["out_neg_energy"], np.logaddexp.reduce(logits.astype(np.float64), axis=1),
+                               rtol=1e-5)
