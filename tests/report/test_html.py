@@ -155,3 +155,34 @@ def test_cli_report_from_a_store(tmp_path, make_runs, store_of, capsys):
     page = (tmp_path / "r" / "index.html").read_text()
     assert f"calibench report -o {store} --resamples 200 -o {tmp_path / 'r'}" in page
     assert len(list((tmp_path / "r" / "img").glob("reliability-*.png"))) == 2
+
+
+@pytest.fixture(scope="module")
+def shift_report(tmp_path_factory, make_runs, make_extra_runs):
+    runs = make_runs(tasks=("rte",), methods=("baseline", "temp-scaling"), n=120)
+    lb = build_leaderboard(runs, LeaderboardOptions(metrics=("ece",), n_resamples=200))
+    out = tmp_path_factory.mktemp("shift-report")
+    return write_report(lb, runs, out, command="calibench report", extra_runs=make_extra_runs(runs))
+
+
+def test_report_shows_shift_and_ood_histograms(shift_report):
+    page = shift_report.read_text()
+    for needle in ('id="shift"', "In-domain vs out-of-domain", 'id="ood"', "OOD detection", "Score histograms",
+                   'href="#shift"', 'href="#ood"'):
+        assert needle in page
+    hists = re.findall(r'<img src="(img/ood-[^"]+)"', page)
+    assert len(hists) == 2 * 2  # (baseline, temp-scaling) x (msp, logsumexp) on rte→sst2
+    for src in hists:
+        assert _png_size(shift_report.parent / src) == (380, 300)
+
+
+def test_shift_report_in_a_headless_browser(shift_report, tmp_path):
+    browser = _browser()
+    if browser is None:
+        pytest.skip(f"no headless browser on PATH (looked for {', '.join(BROWSERS)})")
+    dom = _chromium(browser, tmp_path, "--dump-dom", shift_report.resolve().as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
+    n_images = len(re.findall(r"<img ", shift_report.read_text()))
+    assert n_images == 2 + 4  # 2 reliability diagrams and 4 score histograms
+    assert loaded and loaded.group(1) == loaded.group(2) == str(n_images)  # every image decoded
