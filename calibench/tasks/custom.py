@@ -127,7 +127,8 @@ def parse_task_def(text: str) -> TaskSpec:
 
 
 def register_task_def(text: str) -> TaskSpec:
-    """Parse a ``--task-def`` and register it (replacing an earlier definition of the same name)."""
+    """Parse a ``--task-def`` and register it; the same definition again is a no-op, another
+    definition under a name already registered is refused (as for any registry name)."""
     from calibench import registry
 
     spec = parse_task_def(text)

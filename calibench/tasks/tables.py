@@ -53,7 +53,8 @@ def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_name
                label_map: Mapping[str, str], where: str) -> pa.Array:
     """Source labels -> target ids, by name.
 
-    ``label_map`` (source value as text -> target label name) wins; else integer labels with
+    ``label_map`` (source value as text -> target label name; a ``ClassLabel``'s names for a
+    hub column) wins; else integer labels with
     ``source_names`` (a ClassLabel's names) go id -> name -> target id; else text labels are
     taken as target names and integers as target ids (checked by ``canonical_table``).
     """
@@ -63,6 +64,9 @@ def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_name
         raise DataError(f"{where}: labels={dict(label_map)} maps to {bad_targets}, which are not {target.name}'s "
                         f"label names {names}")
     py = values.to_pylist()
+    is_int = pa.types.is_integer(values.type)
+    if label_map and is_int and source_names is not None:  # a ClassLabel: the map speaks its names
+        py = [None if v is None or not 0 <= v < len(source_names) else source_names[v] for v in py]
     if label_map:
         keys = {str(k): v for k, v in label_map.items()}
         unmapped = sorted({str(v) for v in py if v is not None and str(v) not in keys})
@@ -70,7 +74,6 @@ def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_name
             raise DataError(f"{where}: label value(s) {unmapped[:5]} have no entry in labels={dict(label_map)}; "
                             f"map every source label to one of {names}")
         return pa.array([None if v is None else names.index(keys[str(v)]) for v in py], pa.int64())
-    is_int = pa.types.is_integer(values.type)
     if is_int and source_names is not None:
         missing = [n for n in source_names if n not in names]
         if missing:

@@ -125,3 +125,11 @@ def test_cli_refuses_a_pair_that_does_not_fit_before_training(tmp_path, glue_dir
     assert main([*base, "--shift", "rte:qnli(fields=question;answer)"]) == 2
     assert "missing column(s) ['answer']" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / Store.DB_NAME).exists() or Store(tmp_path).trainings() == []
+
+
+def test_a_label_map_speaks_the_class_names_of_a_labelled_column(glue_dir):
+    # QNLI's ids through its names: entailment -> not_entailment and back, by name
+    es = load_eval_set(parse_eval_set("rte:qnli(labels=entailment:not_entailment;not_entailment:entailment)",
+                                      "shift"), glue_dir)
+    raw, _ = load_split("qnli", "validation", glue_dir)
+    np.testing.assert_array_equal(np.array(es.data["label"]), 1 - np.array(raw.column("label").to_pylist()))
