@@ -203,6 +203,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             for s in plan.trainings:
                 infs = ", ".join(n for n, _ in s.inferences)
                 console.print(f"  train {s.data.task} {s.recipe} seed {s.seed} -> {infs}  [dim]{s.key}[/dim]")
+            for task, sets in plan.eval_sets.items():
+                for es in sets:
+                    console.print(f"  {es.spec.kind:>5} {es.spec.pair}: {es.stats['n']} rows from {es.stats['source']}"
+                                  f"  [dim]{es.fingerprint}[/dim]")
             return 0
 
         def on_event(event: str, spec: Any, msg: str) -> None:

@@ -67,6 +67,7 @@ class DataSpec:
     data_seed: int = 0
     data_dir: str | None = None  # not part of the identity: the fingerprint is
     fingerprint: str | None = None
+    task_def: str | None = None  # a --task-def task's definition, for workers that lack it (not identity)
 
     def identity(self) -> dict[str, Any]:
         return {"task": self.task, "train_size": self.train_size, "data_seed": self.data_seed,
@@ -114,13 +115,15 @@ class TrainingSpec:
         d["inferences"] = [[n, dict(o)] for n, o in self.inferences]
         d["need_train_logits"] = self.need_train_logits
         d["data_dir"] = self.data.data_dir
+        if self.data.task_def:
+            d["task_def"] = self.data.task_def
         if self.eval_sets:
             d["eval_sets"] = [list(e) for e in self.eval_sets]
         return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "TrainingSpec":
-        data = DataSpec(**d["data"], data_dir=d.get("data_dir"))
+        data = DataSpec(**d["data"], data_dir=d.get("data_dir"), task_def=d.get("task_def"))
         hyper = Hyper(**{f.name: d["hyper"][f.name] for f in fields(Hyper) if f.name in d["hyper"]})
         inf = tuple((n, tuple(sorted(o.items()))) for n, o in d.get("inferences", [["deterministic", {}]]))
         return cls(data=data, recipe=d["recipe"], recipe_options=d["recipe_options"], model=d["model"],

@@ -69,6 +69,10 @@ def build_context(
     from calibench.training.context import TrainContext
     from calibench.training.precision import autocast_factory, resolve_device, resolve_precision
 
+    if spec.data.task_def and spec.data.task not in registry.names("task"):  # e.g. on a Ray worker
+        from calibench.tasks.custom import register_task_def
+
+        register_task_def(spec.data.task_def)
     task = get_task(spec.data.task)
     splits = prepare_splits(task, data_dir=spec.data.data_dir, train_size=spec.data.train_size,
                             data_seed=spec.data.data_seed)

@@ -86,8 +86,9 @@ def make_plan(
         task = get_task(task_name)
         splits = prepare_splits(task, data_dir=data_dir, train_size=train_size, data_seed=data_seed)
         plan.split_stats[task.name] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
+        task_def = task.source.definition if task.source is not None and task.source.definition else None
         data = DataSpec(task=task.name, train_size=train_size, data_seed=data_seed, data_dir=data_dir,
-                        fingerprint=splits.fingerprint)
+                        fingerprint=splits.fingerprint, task_def=task_def)
         loaded = {}
         for es in eval_sets:
             if es.target == task.name and es.id not in loaded:

@@ -59,3 +59,14 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
         registry.get("recipe", "ebm-hidden")(**opts)
+
+
+def test_extra_outputs_are_not_part_of_the_training_identity():
+    from calibench.config import DataSpec, TrainingSpec
+
+    base = TrainingSpec(data=DataSpec(task="rte", fingerprint="f"), recipe="baseline")
+    more = base.with_(eval_sets=(("shift-qnli", "rte:qnli", "abc"),), outputs_only=True, stored=("k",),
+                      data=DataSpec(task="rte", fingerprint="f", task_def="x=files(...)"))
+    assert more.key == base.key
+    back = TrainingSpec.from_json(more.to_json())
+    assert back.eval_sets == more.eval_sets and back.data.task_def == "x=files(...)" and back.key == base.key

@@ -122,3 +122,24 @@ def test_ood_scores_from_the_same_training(tmp_path, args, capsys, monkeypatch):
     logits = store.artifacts.read("logits", rec["prediction_key"]).arrays["logits"]
     np.testing.assert_allclose(arrays["out_neg_energy"], np.logaddexp.reduce(logits.astype(np.float64), axis=1),
                                rtol=1e-5)
+
+
+def test_a_custom_task_trains_and_is_shifted_to_a_file(tmp_path, tiny_bert, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    words = ["good", "great", "fine", "bad", "awful", "poor"]
+    rows = [(f"{w} film number {i}", "pos" if w in words[:3] else "neg") for i in range(8) for w in words]
+    (tmp_path / "train.csv").write_text("review,stars\n" + "".join(f"{t},{s}\n" for t, s in rows))
+    (tmp_path / "dev.jsonl").write_text("".join(f'{{"review": "{t}", "stars": "{s}"}}\n' for t, s in rows[:20]))
+    (tmp_path / "other.csv").write_text("body,y\n" + "".join(f"{t} elsewhere,{int(s == 'pos')}\n" for t, s in rows[:30]))
+    definition = (f"reviews=files(train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.jsonl'},text=review,"
+                  "label=stars,labels=neg;pos)")
+    shift = f"reviews:file(path={tmp_path / 'other.csv'},fields=body,label=y,labels=0:neg;1:pos)"
+    run = ["run", "--methods", "baseline,temp-scaling", "--task-def", definition, "--tasks", "reviews",
+           "--shift", shift, "--max-steps", "4", "--batch-size", "8", "--seeds", "1", "--train-size", "40",
+           "--model", tiny_bert, "--output-dir", str(tmp_path / "runs")]
+    assert main(run) == 0
+    assert "trained 1" in flat(capsys.readouterr().out)
+    store = Store(tmp_path / "runs")
+    assert {r["n_test"] for r in store.results()} == {10}  # the second half of 20 validation rows
+    extra = store.results(eval_set="shift-other")
+    assert len(extra) == 2 and {r["n_test"] for r in extra} == {30} and extra[0]["pair"] == "reviews→other"
