@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from calibench.config import Hyper
+from calibench.errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -108,4 +109,4 @@ def get_preset(name: str | None) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ValueError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}") from None
+        raise OptionError(f"unknown preset {name!r}; available: {', '.join(PRESETS)}") from None

@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
 from calibench.config import TrainingSpec
+from calibench.errors import OptionError
 
 #: a training job: the pure function from a spec to its TrainingOutput
 Job = Callable[[TrainingSpec], Any]
@@ -88,10 +89,10 @@ def make_executor(name: str, *, address: str | None = None, num_cpus: int | None
         if cpus_per_job != 1.0:
             given.append("--cpus-per-job")
         if given:
-            raise ValueError(f"{', '.join(given)} only apply to --executor ray")
+            raise OptionError(f"{', '.join(given)} only apply to --executor ray")
         return LocalExecutor()
     if name == "ray":
         from calibench.execution.ray_executor import RayExecutor
 
         return RayExecutor(address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=device)
-    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    raise OptionError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
