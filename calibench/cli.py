@@ -11,7 +11,12 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
+from calibench.errors import CalibenchError
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+#: exit status of a run that finished its own work but found jobs busy in another sweep
+EXIT_INCOMPLETE = 3
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
@@ -98,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--task")
     res.add_argument("--method")
     res.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    ck = sub.add_parser("check", help="report what is missing or corrupt in a store and what a rerun recomputes "
+                                      "(exit 1 if anything is)")
+    ck.add_argument("--output-dir", "-o", "--store", dest="store", default=None,
+                    help="results store (default ./calibench-runs)")
+    way = ck.add_mutually_exclusive_group()
+    way.add_argument("--rebuild", action="store_true",
+                     help="write a new database from the artifacts' manifests (the damaged file is kept beside it)")
+    way.add_argument("--restore", action="store_true",
+                     help="put back the database backup that the last `calibench run` wrote")
     _add_reporting_parsers(sub)
     return p
 
@@ -183,9 +197,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_length=args.max_length, ece_bins=args.ece_bins,
     )
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
+
+    def announce(plan: Any) -> None:
+        from calibench.tasks.splits import split_notes
+
+        for stats in plan.split_stats.values():
+            for note in split_notes(stats):
+                console.print(f"[yellow]{note}[/yellow]" if note.startswith("warning") else note)
+
     with make_sweep_progress(console) as progress:
         if args.dry_run:
             plan = api.plan_run(cfg, progress)
+            announce(plan)
             console.print(f"plan: {plan.describe()}")
             for s in plan.trainings:
                 infs = ", ".join(n for n, _ in s.inferences)
@@ -200,21 +223,34 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         result = api.run(cfg, progress=progress, retry_failed=args.retry_failed, on_event=on_event,
                          executor=args.executor, address=args.address, num_cpus=args.num_cpus,
-                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri)
+                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri,
+                         on_plan=announce)
     s = result.summary
+    for line in s.repaired:
+        console.print(f"[yellow]repaired[/yellow] {line}")
     console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, reused {len(s.skipped)}, "
                   f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
                   + (f", taken over by another sweep {len(s.lost)}" if s.lost else "") + "; "
                   f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused")
     if result.records:
         console.print(results_table(result.records, title="calibench results (test half)"))
+        if result.verdict:
+            console.print(result.verdict)
+    if s.missing_evaluations:
+        console.print(f"[yellow]not evaluated[/yellow] (no usable logits): {', '.join(s.missing_evaluations)}")
     if s.failed:
         console.print("[red bold]failed trainings[/red bold] (their results are absent; "
                       "fix and rerun with --retry-failed):")
         for key, err in s.failed.items():
             console.print(f"  [red]{key}[/red]: {err}")
     console.print(f"store: {cfg.output_dir}")
-    return 1 if s.failed else 0
+    if s.failed:
+        return 1
+    if s.busy:
+        console.print(f"[yellow]incomplete[/yellow]: {len(s.busy)} training(s) were running in another sweep on "
+                      "this store; their results are missing above. Rerun this command once that sweep has finished.")
+        return EXIT_INCOMPLETE
+    return 0
 
 
 @command("ls")
@@ -300,7 +336,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     from calibench import api
     from calibench.report.tables import results_table, to_frame
 
-    records = api.results(args.output_dir or api.DEFAULT_OUTPUT, task=args.task, method=args.method)
+    from calibench.report.tables import comparable_groups
+
+    store = args.output_dir or api.DEFAULT_OUTPUT
+    records = api.results(store, task=args.task, method=args.method)
+    for line in comparable_groups(records)[1]:
+        print(f"calibench: note: {line}", file=sys.stderr)
+    for line in api.stored_value_warnings(store, records):
+        print(f"calibench: warning: {line}", file=sys.stderr)
     if args.format == "table":
         _console().print(results_table(records, title="stored results (test half)"))
     elif args.format == "csv":
@@ -310,6 +353,39 @@ def cmd_results(args: argparse.Namespace) -> int:
 
         sys.stdout.write(json.dumps(records, indent=1) + "\n")
     return 0
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.store.check import check_store
+    from calibench.store.db import Store
+    from calibench.store.recovery import rebuild_index, restore_backup
+
+    root = args.store or api.DEFAULT_OUTPUT
+    if args.rebuild:
+        done = rebuild_index(root)
+        print(f"rebuilt {root}/{Store.DB_NAME} from the artifacts: {done.trainings} training(s), "
+              f"{done.predictions} prediction(s), {done.results} result(s)"
+              + (f"; the old file is {done.moved_aside}" if done.moved_aside else ""))
+        for line in done.skipped:
+            print(f"  not used: {line}")
+    elif args.restore:
+        aside = restore_backup(root)
+        print(f"restored {root}/{Store.DB_NAME} from {Store.BACKUP_NAME}" + (f"; the old file is {aside}" if aside else ""))
+    store = Store(root, read_only=True)
+    try:
+        problems = check_store(store)
+        n_results = len(store.results())
+    finally:
+        store.close()
+    if not problems:
+        print(f"{root}: {n_results} result(s), every artifact intact")
+        return 0
+    print(f"{root}: {len(problems)} problem(s):")
+    for p in problems:
+        print(f"  {p.what}\n    -> {p.remedy}")
+    return 1
 
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -331,8 +407,7 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
     if args.results_dir is not None:
         return runs, ("--from", args.results_dir)
     for d in metric_disagreements(runs, STORE_ATOL):
-        print(f"calibench: warning: stored value differs from its recomputation on the stored float32 "
-              f"probabilities: {d}", file=sys.stderr)
+        print(f"calibench: warning: {api.disagreement_warning(d)}", file=sys.stderr)
     return runs, ("-o", args.store or api.DEFAULT_OUTPUT)
 
 
@@ -438,29 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished results are stored; rerun the same command to resume", file=sys.stderr)
         return 130
-    except Exception as exc:
-        if not _is_user_error(exc):
-            raise
+    except CalibenchError as exc:  # a user error: its message names the problem and the way out
         print(f"calibench: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    """Errors caused by input: shown as one line, not a traceback."""
-    from calibench.registry import RegistryError
-
-    from calibench.execution.ray_executor import ClusterTooSmall, RayNotInstalled
-    from calibench.tracking import TrackingNotInstalled
-
-    user: tuple[type[BaseException], ...] = (RegistryError, ValueError, FileNotFoundError, RayNotInstalled,
-                                             ClusterTooSmall, TrackingNotInstalled)
-    try:
-        from calibench.models.encoders import ModelLoadError
-
-        user += (ModelLoadError,)
-    except ImportError:  # pragma: no cover
-        pass
-    return isinstance(exc, user)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,7 @@ from calibench.config import TrainingSpec
 from calibench.execution.executor import Executor, Job, JobFailed, Outcome
 from calibench.execution.planner import Plan
 from calibench.execution.sweep import SweepProgress
+from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
 from calibench.store.db import LEASE_S, Store, default_owner
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Summary:
     evaluated: int = 0
     reused_evaluations: int = 0
     missing_evaluations: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # damaged or missing artifacts found and regenerated
 
 
 class LocalExecutor:
@@ -120,8 +122,12 @@ class LeaseKeeper:
         self._thread.join()
 
 
-def training_complete(store: Store, spec: TrainingSpec) -> bool:
-    """Done, and every prediction this plan needs is stored with an intact artifact."""
+def training_complete(store: Store, spec: TrainingSpec, damaged: list[str] | None = None) -> bool:
+    """Done, and every prediction this plan needs is stored with an intact artifact.
+
+    A logits artifact that is missing or fails its checksum counts as absent, so the
+    training runs again; ``damaged`` collects what was found.
+    """
     from calibench.config import inference_key
     from calibench import registry
 
@@ -132,7 +138,12 @@ def training_complete(store: Store, spec: TrainingSpec) -> bool:
         options = registry.get("inference", name)(**dict(opts)).options
         pkey = inference_key(spec.key, name, options)
         pred = store.prediction(pkey)
-        if pred is None or not store.artifacts.exists(LOGITS, pkey):
+        if pred is None:
+            return False
+        problem = store.artifacts.damage(LOGITS, pkey)
+        if problem is not None:
+            if damaged is not None:
+                damaged.append(f"{spec.data.task} {spec.recipe} seed {spec.seed}: logits {pkey} {problem}; retrained")
             return False
         if spec.need_train_logits and "train" not in pred["splits"]:
             return False
@@ -146,11 +157,18 @@ def store_output(store: Store, owner: str, out: Any) -> bool:
     of the new owner's job too (same keys, same content), so nothing is left dangling.
     """
     preds = []
+    # a prediction stored before whose logits are now rewritten (they were damaged or deleted):
+    # the results computed from the old logits are dropped with the new row and recomputed
+    stale = [pkey for pkey in out.predictions
+             if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)]
+    claimed = store.training(out.key) or {}
     for pkey, p in out.predictions.items():
-        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data={"inference": p["inference"],
-                                                                           "options": p["options"]})
+        # the artifact carries its rows too, so a damaged database can be rebuilt from the artifacts
+        meta = {"inference": p["inference"], "options": p["options"], "training_key": out.key,
+                "splits": p["splits"], "spec": claimed.get("spec"), "record": out.record}
+        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data=meta)
         preds.append((pkey, p["inference"], p["options"], p["splits"]))
-    return store.finish_training(out.key, owner, out.record, preds)
+    return store.finish_training(out.key, owner, out.record, preds, drop_results_of=stale)
 
 
 def run_trainings(
@@ -192,7 +210,7 @@ def run_trainings(
 
     def needs_run(spec: TrainingSpec) -> int | None:
         """The attempt count a claim must find, or None (with its event) if it needs no run here."""
-        if training_complete(store, spec):
+        if training_complete(store, spec, summary.repaired):
             summary.skipped.append(spec.key)
             notify("skipped", spec)
             track(spec.key)
@@ -285,19 +303,25 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             continue
         cal_id = ev.method.calibrator.instantiate("calibrator").identity() if ev.method.calibrator else None
         rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
-        if store.has_result(rkey):
+        problem = store.artifacts.damage(PROBS, rkey) if store.has_result(rkey) else "missing"
+        if problem is None:
             summary.reused_evaluations += 1
             stored = store.result(rkey) if tracker is not None else None
             if stored is not None:
                 tracker.log_evaluation(stored)
             continue
+        if store.has_result(rkey):
+            summary.repaired.append(f"{ev.task} {ev.method.label} seed {ev.seed}: test probabilities {rkey} "
+                                    f"{problem}; recalibrated from the logits")
         if ev.prediction_key not in cache:
-            cache = {ev.prediction_key: store.artifacts.read(LOGITS, ev.prediction_key).arrays}
+            try:
+                cache = {ev.prediction_key: store.artifacts.read(LOGITS, ev.prediction_key).arrays}
+            except (ArtifactMissing, ArtifactCorrupt) as exc:  # its training failed to regenerate them
+                summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed} ({exc})")
+                continue
         arrays = cache[ev.prediction_key]
         task = get_task(ev.task)
         probs, metrics, cal_record = evaluate_method(ev.method, arrays, task.metric, metric_options)
-        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
-                                                   "test_labels": arrays["test_labels"]})
         spec = specs[ev.training_key]
         training = store.training(ev.training_key) or {}
         record = {
@@ -321,6 +345,10 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
         if record["training"].get("train_log"):
             record["training"]["train_log"] = {k: v for k, v in record["training"]["train_log"].items()
                                                if k != "history"}
+        store.artifacts.delete(PROBS, rkey)  # a leftover of a dropped result is never kept
+        # the record travels with the probabilities, so a damaged database can be rebuilt
+        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
+                                                   "test_labels": arrays["test_labels"]}, json_data={"record": record})
         store.put_result(rkey, record)
         summary.evaluated += 1
         if tracker is not None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calibench import registry
+from calibench.errors import CalibenchError
 
 DEFAULT_RECIPE = "baseline"
 DEFAULT_INFERENCE = "deterministic"
@@ -48,7 +49,7 @@ class MethodSpec:
     calibrator: Part | None
 
 
-class MethodSyntaxError(ValueError):
+class MethodSyntaxError(CalibenchError, ValueError):
     pass
 
 
@@ -77,6 +78,8 @@ def _parse_part(text: str, method: str) -> Part:
         key, eq, val = item.partition("=")
         if not eq or not key.strip().isidentifier():
             raise MethodSyntaxError(f"option {item!r} in {method!r} is not key=value")
+        if any(k == key.strip() for k, _ in opts):
+            raise MethodSyntaxError(f"option {key.strip()!r} is given twice in {method!r}; give each option once")
         opts.append((key.strip(), _value(val.strip())))
     return Part(name, tuple(sorted(opts)))
 

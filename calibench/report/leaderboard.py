@@ -43,6 +43,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from calibench.errors import CalibenchError
+
 from calibench.metrics import METRICS, MetricSpec, metric_spec
 from calibench.stats import (
     FriedmanResult,
@@ -78,7 +80,7 @@ METRIC_TITLES: Mapping[str, str] = {
 }
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(CalibenchError, ValueError):
     """Results that cannot be put on one leaderboard (or one column of it), with the reason."""
 
 
@@ -138,9 +140,7 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
     from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
     from calibench.store.db import Store
 
-    if not (Path(store_dir) / Store.DB_NAME).exists():
-        raise FileNotFoundError(f"no results store in {str(store_dir)!r}; run `calibench run` first or pass -o/--store")
-    store = Store(store_dir)
+    store = Store(store_dir, read_only=True)
     try:
         runs = []
         for rec in store.results():
