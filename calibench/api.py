@@ -292,7 +292,10 @@ def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir:
     from calibench.report.provenance import run_commands
 
     commands, problems = run_commands(runs)
-    export = f"calibench export --store {DEFAULT_OUTPUT} -o {shlex.quote(results_dir)}" if results_dir else None
+    from calibench import flags
+
+    export = (f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
+              if results_dir else None)
     source = f"in `{results_dir}`" if results_dir else ""
     return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
                            export_command=export, source_note=source)

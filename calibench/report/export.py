@@ -246,7 +246,7 @@ def load_result_runs(results_dir: str | Path, *, verify: bool = True) -> list[Ru
     """
     root = Path(results_dir)
     if not root.is_dir():
-        raise StoreNotFound(f"no results directory {str(root)!r} (write one with `calibench export -o DIR`)")
+        raise StoreNotFound(f"no results directory {str(root)!r} (write one with `calibench export --output DIR`)")
     paths = sorted(root.rglob("*.jsonl"))
     if not paths:
         raise StoreNotFound(f"no *.jsonl result files under {str(root)!r}")

@@ -123,7 +123,7 @@ def test_leaderboard_command_lists_only_non_defaults():
                         extra=["--format", "markdown"]) == (
         "calibench leaderboard --from leaderboard/results --metric ece,accuracy --resamples 5000 --format markdown")
     assert command_line("report", source=("-o", "my runs"), options=LeaderboardOptions(), methods=["a"],
-                        extra=["-o", "r"]) == "calibench report -o 'my runs' --methods a -o r"
+                        extra=["--output", "r"]) == "calibench report -o 'my runs' --methods a --output r"
 
 
 # -------------------------------------------------------------------------------- CLI
@@ -138,7 +138,7 @@ def test_cli_terminal_markdown_export_and_check(tmp_path, store, capsys, monkeyp
     out = capsys.readouterr().out
     assert "ECE ↓" in out and "Accuracy ↑" in out and "temp-scaling" in out
 
-    assert main(["export", "--store", "store", "-o", "lb/results"]) == 0
+    assert main(["export", "--store", "store", "--output", "lb/results"]) == 0
     assert "12 file(s) written" in capsys.readouterr().out
     args = ["leaderboard", "--from", "lb/results", "--resamples", "300"]
     assert main([*args, "--format", "markdown", "--output", "lb/README.md"]) == 0
