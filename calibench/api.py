@@ -154,9 +154,10 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
     import contextlib
     from functools import partial
 
-    from calibench.execution.executor import make_executor
+    from calibench.execution.executors import make_executor
     from calibench.execution.jobs import run_training
-    from calibench.execution.local import run_evaluations, run_trainings
+    from calibench.execution.driver import run_trainings
+    from calibench.execution.evaluate import run_evaluations
     from calibench.store.db import Store
     from calibench.tracking import open_tracker
 

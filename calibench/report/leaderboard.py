@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from calibench.records import RecordError, ResultRecord
 from calibench.metrics import EstimatorMismatch, MetricSpec, get_metric, metric_spec
 from calibench.metrics import spec_from_estimator as _spec_from_estimator
 from calibench.stats import (
@@ -76,7 +77,7 @@ class MetricMismatch(LeaderboardError):
 # ---------------------------------------------------------------------------------------- runs
 @dataclass(frozen=True, eq=False)
 class Run:
-    """One evaluated result: its record (as :func:`calibench.execution.local.run_evaluations`
+    """One evaluated result: its record (as :func:`calibench.execution.evaluate.run_evaluations`
     writes it: method, task, seed, model, fingerprint, metrics ``{key: {value, estimator}}``,
     config, ...) and its test predictions.
 
@@ -88,26 +89,34 @@ class Run:
     probs: np.ndarray = field(repr=False)
     labels: np.ndarray = field(repr=False)
     source: str = ""
+    result: ResultRecord = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        try:
+            result = ResultRecord.from_json(dict(self.record))
+        except (RecordError, TypeError) as exc:
+            raise LeaderboardError(f"{self.source or 'a result'}: {exc}") from exc
+        object.__setattr__(self, "result", result)
 
     @property
     def task(self) -> str:
-        return str(self.record["task"])
+        return self.result.task
 
     @property
     def method(self) -> str:
-        return str(self.record["method"])
+        return self.result.method
 
     @property
     def seed(self) -> int:
-        return int(self.record["seed"])
+        return int(self.result.seed)
 
     @property
     def model(self) -> str:
-        return str(self.record["model"])
+        return self.result.model
 
     @property
     def fingerprint(self) -> str:
-        return str(self.record["fingerprint"])
+        return self.result.fingerprint
 
     @property
     def name(self) -> str:
@@ -122,7 +131,7 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
     ``test_labels``); a missing or corrupt artifact is an error naming the result, since the
     leaderboard recomputes every number from it.
     """
-    from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
+    from calibench.store.artifacts import PROBS, ArtifactCorrupt, ArtifactMissing
     from calibench.store.db import Store
 
     if not (Path(store_dir) / Store.DB_NAME).exists():
@@ -132,7 +141,7 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
         runs = []
         for rec in store.results():
             try:
-                arrays = store.artifacts.read("probs", rec["key"]).arrays
+                arrays = store.artifacts.read(PROBS, rec["key"]).arrays
             except (ArtifactMissing, ArtifactCorrupt) as exc:
                 raise LeaderboardError(
                     f"result {rec['task']}/{rec['method']}/seed {rec['seed']} (key {rec['key']}): its test "
