@@ -214,7 +214,7 @@ def load_runs(
     and checked against the submitted values (a disagreement raises, naming the file).
     """
     from calibench.report.export import load_result_runs
-    from calibench.report.leaderboard import load_store_runs, select_runs
+    from calibench.report.runs import load_store_runs, select_runs
 
     if store is not None and results_dir is not None:
         raise ValueError("read results from a store or from an exported results directory, not both")
