@@ -161,9 +161,10 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
     import contextlib
     from functools import partial
 
-    from calibench.execution.executor import make_executor
+    from calibench.execution.executors import make_executor
     from calibench.execution.jobs import run_training
-    from calibench.execution.local import run_evaluations, run_trainings
+    from calibench.execution.driver import run_trainings
+    from calibench.execution.evaluate import run_evaluations
     from calibench.store.db import Store
     from calibench.tracking import open_tracker
 
@@ -196,7 +197,7 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
 
 
 def _verdict(store: Any, records: list[dict[str, Any]], methods: list[str]) -> str:
-    from calibench.report.leaderboard import Run
+    from calibench.report.runs import Run
     from calibench.report.verdict import run_verdict
 
     runs = []
@@ -221,7 +222,7 @@ def stored_value_warnings(output_dir: str, records: list[dict[str, Any]]) -> lis
     """Stored metric values that their recomputation on the stored float32 probabilities
     contradicts (an edited database), and results whose probabilities cannot be read."""
     from calibench.report.export import STORE_ATOL
-    from calibench.report.leaderboard import Run, metric_disagreements
+    from calibench.report.runs import Run, metric_disagreements
     from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
     from calibench.store.db import Store
 
@@ -264,7 +265,7 @@ def load_runs(
     and checked against the submitted values (a disagreement raises, naming the file).
     """
     from calibench.report.export import load_result_runs
-    from calibench.report.leaderboard import load_store_runs, select_runs
+    from calibench.report.runs import load_store_runs, select_runs
 
     if store is not None and results_dir is not None:
         raise OptionError("read results from a store or from an exported results directory, not both")

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from calibench.errors import StoreNotFound
-from calibench.report.leaderboard import (
+from calibench.report.runs import (
     Disagreement,
     LeaderboardError,
     MetricMismatch,

@@ -17,7 +17,9 @@ from dataclasses import asdict
 from typing import Any
 
 from calibench import flags
-from calibench.report.leaderboard import LeaderboardOptions, Run, parse_estimator
+from calibench.metrics import parse_estimator
+from calibench.report.leaderboard import LeaderboardOptions
+from calibench.report.runs import Run
 
 #: Hyper-parameters a reproduction command always states (besides its length, epochs or
 #: steps); the rest must come from a preset.
@@ -65,7 +67,7 @@ def command_line(
 def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
     """``[]`` or ``["--ece-bins", N]`` if every stored estimator is what ``calibench run`` computes
     with that setting; None if no ``--ece-bins`` reproduces them."""
-    from calibench.metrics import TASK_METRICS, evaluation_specs
+    from calibench.metrics import evaluation_specs, metric_names
 
     bins = set()
     for r in runs:
@@ -77,7 +79,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
         return None
     n_bins = int(next(iter(bins)))
     candidates = [
-        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in TASK_METRICS
+        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()
     ]
     for r in runs:
         stored = {k: v["estimator"] for k, v in r.record.get("metrics", {}).items()}

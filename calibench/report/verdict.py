@@ -10,15 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from calibench.report.leaderboard import (
-    Leaderboard,
-    LeaderboardError,
-    LeaderboardOptions,
-    Run,
-    build_leaderboard,
-    fmt,
-    p_clause,
-)
+from calibench.report.leaderboard import Leaderboard, LeaderboardOptions, build_leaderboard
+from calibench.report.runs import LeaderboardError, Run
+from calibench.report.text import fmt, p_clause
 
 
 def verdict_line(lb: Leaderboard, metric: str = "ece") -> str:

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from calibench.store.artifacts import LOGITS, PROBS
+
 if TYPE_CHECKING:
     from calibench.store.db import Store
 
-LOGITS = "logits"
-PROBS = "probs"
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from calibench.errors import StoreError
+from calibench.store.artifacts import LOGITS, PROBS
 
 if TYPE_CHECKING:
     from calibench.store.db import Store
 
-LOGITS = "logits"
-PROBS = "probs"
 
 
 def damaged_message(store: "Store", exc: BaseException) -> str:
