@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from calibench.errors import OptionError
 from calibench.methods.base import Calibrator
 
 FIT_SPLITS: tuple[str, ...] = ("dev", "train")
@@ -28,7 +29,7 @@ class PostHocCalibrator(Calibrator):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if self.options["fit_on"] not in FIT_SPLITS:
-            raise ValueError(f"{self.name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
+            raise OptionError(f"{self.name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
         self.num_classes_: int | None = None
 
     def _check_fit(self, logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

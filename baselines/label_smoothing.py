@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 
@@ -26,7 +27,7 @@ class LabelSmoothing(Recipe):
         super().__init__(**options)
         alpha = self.options["alpha"]
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
-            raise ValueError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
+            raise OptionError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:
         logits = model(**batch).logits.float()

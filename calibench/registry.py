@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Callable, Literal
 
+from calibench.errors import CalibenchError
+
 Kind = Literal["recipe", "inference", "calibrator", "task", "metric"]
 KINDS: tuple[Kind, ...] = ("recipe", "inference", "calibrator", "task", "metric")
 METHOD_KINDS: tuple[Kind, ...] = ("recipe", "inference", "calibrator")
@@ -27,7 +29,7 @@ METHOD_KINDS: tuple[Kind, ...] = ("recipe", "inference", "calibrator")
 ENTRY_POINT_GROUPS = ("calibench.methods", "calibench.tasks", "calibench.metrics")
 
 
-class RegistryError(KeyError):
+class RegistryError(CalibenchError, KeyError):
     """An unknown or ambiguous name; the message lists the closest known names."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 SCALAR_HEAD = "energy"  # key of the scalar energy's head in Classifier.extra_heads
@@ -79,9 +80,9 @@ class EBMRecipe(Recipe):
         super().__init__(**options)
         o = self.options
         if o["k"] < 1 or o["nce_lambda"] < 0:
-            raise ValueError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
+            raise OptionError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
         if self._noise_passes() < 1:
-            raise ValueError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
+            raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
 
     def _noise_passes(self) -> int:
         return int(self.options["noise_passes"] or self.options["k"])

@@ -22,7 +22,7 @@ import numpy as np
 from calibench.config import config_hash, evalset_key
 
 if TYPE_CHECKING:
-    from calibench.execution.local import Summary
+    from calibench.execution.driver import Summary
     from calibench.execution.planner import Plan
     from calibench.store.db import Store
 
@@ -60,7 +60,7 @@ def ood_result_metrics(in_scores: dict[str, np.ndarray], out_scores: dict[str, n
 def run_eval_set_evaluations(plan: "Plan", store: "Store", summary: "Summary", metric_options: dict[str, Any]) -> None:
     """Score each planned method on each extra set of its training; reuse stored scores."""
     from calibench.execution.evaluate import calibrate, result_key
-    from calibench.execution.local import LOGITS, PROBS
+    from calibench.store.artifacts import LOGITS, PROBS
     from calibench.metrics import evaluate
     from calibench.tasks import get_task
 
@@ -101,7 +101,6 @@ def run_eval_set_evaluations(plan: "Plan", store: "Store", summary: "Summary", m
                 metrics = ood_result_metrics(in_s, out_s)
                 saved = {f"in_{k}": v.astype(np.float32) for k, v in in_s.items()}
                 saved.update({f"out_{k}": v.astype(np.float32) for k, v in out_s.items()})
-            store.artifacts.write(PROBS, rkey, arrays=saved)
             record = {
                 **{k: v for k, v in (in_domain or {}).items() if k in ("recipe", "inference", "model", "config",
                                                                        "training")},
@@ -111,5 +110,7 @@ def run_eval_set_evaluations(plan: "Plan", store: "Store", summary: "Summary", m
                 "training_key": ev.training_key, "prediction_key": ekey, "calibrator": cal_record,
                 "metrics": metrics, "n_test": int(len(extra["labels"])),
             }
+            # the record travels with its arrays, so a damaged database can be rebuilt from them
+            store.artifacts.write(PROBS, rkey, arrays=saved, json_data={"record": record})
             store.put_result(rkey, record)
             summary.evaluated += 1

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from calibench import registry
+from calibench.errors import OptionError
 from calibench.config import DataSpec, Hyper, TrainingSpec, inference_key
 from calibench.methods.compose import MethodSpec
 
@@ -66,7 +67,7 @@ def make_plan(
     task_names = [get_task(t).name for t in tasks]
     for es in eval_sets:
         if es.target not in task_names:
-            raise ValueError(f"--{es.kind} {es.text}: the run does not train {es.target!r} (its tasks: "
+            raise OptionError(f"--{es.kind} {es.text}: the run does not train {es.target!r} (its tasks: "
                              f"{', '.join(task_names)}); add it with --tasks")
 
     recipe_defaults = recipe_defaults or {}

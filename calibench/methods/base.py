@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from calibench.errors import OptionError
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -39,7 +41,7 @@ class _Configurable:
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.defaults))
         if unknown:
-            raise ValueError(
+            raise OptionError(
                 f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
                 f"valid options: {', '.join(sorted(self.defaults)) or '(none)'}"
             )

@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from calibench.report.figures import cd_png, diagram_binning, pooled_bins, reliability_png
-from calibench.report.leaderboard import (
-    Leaderboard,
-    MetricBoard,
-    Run,
+from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.runs import Run
+from calibench.report.text import (
     cell_text,
     direction,
     fmt,

@@ -16,14 +16,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from calibench.report.leaderboard import LeaderboardOptions, Run, parse_estimator
+from calibench import flags
+from calibench.metrics import parse_estimator
+from calibench.report.leaderboard import LeaderboardOptions
+from calibench.report.runs import Run
 
-#: Hyper-parameters ``calibench run`` sets from flags; the rest must come from a preset.
-_FLAG_HYPER: tuple[tuple[str, str], ...] = (
-    ("batch_size", "--batch-size"),
-    ("lr", "--lr"),
-    ("precision", "--precision"),
-    ("max_length", "--max-length"),
+#: Hyper-parameters a reproduction command always states (besides its length, epochs or
+#: steps); the rest must come from a preset.
+_FLAG_HYPER: tuple[tuple[str, str], ...] = tuple(
+    (k, flags.HYPER[k]) for k in ("batch_size", "lr", "precision", "max_length")
 )
 
 
@@ -43,39 +44,30 @@ def command_line(
 ) -> str:
     """``calibench <subcommand> ...`` (leaderboard or report) with every option that differs from its default.
 
-    ``source`` is ``("--from", DIR)`` or ``("-o", STORE)``; ``extra`` are the output flags. Paths
+    ``source`` is ``(flags.FROM, DIR)`` or ``(flags.STORE[0], STORE)``; ``extra`` are the output flags. Paths
     are written as given (relative paths stay relative, so a committed command works from the
     repository root).
     """
     default = LeaderboardOptions()
     args = ["calibench", subcommand, *source]
-    if options.metrics != default.metrics:
-        args += ["--metric", ",".join(options.metrics)]
-    if options.reference != default.reference:
-        args += ["--reference", options.reference]
-    for flag, value, base in (
-        ("--alpha", options.alpha, default.alpha),
-        ("--confidence", options.confidence, default.confidence),
-        ("--resamples", options.n_resamples, default.n_resamples),
-        ("--bootstrap-seed", options.seed, default.seed),
-        ("--ci", options.ci, default.ci),
-        ("--test", options.test, default.test),
-    ):
+    for name, flag in flags.BOARD.items():
+        value, base = getattr(options, name), getattr(default, name)
         if value != base:
-            args += [flag, str(value)]
+            args += [flag, ",".join(value) if name == "metrics" else str(value)]
+    S = flags.SELECT
     if tasks:
-        args += ["--tasks", ",".join(tasks)]
+        args += [S["tasks"], ",".join(tasks)]
     if methods:
-        args += ["--methods", ",".join(methods)]
+        args += [S["methods"], ",".join(methods)]
     if model:
-        args += ["--model", model]
+        args += [S["model"], model]
     return _quote_all([*args, *extra])
 
 
 def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
     """``[]`` or ``["--ece-bins", N]`` if every stored estimator is what ``calibench run`` computes
     with that setting; None if no ``--ece-bins`` reproduces them."""
-    from calibench.metrics import TASK_METRICS, evaluation_specs
+    from calibench.metrics import evaluation_specs, metric_names
 
     bins = set()
     for r in runs:
@@ -87,14 +79,14 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
         return None
     n_bins = int(next(iter(bins)))
     candidates = [
-        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in TASK_METRICS
+        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()
     ]
     for r in runs:
         stored = {k: v["estimator"] for k, v in r.record.get("metrics", {}).items()}
         if stored not in candidates:
             return None
     default_bins = int(parse_estimator(evaluation_specs("accuracy")["ece"].estimator)[1]["bins"])
-    return [] if n_bins == default_bins else ["--ece-bins", str(n_bins)]
+    return [] if n_bins == default_bins else [flags.RUN["ece_bins"], str(n_bins)]
 
 
 def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, str]:
@@ -119,10 +111,10 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     length: list[str]
     if hyper.get("max_steps"):
         overrides["max_steps"] = hyper["max_steps"]
-        length = ["--max-steps", str(hyper["max_steps"])]
+        length = [flags.HYPER["max_steps"], str(hyper["max_steps"])]
     else:
         overrides["epochs"] = hyper["epochs"]
-        length = ["--epochs", repr(hyper["epochs"])]
+        length = [flags.HYPER["epochs"], repr(hyper["epochs"])]
     for name, preset in PRESETS.items():
         if asdict(preset.hyper_for(task, **overrides)) != dict(hyper):
             continue
@@ -135,10 +127,11 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
         methods = sorted({r.method for r in runs})
         seeds = sorted({r.seed for r in runs})
         seed_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
-        args = ["--preset", name, "--methods", ",".join(methods), "--seeds", seed_arg, "--model", runs[0].model]
-        args += ["--full-train"] if train_size is None else ["--train-size", str(train_size)]
+        R = flags.RUN
+        args = [R["preset"], name, R["methods"], ",".join(methods), R["seeds"], seed_arg, R["model"], runs[0].model]
+        args += [R["full_train"]] if train_size is None else [R["train_size"], str(train_size)]
         if data_seed:
-            args += ["--data-seed", str(data_seed)]
+            args += [R["data_seed"], str(data_seed)]
         args += length
         for key, flag in _FLAG_HYPER:
             args += [flag, repr(hyper[key]) if isinstance(hyper[key], float) else str(hyper[key])]
@@ -163,6 +156,6 @@ def run_commands(runs: Sequence[Run]) -> tuple[tuple[str, ...], tuple[str, ...]]
     commands = []
     for args, tasks in sorted(grouped.items(), key=lambda kv: kv[1]):
         a = list(args)
-        i = a.index("--methods")
-        commands.append(_quote_all(["calibench", "run", *a[: i + 2], "--tasks", ",".join(tasks), *a[i + 2 :]]))
+        i = a.index(flags.RUN["methods"])
+        commands.append(_quote_all(["calibench", "run", *a[: i + 2], flags.RUN["tasks"], ",".join(tasks), *a[i + 2 :]]))
     return tuple(commands), tuple(problems)

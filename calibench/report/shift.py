@@ -60,7 +60,7 @@ def load_extra_runs(store_dir: str | Path, *, tasks: Sequence[str] | None = None
 
 
 def _recompute(key: str, record: dict[str, Any], arrays: dict[str, np.ndarray]) -> float:
-    from calibench.report.leaderboard import spec_from_estimator
+    from calibench.metrics import spec_from_estimator
 
     spec = spec_from_estimator(key, record["metrics"][key]["estimator"])
     return float(spec.fn(arrays["test_probs"].astype(np.float64), arrays["test_labels"]))

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from calibench.errors import OptionError
 from calibench.tasks.errors import DataError
 from calibench.tasks.spec import METRICS, CustomSource, TaskSpec
 
@@ -44,7 +45,7 @@ def as_map(value: Any) -> dict[str, str]:
     for item in as_list(value):
         k, sep, v = item.partition(":")
         if not sep:
-            raise ValueError(f"{item!r} in {value!r} is not key:value")
+            raise OptionError(f"{item!r} in {value!r} is not key:value")
         out[k.strip()] = v.strip()
     return out
 
@@ -67,13 +68,13 @@ def custom_task(
     ``splits``, default ``train`` and ``validation``). ``text`` names the 1 or 2 text columns,
     ``label`` the label column, ``labels`` the class names in id order."""
     if (files is None) == (hub is None):
-        raise ValueError(f"task {name!r}: give files=... or hub=..., not {'both' if files else 'neither'}")
+        raise OptionError(f"task {name!r}: give files=... or hub=..., not {'both' if files else 'neither'}")
     if metric not in METRICS:
-        raise ValueError(f"task {name!r}: metric {metric!r} is not one of {METRICS}")
+        raise OptionError(f"task {name!r}: metric {metric!r} is not one of {METRICS}")
     if files is not None:
         missing = [s for s in ("train", "validation") if s not in files]
         if missing:
-            raise ValueError(f"task {name!r}: files= needs a {' and a '.join(missing)} file "
+            raise OptionError(f"task {name!r}: files= needs a {' and a '.join(missing)} file "
                              "(the validation file is halved into dev and test)")
         source = CustomSource("files", "", tuple((s, str(p)) for s, p in files.items()), tuple(text), label,
                               definition=definition)
@@ -82,7 +83,7 @@ def custom_task(
         source = CustomSource("hub", str(hub), tuple(chosen.items()), tuple(text), label, config, definition)
     fields = tuple(dict.fromkeys(text))
     if len(fields) != len(text):
-        raise ValueError(f"task {name!r}: the same column {list(text)} cannot be both text fields")
+        raise OptionError(f"task {name!r}: the same column {list(text)} cannot be both text fields")
     return TaskSpec(name=name, hf_config=config or "", text_fields=fields, label_names=tuple(labels),
                     metric=metric, hf_path=str(hub or ""), source=source,  # type: ignore[arg-type]
                     description=description or f"custom task ({source.kind}: {hub or ', '.join(files or {})})")
@@ -90,37 +91,37 @@ def custom_task(
 
 def parse_task_def(text: str) -> TaskSpec:
     """``NAME=files(...)`` or ``NAME=hub(...)`` (see the module docstring) to a :class:`TaskSpec`."""
-    from calibench.methods.compose import MethodSyntaxError, _parse_part
+    from calibench.specstring import SpecSyntaxError, parse_call
 
     name, eq, rest = text.partition("=")
     name = name.strip()
     if not eq or not name or not rest.strip():
-        raise ValueError(f"--task-def {text!r}: write NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) "
+        raise OptionError(f"--task-def {text!r}: write NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) "
                          "or NAME=hub(id=DATASET,text=COL,labels=A;B)")
     try:
-        part = _parse_part(rest, text)
-    except MethodSyntaxError as exc:
-        raise ValueError(f"--task-def {text!r}: {exc}") from None
-    if part.name not in KINDS:
-        raise ValueError(f"--task-def {text!r}: unknown source {part.name!r}; use files(...) or hub(...)")
-    o = part.opts
+        part_name, options = parse_call(rest)
+    except SpecSyntaxError as exc:
+        raise OptionError(f"--task-def {text!r}: {exc}") from None
+    if part_name not in KINDS:
+        raise OptionError(f"--task-def {text!r}: unknown source {part_name!r}; use files(...) or hub(...)")
+    o = dict(options)
     unknown = sorted(set(o) - _OPTIONS)
     if unknown:
-        raise ValueError(f"--task-def {text!r}: unknown option(s) {unknown}; known: {sorted(_OPTIONS)}")
+        raise OptionError(f"--task-def {text!r}: unknown option(s) {unknown}; known: {sorted(_OPTIONS)}")
     for needed in ("text", "labels"):
         if needed not in o:
-            raise ValueError(f"--task-def {text!r}: give {needed}=... (e.g. text=sentence, labels=negative;positive)")
+            raise OptionError(f"--task-def {text!r}: give {needed}=... (e.g. text=sentence, labels=negative;positive)")
     common: dict[str, Any] = {"text": as_list(o["text"]), "labels": as_list(o["labels"]),
                               "label": str(o.get("label", "label")), "metric": str(o.get("metric", "accuracy")),
                               "description": str(o.get("description", "")), "definition": text}
-    if part.name == "files":
+    if part_name == "files":
         for bad in ("id", "config"):
             if bad in o:
-                raise ValueError(f"--task-def {text!r}: {bad}= is for hub(...) sources")
+                raise OptionError(f"--task-def {text!r}: {bad}= is for hub(...) sources")
         files = {s: str(o[s]) for s in ("train", "validation") if s in o}
         return custom_task(name, files=files, **common)
     if "id" not in o:
-        raise ValueError(f"--task-def {text!r}: hub(...) needs id=DATASET (a Hugging Face dataset id)")
+        raise OptionError(f"--task-def {text!r}: hub(...) needs id=DATASET (a Hugging Face dataset id)")
     splits = {s: str(o[s]) for s in ("train", "validation") if s in o}
     return custom_task(name, hub=str(o["id"]), config=None if o.get("config") is None else str(o["config"]),
                        splits=splits, **common)
@@ -135,7 +136,7 @@ def register_task_def(text: str) -> TaskSpec:
     if spec.name in registry.names("task"):
         existing = registry.get("task", spec.name)
         if getattr(existing, "source", None) is None:
-            raise ValueError(f"--task-def {spec.name!r}: a built-in task has that name; choose another")
+            raise OptionError(f"--task-def {spec.name!r}: a built-in task has that name; choose another")
     registry.register("task", spec.name, spec, description=spec.description, source="--task-def")
     return spec
 

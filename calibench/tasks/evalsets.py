@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from calibench.errors import OptionError
 from calibench.tasks.errors import DataError
 
 EvalKind = Literal["shift", "ood"]
@@ -73,13 +74,13 @@ class EvalSetSpec:
 
 def _check_kind(kind: str) -> EvalKind:
     if kind not in EVAL_KINDS:
-        raise ValueError(f"unknown evaluation-set kind {kind!r}; use one of {EVAL_KINDS}")
+        raise OptionError(f"unknown evaluation-set kind {kind!r}; use one of {EVAL_KINDS}")
     return kind  # type: ignore[return-value]
 
 
 def parse_eval_set(text: str, kind: str) -> EvalSetSpec:
     """``TARGET:SOURCE[(options)]`` to a spec; the names are checked against the registry."""
-    from calibench.methods.compose import MethodSyntaxError, _parse_part
+    from calibench.specstring import SpecSyntaxError, parse_call
     from calibench.tasks.custom import as_list, as_map
     from calibench.tasks.lookup import get_task
 
@@ -87,26 +88,26 @@ def parse_eval_set(text: str, kind: str) -> EvalSetSpec:
     flag = f"--{k}"
     target, colon, rest = text.partition(":")
     if not colon or not target.strip() or not rest.strip():
-        raise ValueError(f"{flag} {text!r}: write TRAINED_TASK:SOURCE, e.g. rte:qnli, sst2:cola, "
+        raise OptionError(f"{flag} {text!r}: write TRAINED_TASK:SOURCE, e.g. rte:qnli, sst2:cola, "
                          "mnli:mnli(split=validation_mismatched) or imdb:hub(id=Yelp/yelp_polarity,...)")
     try:
-        part = _parse_part(rest, text)
-    except MethodSyntaxError as exc:
-        raise ValueError(f"{flag} {text!r}: {exc}") from None
-    o = part.opts
+        part_name, options = parse_call(rest)
+    except SpecSyntaxError as exc:
+        raise OptionError(f"{flag} {text!r}: {exc}") from None
+    o = dict(options)
     unknown = sorted(set(o) - _OPTIONS)
     if unknown:
-        raise ValueError(f"{flag} {text!r}: unknown option(s) {unknown}; known: {sorted(_OPTIONS)}")
+        raise OptionError(f"{flag} {text!r}: unknown option(s) {unknown}; known: {sorted(_OPTIONS)}")
     trained = get_task(target.strip())
-    if part.name in _SOURCE_KINDS:
-        key = "id" if part.name == "hub" else "path"
+    if part_name in _SOURCE_KINDS:
+        key = "id" if part_name == "hub" else "path"
         if key not in o:
-            raise ValueError(f"{flag} {text!r}: {part.name}(...) needs {key}=...")
+            raise OptionError(f"{flag} {text!r}: {part_name}(...) needs {key}=...")
         location = str(o[key])
-        source: Literal["task", "hub", "file"] = part.name  # type: ignore[assignment]
+        source: Literal["task", "hub", "file"] = part_name  # type: ignore[assignment]
         default_name = Path(location).stem if source == "file" else location.rstrip("/").split("/")[-1]
     else:
-        location = get_task(part.name).name
+        location = get_task(part_name).name
         source, default_name = "task", location
     split = None if o.get("split") is None else str(o["split"])
     if source == "task" and split is not None and split != get_task(location).dev_split_name:
@@ -118,21 +119,21 @@ def parse_eval_set(text: str, kind: str) -> EvalSetSpec:
             fmap = as_map(raw)
             bad = sorted(set(fmap) - set(trained.text_fields))
             if bad:
-                raise ValueError(f"{flag} {text!r}: fields={raw!r} names {bad}, not text fields of "
+                raise OptionError(f"{flag} {text!r}: fields={raw!r} names {bad}, not text fields of "
                                  f"{trained.name} {list(trained.text_fields)}")
             fields = tuple((f, fmap[f]) for f in trained.text_fields if f in fmap)
         else:
             cols = as_list(raw)
             if len(cols) != len(trained.text_fields):
-                raise ValueError(f"{flag} {text!r}: fields={raw!r} gives {len(cols)} column(s) for "
+                raise OptionError(f"{flag} {text!r}: fields={raw!r} gives {len(cols)} column(s) for "
                                  f"{trained.name}'s {len(trained.text_fields)} text field(s) {list(trained.text_fields)}")
             fields = tuple(zip(trained.text_fields, cols))
         if len(fields) != len(trained.text_fields):
             missing = [f for f in trained.text_fields if f not in dict(fields)]
-            raise ValueError(f"{flag} {text!r}: fields= does not map {trained.name}'s text field(s) {missing}")
+            raise OptionError(f"{flag} {text!r}: fields= does not map {trained.name}'s text field(s) {missing}")
     name = str(o.get("name", default_name))
     if not name or any(c in name for c in "/\\:, "):
-        raise ValueError(f"{flag} {text!r}: name {name!r} may not contain '/', '\\', ':', ',' or spaces; give name=...")
+        raise OptionError(f"{flag} {text!r}: name {name!r} may not contain '/', '\\', ':', ',' or spaces; give name=...")
     return EvalSetSpec(
         kind=k, target=trained.name, source=source, location=location, name=name, split=split,
         config=None if o.get("config") is None else str(o["config"]), fields=fields,

@@ -16,7 +16,8 @@ import pytest
 from calibench.cli import main
 from calibench.report.figures import diagram_binning, pooled_bins
 from calibench.report.html import write_report
-from calibench.report.leaderboard import LeaderboardOptions, Run, build_leaderboard
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import Run
 
 EVIL = '<script>alert("x")</script>'
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -150,10 +151,10 @@ def test_a_broken_image_is_detected(report, tmp_path):
 
 def test_cli_report_from_a_store(tmp_path, make_runs, store_of, capsys):
     store = store_of(tmp_path / "store", make_runs(tasks=("rte",), methods=("baseline", "temp-scaling"), n=60))
-    assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--resamples", "200"]) == 0
+    assert main(["report", "--store", str(store), "--output", str(tmp_path / "r"), "--resamples", "200"]) == 0
     assert "index.html" in capsys.readouterr().out
     page = (tmp_path / "r" / "index.html").read_text()
-    assert f"calibench report -o {store} --resamples 200 -o {tmp_path / 'r'}" in page
+    assert f"calibench report -o {store} --resamples 200 --output {tmp_path / 'r'}" in page
     assert len(list((tmp_path / "r" / "img").glob("reliability-*.png"))) == 2
 
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 
@@ -21,7 +22,7 @@ class FocalLoss(Recipe):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)  # rejects unknown options, fills in defaults
         if not float(self.options["gamma"]) >= 0:
-            raise ValueError(f"focal-loss: gamma must be >= 0, got {self.options['gamma']!r}")
+            raise OptionError(f"focal-loss: gamma must be >= 0, got {self.options['gamma']!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:
         logits = model(**batch).logits.float()
