@@ -44,7 +44,7 @@ def load_extra_runs(store_dir: str | Path, *, tasks: Sequence[str] | None = None
 
     if not (Path(store_dir) / Store.DB_NAME).exists():
         return []
-    store = Store(store_dir)
+    store = Store(store_dir, read_only=True)  # a reader never changes the store
     try:
         out = []
         for rec in store.results(eval_set="extra"):

@@ -63,7 +63,8 @@ def check_store(store: "Store") -> list[Problem]:
         if damage is not None:
             broken_logits.add(r["key"])
             problems.append(Problem(f"{_training_name(spec_of(r['training_key']), r['training_key'])}: logits "
-                                    f"{r['key']} {damage}", f"{rerun} trains it again and recomputes its results"))
+                                    f"{r['key']} {damage}", f"{rerun} predicts it again from the kept model (or trains it again "
+                                    "without one) and recomputes its results"))
     for r in half_done:
         problems.append(Problem(f"training {r['key']}: done without its record or predictions",
                                 f"{rerun} trains it again"))
