@@ -136,6 +136,14 @@ def ood_rows(runs: Iterable[ExtraRun]) -> list[OodRow]:
     return rows
 
 
+def added_with(runs: Sequence[ExtraRun]) -> str:
+    """The ``--shift`` / ``--ood`` flags that add these sets to a run (quoted for a shell)."""
+    import shlex
+
+    flags = sorted({(r.kind, (r.record.get("eval_set_stats") or {}).get("definition", "")) for r in runs})
+    return " ".join(f"--{kind} {shlex.quote(d)}" for kind, d in flags if d)
+
+
 def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
     """Markdown lines of the section (empty without extra results)."""
     from calibench.report.markdown import _table, code
@@ -167,6 +175,10 @@ def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
         out += _table(["Pair", "Method", "Score", "Seeds", "n in / out",
                        *(f"{h} {'↑' if up else '↓'}" for _k, h, up in OOD_COLUMNS)],
                       ["l", "l", "l", "r", "r", "r", "r", "r", "r"], table)
+    flags = added_with(runs)
+    if out and flags:
+        out += ["", f"These sets come from the same trainings as the boards above: add {code(flags)} to their "
+                "`calibench run` command (predictions only: the finetuned models are kept)."]
     return out
 
 
