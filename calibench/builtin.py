@@ -8,7 +8,10 @@ register("inference", "deterministic", "calibench.methods.inference:Deterministi
          description="one forward pass, dropout off")
 
 import calibench.tasks.register  # noqa: E402,F401  (the GLUE tasks)
-import calibench.metrics.register  # noqa: E402,F401  (metrics)
+from calibench.metrics.specs import BUILTIN as _METRICS  # noqa: E402  (pure numpy, no torch)
+
+for _metric in _METRICS:
+    register("metric", _metric.name, _metric, description=_metric.description)
 
 for _energy, _cls in (("scalar", "EBMScalar"), ("hidden", "EBMHidden"), ("sharp-hidden", "EBMSharpHidden")):
     register("recipe", f"ebm-{_energy}", f"calibench.ebm.recipe:{_cls}",

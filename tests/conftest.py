@@ -52,3 +52,21 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
                      intermediate_size=64, max_position_embeddings=128)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture
+def restore_registry():
+    """Let a test register entries or load extra plugins; the registry is put back afterwards."""
+    from calibench import registry
+
+    registry.load_plugins()
+    entries = {k: dict(v) for k, v in registry._entries.items()}
+    errors = dict(registry._plugin_errors)
+    try:
+        yield registry
+    finally:
+        for kind, saved in entries.items():
+            registry._entries[kind].clear()
+            registry._entries[kind].update(saved)
+        registry._plugin_errors.clear()
+        registry._plugin_errors.update(errors)

@@ -43,7 +43,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from calibench.metrics import METRICS, MetricSpec, metric_spec
+from calibench.metrics import EstimatorMismatch, MetricSpec, get_metric, metric_spec
+from calibench.metrics import spec_from_estimator as _spec_from_estimator
 from calibench.stats import (
     FriedmanResult,
     PairedBootstrap,
@@ -63,20 +64,6 @@ from calibench.stats import (
 CIKind = Literal["auto", "seed", "bootstrap"]
 TestKind = Literal["bootstrap", "t-test"]
 Verdict = Literal["better", "worse", "n.s.", "untested"]
-
-#: Short column titles of the built-in metrics (anything else is shown by its key).
-METRIC_TITLES: Mapping[str, str] = {
-    "accuracy": "Accuracy",
-    "mcc": "MCC",
-    "f1": "F1",
-    "nll": "NLL",
-    "brier": "Brier",
-    "ece": "ECE",
-    "ece_classwise": "Classwise ECE",
-    "ece_adaptive": "Adaptive ECE",
-    "mce": "MCE",
-}
-
 
 class LeaderboardError(ValueError):
     """Results that cannot be put on one leaderboard (or one column of it), with the reason."""
@@ -184,54 +171,12 @@ def select_runs(
 
 
 # ------------------------------------------------------------------------------ estimators
-def parse_estimator(estimator: str) -> tuple[str, dict[str, str]]:
-    """Split a canonical estimator string ``name(k=v,...)`` into its name and raw parameters."""
-    name, paren, rest = estimator.partition("(")
-    if not paren:
-        return name, {}
-    if not rest.endswith(")"):
-        raise ValueError(f"malformed estimator string {estimator!r}")
-    params: dict[str, str] = {}
-    for part in filter(None, rest[:-1].split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise ValueError(f"malformed estimator string {estimator!r}: {part!r} is not k=v")
-        params[key] = value
-    return name, params
-
-
 def spec_from_estimator(key: str, estimator: str) -> MetricSpec:
-    """The :class:`MetricSpec` of metric ``key`` that produces exactly ``estimator``.
-
-    Why: a stored value says which estimator made it (e.g. ECE with 10 bins), and a
-    recomputation must use that estimator, not the metric's current default. The string's
-    parameters that the metric accepts are bound (typed like the metric's defaults); the
-    spec's own estimator string must then equal ``estimator``, else this raises. Metrics a
-    plugin registered (not built in) are taken from the registry at their defaults and must
-    match in the same way.
-    """
-    if key in METRICS:
-        defaults = dict(metric_spec(key).params)
-        _, raw = parse_estimator(estimator)
-        params = {
-            k: (v if defaults[k] is None else type(defaults[k])(v)) for k, v in raw.items() if k in defaults
-        }
-        try:
-            spec = metric_spec(key, **params)
-        except (TypeError, ValueError) as exc:
-            raise LeaderboardError(f"metric {key!r}: cannot rebuild estimator {estimator!r}: {exc}") from exc
-    else:
-        from calibench import registry
-
-        spec = registry.get("metric", key)
-        if not isinstance(spec, MetricSpec):
-            raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
-    if spec.estimator != estimator:
-        raise LeaderboardError(
-            f"metric {key!r}: stored estimator {estimator!r} cannot be reproduced (this calibench gives "
-            f"{spec.estimator!r})"
-        )
-    return spec
+    """:func:`calibench.metrics.spec_from_estimator`, refusing as a :class:`LeaderboardError`."""
+    try:
+        return _spec_from_estimator(key, estimator)
+    except (EstimatorMismatch, TypeError) as exc:
+        raise LeaderboardError(str(exc)) from exc
 
 
 def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
@@ -506,14 +451,10 @@ def _metric_for_task(key: str, task: str, runs: list[Run]) -> MetricSpec:
         )
     if stored:
         return spec_from_estimator(key, next(iter(stored)))
-    if key in METRICS:
+    try:
         return metric_spec(key)
-    from calibench import registry
-
-    spec = registry.get("metric", key)
-    if not isinstance(spec, MetricSpec):
-        raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
-    return spec
+    except TypeError as exc:
+        raise LeaderboardError(str(exc)) from exc
 
 
 def _stable_seed(base: int, *parts: str) -> int:
@@ -734,7 +675,7 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         boards.append(
             MetricBoard(
                 metric=key,
-                title=METRIC_TITLES.get(key, key),
+                title=get_metric(key).title,
                 lower_is_better=lower,
                 estimators={t: s.estimator for t, s in specs.items()},
                 description=spec0.description,
