@@ -99,6 +99,19 @@ def test_batched_equals_single_sample(batched, make_predictions):
     assert batched(probs, labels, full_index(80))[0] == batched(probs, labels, None)[0]
 
 
-def test_debiased_l2_needs_enough_examples():
-    with pytest.raises(ValueError, match="needs at least bins = 15 examples"):
-        debiased_l2_ce(np.array([[0.9, 0.1]] * 5), np.zeros(5, dtype=int))
+def test_debiased_l2_is_undefined_below_bins_examples():
+    assert np.isnan(debiased_l2_ce(np.array([[0.9, 0.1]] * 5), np.zeros(5, dtype=int)))
+    assert np.isfinite(debiased_l2_ce(np.array([[0.9, 0.1]] * 5), np.zeros(5, dtype=int), bins=5))
+
+
+def test_registered_paper_ece_and_honest_classwise_label():
+    from calibench.metrics import metric_spec
+
+    probs = np.array([[0.6, 0.3, 0.1], [0.5, 0.1, 0.4], [0.2, 0.7, 0.1], [0.34, 0.33, 0.33], [0.5, 0.25, 0.25]])
+    labels = np.array([0, 2, 1, 2, 0])
+    paper = metric_spec("ece_paper")
+    assert paper.estimator == "ece(bins=20,scheme=width,norm=l1,confidence=top-label,closed=right)"
+    assert paper.fn(probs, labels) == pytest.approx(calibration.get_ece(probs, labels, num_bins=20), abs=1e-12)
+    classwise = metric_spec("ece_classwise")
+    assert classwise.fn(probs, labels) != pytest.approx(paper.fn(probs, labels), abs=1e-3)
+    assert "the EBM paper's)" not in classwise.description and "only on binary tasks" in classwise.description
