@@ -104,6 +104,8 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     from calibench.presets import PRESETS
 
     configs = [r.record.get("config") or {} for r in runs]
+    if any("external" in c for c in configs):
+        return None, f"{task}: scored from saved predictions, not trained here; rerun `calibench score` on them"
     if any(not c.get("hyper") for c in configs):
         return None, f"{task}: stored results lack their training configuration"
     hypers = {tuple(sorted(c["hyper"].items())) for c in configs}
