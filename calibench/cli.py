@@ -269,11 +269,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 t.add_row(e.name, kind, e.description, e.source)
         console.print(t)
     if what in ("all", "metrics"):
-        t = Table(title="metrics", header_style="bold")
-        for col in ("name", "description", "source"):
+        from calibench.metrics import metric_spec
+        from calibench.metrics.ood import OOD_METRIC_DESCRIPTIONS
+
+        t = Table(title="metrics (calibench leaderboard --metric NAME)", header_style="bold")
+        for col in ("name", "estimator (default parameters)", "description", "source"):
             t.add_column(col)
         for e in registry.entries("metric"):
-            t.add_row(e.name, e.description, e.source)
+            t.add_row(e.name, metric_spec(e.name).estimator, e.description, e.source)
+        console.print(t)
+        t = Table(title="OOD detection metrics (in-distribution test half vs out-of-distribution inputs, per score)",
+                  header_style="bold")
+        for col in ("name", "description"):
+            t.add_column(col)
+        for name, description in OOD_METRIC_DESCRIPTIONS.items():
+            t.add_row(name, description)
         console.print(t)
     if what in ("all", "models"):
         t = Table(title="models (any Hugging Face encoder id or local path also works)", header_style="bold")
