@@ -148,6 +148,7 @@ def score(
     from calibench.execution.evaluate import evaluate_method, result_key
     from calibench.methods.compose import parse_methods
     from calibench.metrics import evaluation_specs
+    from calibench.records import PartRecord, ResultRecord
     from calibench.store.db import Store
 
     metric_options = dict(metric_options or {})
@@ -176,31 +177,31 @@ def score(
                 probs, metrics, cal_record = evaluate_method(m, arrays, task_metric, metric_options)
                 store.artifacts.write("probs", rkey, arrays={"test_probs": probs.astype("float32"),
                                                              "test_labels": p.test.labels})
-                record = {
-                    "key": rkey,
-                    "method": m.label,
-                    "recipe": {"name": m.recipe.name, "options": {}},
-                    "inference": {"name": m.inference.name, "options": {}},
-                    "calibrator": cal_record,
-                    "task": task,
-                    "seed": p.seed,
-                    "model": model,
-                    "fingerprint": fingerprint,
-                    "training_key": prediction_key,
-                    "prediction_key": prediction_key,
-                    "metrics": metrics,
-                    "n_test": int(len(p.test.labels)),
-                    "config": {
+                record = ResultRecord(
+                    key=rkey,
+                    method=m.label,
+                    recipe=PartRecord(m.recipe.name),
+                    inference=PartRecord(m.inference.name),
+                    calibrator=cal_record,
+                    task=task,
+                    seed=p.seed,
+                    model=model,
+                    fingerprint=fingerprint,
+                    training_key=prediction_key,
+                    prediction_key=prediction_key,
+                    metrics=metrics,
+                    n_test=int(len(p.test.labels)),
+                    config={
                         "external": {"dev": p.dev.source, "test": p.test.source, "command": command,
                                      "protocol": SCORE_PROTOCOL},
                         "model": model,
                         "data": {"task": task, "fingerprint": fingerprint},
                         "seed": p.seed,
                     },
-                    "training": {"split": {"protocol": SPLIT_PROTOCOL, "fingerprint": fingerprint,
-                                           "n_dev": int(len(p.dev.labels)), "n_test": int(len(p.test.labels)),
-                                           "n_train": None}},
-                }
+                    training={"split": {"protocol": SPLIT_PROTOCOL, "fingerprint": fingerprint,
+                                        "n_dev": int(len(p.dev.labels)), "n_test": int(len(p.test.labels)),
+                                        "n_train": None}},
+                ).to_json()
                 store.put_result(rkey, record)
                 summary.records.append(record)
                 summary.computed += 1

@@ -25,10 +25,9 @@ from calibench.report.figures import (
     risk_coverage_png,
     seed_mean_curve,
 )
-from calibench.report.leaderboard import (
-    Leaderboard,
-    MetricBoard,
-    Run,
+from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.runs import Run
+from calibench.report.text import (
     cell_text,
     direction,
     fmt,

@@ -17,7 +17,8 @@ from dataclasses import asdict
 from typing import Any
 
 from calibench.metrics import parse_estimator
-from calibench.report.leaderboard import LeaderboardOptions, Run
+from calibench.report.leaderboard import LeaderboardOptions
+from calibench.report.runs import Run
 
 #: Hyper-parameters ``calibench run`` sets from flags; the rest must come from a preset.
 _FLAG_HYPER: tuple[tuple[str, str], ...] = (

@@ -10,11 +10,13 @@ import numpy as np
 from fake_jobs import fake_output, fake_spec
 
 from calibench.config import inference_key
-from calibench.execution.local import run_evaluations, run_trainings
+from calibench.execution.driver import run_trainings
+from calibench.execution.evaluate import run_evaluations
 from calibench.execution.planner import EvalJob, Plan
 from calibench.methods.compose import parse_method
 from calibench.metrics import evaluation_specs, metric_spec
-from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard, load_store_runs
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import load_store_runs
 from calibench.stats import bootstrap_ci
 from calibench.store.db import Store
 

@@ -14,7 +14,7 @@ from scipy.special import softmax
 from calibench.cli import main
 from calibench.external import PredictionFileError, collect_seeds, read_predictions, score
 from calibench.metrics import evaluate
-from calibench.report.leaderboard import load_store_runs
+from calibench.report.runs import load_store_runs
 
 
 def _logits(rng, labels, n_classes=3, scale=3.0):

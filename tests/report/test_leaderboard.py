@@ -7,12 +7,10 @@ import pytest
 from scipy import stats as sps
 
 from calibench.metrics import evaluation_specs, metric_fn, metric_spec, parse_estimator
-from calibench.report.leaderboard import (
+from calibench.report.leaderboard import LeaderboardOptions, _stable_seed, build_leaderboard
+from calibench.report.runs import (
     LeaderboardError,
-    LeaderboardOptions,
     Run,
-    _stable_seed,
-    build_leaderboard,
     metric_disagreements,
     select_runs,
     spec_from_estimator,

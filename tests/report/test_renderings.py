@@ -11,7 +11,8 @@ from rich.console import Console
 from calibench import __version__
 from calibench.cli import main
 from calibench.presets import PRESETS
-from calibench.report.leaderboard import LeaderboardOptions, Run, build_leaderboard
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import Run
 from calibench.report.markdown import code, render_markdown
 from calibench.report.provenance import command_line, run_commands
 from calibench.report.terminal import render_terminal
@@ -120,7 +121,7 @@ def test_run_command_is_rebuilt_only_when_a_preset_reproduces_it(make_runs):
 def test_run_command_survives_metrics_added_since_the_results(make_runs):
     """Results stored before a metric joined `calibench run` are still recreated by it (every
     stored estimator is one the run computes); a stored estimator the run does not compute is not."""
-    from calibench.report.leaderboard import Run
+    from calibench.report.runs import Run
 
     runs = make_runs(tasks=("rte",), methods=("baseline",), n=30)
     older = [Run({**r.record, "metrics": {k: v for k, v in r.record["metrics"].items() if k in ("accuracy", "ece")}},

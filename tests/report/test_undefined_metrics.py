@@ -10,7 +10,7 @@ import numpy as np
 
 from calibench.metrics import evaluate
 from calibench.report.export import export_runs, load_result_runs
-from calibench.report.leaderboard import Run, metric_disagreements
+from calibench.report.runs import Run, metric_disagreements
 
 
 def _perfect_runs(make_runs) -> list[Run]:
