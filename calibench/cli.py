@@ -144,7 +144,8 @@ def _add_source(parser: argparse.ArgumentParser, store_flags: tuple[str, ...]) -
 def _add_board_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", type=_csv, default=["ece"],
                         help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
-                             "ece_classwise, ece_adaptive, f1, mcc; one table each")
+                             "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
+                             "(calibench ls metrics lists all); one table each")
     parser.add_argument("--reference", default="baseline", help="method every other is tested against (default baseline)")
     parser.add_argument("--alpha", type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
     parser.add_argument("--confidence", type=float, default=0.95, help="level of every interval (0.95)")
@@ -339,6 +340,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from calibench.report.tables import results_table
     from calibench.report.terminal import render_terminal
 
+    from calibench.metrics import get_metric
+
+    for key in args.metric:  # an unknown board metric fails before any scoring
+        get_metric(key)
     seeds = None if args.seeds is None else (list(range(args.seeds)) if isinstance(args.seeds, int) else args.seeds)
     sets = collect_seeds(args.dev, args.test, dev_labels=args.dev_labels, test_labels=args.test_labels, seeds=seeds)
     output_dir = args.output_dir or api.DEFAULT_OUTPUT

@@ -151,3 +151,11 @@ def test_mismatched_dev_and_test_are_refused(toy, tmp_path):
         collect_seeds([str(d / "dev0.npz"), str(d / "dev1.npz")], [str(d / "test0.npz"), str(other)])
     with pytest.raises(PredictionFileError, match="either every --dev and --test file has a seed field or none"):
         collect_seeds([str(d / "dev.jsonl")], [str(d / "test0.npz")])
+
+
+def test_an_unknown_board_metric_fails_before_scoring(toy, tmp_path, capsys):
+    d, _, _ = toy
+    rc = main(["score", "--dev", str(d / "dev0.npz"), "--test", str(d / "test0.npz"), "--task", "t",
+               "-o", str(tmp_path / "s"), "--metric", "ece,bogus"])
+    assert rc == 2 and "unknown metric 'bogus'" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
