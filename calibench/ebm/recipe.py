@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from calibench.ebm.energy import SCALAR_HEAD_KEY
 from calibench.methods.base import LossOutput, Recipe
 
-SCALAR_HEAD = "energy"  # key of the scalar energy's head in Classifier.extra_heads
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
 REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "wnli": 16}
 
@@ -106,7 +106,7 @@ class EBMRecipe(Recipe):
             raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
         spec = resolve_energy(self.energy)
         if spec.needs_scalar_head:
-            ctx.model.extra_heads[SCALAR_HEAD] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
+            ctx.model.extra_heads[SCALAR_HEAD_KEY] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
                                                                   ctx.model.dropout_p)
         nce_bs = int(o["nce_batch_size"] or ctx.spec.hyper.batch_size)
         needed = ctx.total_steps * nce_bs * int(o["k"])
@@ -131,7 +131,7 @@ class EBMRecipe(Recipe):
         from calibench.ebm.energy import compute_energy
 
         out = model(**batch)
-        head = model.extra_heads[SCALAR_HEAD] if SCALAR_HEAD in model.extra_heads else None
+        head = model.extra_heads[SCALAR_HEAD_KEY] if SCALAR_HEAD_KEY in model.extra_heads else None
         return compute_energy(self.energy, out.logits.float(), out.hidden, head).float()
 
     def loss(self, model, batch, ctx) -> LossOutput:
