@@ -97,6 +97,7 @@ class EBMRecipe(Recipe):
                                 lr=self.options["noise_lr"])
 
     def setup(self, ctx) -> None:
+        from calibench.ebm.casing import warn_on_case_mismatch
         from calibench.ebm.corpus import get_noise_corpus
         from calibench.ebm.energy import make_scalar_head, resolve_energy
         from calibench.training.batching import endless_length_grouped
@@ -117,6 +118,7 @@ class EBMRecipe(Recipe):
                                       n_samples, o["noise_seed"], ctx.artifacts, report)
         finally:
             report.close()
+        warn_on_case_mismatch(ctx.train_texts, corpus.texts, ctx.tokenizer)
         ctx.state["noise"] = ctx.encode(corpus.texts)
         ctx.state["noise_lengths"] = ctx.state["noise"].lengths
         ctx.state["noise_pass_size"] = math.ceil(nce_bs * int(o["k"]) / self._noise_passes())
