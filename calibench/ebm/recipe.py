@@ -27,7 +27,7 @@ from calibench.ebm.energy import SCALAR_HEAD_KEY
 from calibench.methods.base import LossOutput, Recipe
 
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
-REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "wnli": 16}
+REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "mrpc": 8, "wnli": 16}  # mrpc: its NCE scripts
 
 
 class _ProgressAdapter:
