@@ -334,13 +334,13 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
 @command("score")
 def cmd_score(args: argparse.Namespace) -> int:
+    import shlex
+
     from calibench import api
     from calibench.external import collect_seeds, score
-    from calibench.report.provenance import _quote_all
+    from calibench.metrics import get_metric
     from calibench.report.tables import results_table
     from calibench.report.terminal import render_terminal
-
-    from calibench.metrics import get_metric
 
     for key in args.metric:  # an unknown board metric fails before any scoring
         get_metric(key)
@@ -350,7 +350,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     options = {"ece_bins": args.ece_bins} if args.ece_bins is not None else {}
     files = [a for pair in zip(["--dev"] * len(args.dev), args.dev) for a in pair]
     files += [a for pair in zip(["--test"] * len(args.test), args.test) for a in pair]
-    command = _quote_all(["calibench", "score", *files, "--methods", args.methods, "--task", args.task,
+    command = shlex.join(["calibench", "score", *files, "--methods", args.methods, "--task", args.task,
                           "--model", args.model])
     summary = score(sets, args.methods, task=args.task, output_dir=output_dir, model=args.model,
                     task_metric=args.task_metric, metric_options=options, command=command)

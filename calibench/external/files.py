@@ -95,7 +95,7 @@ def _read_parquet(path: Path) -> tuple[list, list, list | None]:
 
     try:
         df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a non-parquet file
+    except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
         raise _fail(path, f"not a readable parquet file ({type(exc).__name__}: {exc})") from None
     missing = [c for c in ("logits", "label") if c not in df.columns]
     if missing:
@@ -136,9 +136,8 @@ def _as_labels(path: Path, labels: object, n: int, n_classes: int) -> np.ndarray
         raise _fail(path, f"shape mismatch: {n} rows of logits but labels of shape {y.shape}; expected ({n},)")
     if y.dtype == object or not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
         raise _fail(path, f"labels must be integer class indices, got {y.dtype} values such as {y[0]!r}")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or (y != np.round(y)).any():
-            raise _fail(path, "labels must be integer class indices, found non-integer values")
+    if np.issubdtype(y.dtype, np.floating) and (not np.isfinite(y).all() or (y != np.round(y)).any()):
+        raise _fail(path, "labels must be integer class indices, found non-integer values")
     y = y.astype(np.int64)
     bad = (y < 0) | (y >= n_classes)
     if bad.any():

@@ -190,7 +190,7 @@ def score(
                     training_key=prediction_key,
                     prediction_key=prediction_key,
                     metrics=metrics,
-                    n_test=int(len(p.test.labels)),
+                    n_test=len(p.test.labels),
                     config={
                         "external": {"dev": p.dev.source, "test": p.test.source, "command": command,
                                      "protocol": SCORE_PROTOCOL},
@@ -199,7 +199,7 @@ def score(
                         "seed": p.seed,
                     },
                     training={"split": {"protocol": SPLIT_PROTOCOL, "fingerprint": fingerprint,
-                                        "n_dev": int(len(p.dev.labels)), "n_test": int(len(p.test.labels)),
+                                        "n_dev": len(p.dev.labels), "n_test": len(p.test.labels),
                                         "n_train": None}},
                 ).to_json()
                 store.put_result(rkey, record)

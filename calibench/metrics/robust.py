@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from calibench.metrics.inputs import check_index, check_inputs, estimator_string, predictions
+from calibench.metrics.inputs import (
+    check_index,
+    check_inputs,
+    estimator_string,
+    predictions,
+)
 
 #: relplot's default tolerance of the bandwidth search (``smECE(eps=0.001)``).
 SMECE_EPS = 0.001

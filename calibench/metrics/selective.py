@@ -37,7 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from calibench.metrics.inputs import check_index, check_inputs, estimator_string, predictions, row_chunks
+from calibench.metrics.inputs import (
+    check_index,
+    check_inputs,
+    estimator_string,
+    predictions,
+    row_chunks,
+)
 
 #: How tied confidences are treated; part of every estimator string of this module.
 TIES = "expected"

@@ -12,7 +12,12 @@ import pytest
 from scipy.special import softmax
 
 from calibench.cli import main
-from calibench.external import PredictionFileError, collect_seeds, read_predictions, score
+from calibench.external import (
+    PredictionFileError,
+    collect_seeds,
+    read_predictions,
+    score,
+)
 from calibench.metrics import evaluate
 from calibench.report.runs import load_store_runs
 
@@ -34,9 +39,9 @@ def toy(tmp_path_factory):
         np.savez(d / f"{split}{s}.npz", logits=logits, labels=y[split])
         np.save(d / f"{split}{s}.npy", logits)
         np.save(d / f"{split}-labels.npy", y[split])
-    for split in y:
-        rows = [{"logits": z[(split, s)][i].tolist(), "label": int(y[split][i]), "seed": s}
-                for s in (0, 1) for i in range(len(y[split]))]
+    for split, labels in y.items():
+        rows = [{"logits": z[(split, s)][i].tolist(), "label": int(labels[i]), "seed": s}
+                for s in (0, 1) for i in range(len(labels))]
         with open(d / f"{split}.jsonl", "w") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
         pd.DataFrame(rows).to_parquet(d / f"{split}.parquet")
@@ -124,6 +129,9 @@ def _write_jsonl(path: Path, rows) -> str:
         (lambda p: (np.save(p / "only.npy", np.zeros((2, 2))), str(p / "only.npy"))[1],
          "a .npy file holds only logits"),
         (lambda p: (p / "x.csv").write_text("a") and str(p / "x.csv"), "unknown format '.csv'"),
+        (lambda p: (p / "g.parquet").write_text("garbage") and str(p / "g.parquet"), "not a readable parquet file"),
+        (lambda p: _write_jsonl(p / "frac.jsonl", [{"logits": [1, 2], "label": 0.5}]),
+         "labels must be integer class indices"),
     ],
 )
 def test_malformed_files_get_one_clear_line(toy, tmp_path, capsys, make, message):

@@ -9,7 +9,12 @@ import pytest
 
 from calibench.metrics import ece, ece_estimator
 from calibench.metrics.inputs import full_index
-from calibench.metrics.robust import debiased_l2_ce, debiased_l2_ce_batched, smece, smece_batched
+from calibench.metrics.robust import (
+    debiased_l2_ce,
+    debiased_l2_ce_batched,
+    smece,
+    smece_batched,
+)
 
 calibration = pytest.importorskip("calibration", reason="uncertainty-calibration is the reference")
 relplot = pytest.importorskip("relplot", reason="relplot is the reference")
