@@ -271,7 +271,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         console.print(t)
     if what in ("all", "metrics"):
         from calibench.metrics import metric_spec
-        from calibench.metrics.ood import OOD_METRIC_DESCRIPTIONS
+        from calibench.metrics.ood import OOD_METRIC_DESCRIPTIONS, OOD_SCORE_DESCRIPTIONS
 
         t = Table(title="metrics (calibench leaderboard --metric NAME)", header_style="bold")
         for col in ("name", "estimator (default parameters)", "description", "source"):
@@ -285,6 +285,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             t.add_column(col)
         for name, description in OOD_METRIC_DESCRIPTIONS.items():
             t.add_row(name, description)
+        for name, description in OOD_SCORE_DESCRIPTIONS.items():
+            t.add_row(f"score: {name}", description)
         console.print(t)
     if what in ("all", "models"):
         t = Table(title="models (any Hugging Face encoder id or local path also works)", header_style="bold")

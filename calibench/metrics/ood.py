@@ -26,6 +26,12 @@ OOD_METRIC_DESCRIPTIONS: dict[str, str] = {
     "fpr95": "fraction of OOD inputs at or above the threshold keeping 95% of in-distribution inputs (lower is better)",
 }
 
+#: The score functions of this module (higher = more in-distribution), for listings.
+OOD_SCORE_DESCRIPTIONS: dict[str, str] = {
+    "msp": "maximum softmax probability (Hendrycks & Gimpel 2017)",
+    "neg_energy": "negative free energy T * logsumexp(logits / T), T = 1 (Liu et al. 2020)",
+}
+
 
 def _check_scores(in_scores: np.ndarray, out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both score arrays as finite, non-empty float64 (n,) vectors, or a ``ValueError`` naming the problem."""

@@ -20,3 +20,4 @@ def test_ls_metrics_lists_everything(capsys, monkeypatch):
     assert "OOD detection metrics" in out
     for key in OOD_METRIC_KEYS:
         assert f"│ {key} " in out
+    assert "│ score: msp " in out and "│ score: neg_energy " in out
