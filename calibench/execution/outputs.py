@@ -53,12 +53,12 @@ def scalar_energy_scores(model: Any, enc: Any, ctx: Any) -> np.ndarray | None:
     import torch
 
     from calibench.ebm.energy import scalar_energy
-    from calibench.ebm.recipe import SCALAR_HEAD
+    from calibench.ebm.energy import SCALAR_HEAD_KEY
     from calibench.training.batching import eval_batches
 
-    if SCALAR_HEAD not in model.extra_heads:
+    if SCALAR_HEAD_KEY not in model.extra_heads:
         return None
-    head = model.extra_heads[SCALAR_HEAD]
+    head = model.extra_heads[SCALAR_HEAD_KEY]
     out = np.zeros(len(enc), dtype=np.float32)
     model.eval()
     with torch.inference_mode():

@@ -18,6 +18,20 @@ from scipy.stats import rankdata
 #: Keys of :func:`ood_metrics`, in report order.
 OOD_METRIC_KEYS: tuple[str, ...] = ("auroc", "aupr_in", "aupr_out", "fpr95")
 
+#: What each key of :func:`ood_metrics` measures (``calibench ls metrics`` lists them).
+OOD_METRIC_DESCRIPTIONS: dict[str, str] = {
+    "auroc": "AUROC of the score for in-distribution (positive) vs OOD inputs; ties count 1/2 (higher is better)",
+    "aupr_in": "average precision, in-distribution inputs as the positive class (higher is better)",
+    "aupr_out": "average precision, OOD inputs as the positive class, scores negated (higher is better)",
+    "fpr95": "fraction of OOD inputs at or above the threshold keeping 95% of in-distribution inputs (lower is better)",
+}
+
+#: The score functions of this module (higher = more in-distribution), for listings.
+OOD_SCORE_DESCRIPTIONS: dict[str, str] = {
+    "msp": "maximum softmax probability (Hendrycks & Gimpel 2017)",
+    "neg_energy": "negative free energy T * logsumexp(logits / T), T = 1 (Liu et al. 2020)",
+}
+
 
 def _check_scores(in_scores: np.ndarray, out_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both score arrays as finite, non-empty float64 (n,) vectors, or a ``ValueError`` naming the problem."""

@@ -37,12 +37,20 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
-from calibench.metrics.inputs import check_index, check_inputs, estimator_string, predictions, row_chunks
+from calibench.metrics.inputs import (
+    check_index,
+    check_inputs,
+    estimator_string,
+    predictions,
+    row_chunks,
+)
 
 #: How tied confidences are treated; part of every estimator string of this module.
 TIES = "expected"
 #: The confidence score used to rank inputs.
 SCORE = "msp"
+#: The coverages at which calibench reports selective accuracy (one registered metric each).
+REPORTED_COVERAGES: tuple[float, ...] = (0.8, 0.9)
 
 
 def _confidence_and_errors(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

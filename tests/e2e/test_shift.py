@@ -86,9 +86,9 @@ class EnergyHeadCE(Recipe):
     """Cross-entropy with a scalar energy head (as ``ebm-scalar`` has), without EBM's noise model."""
 
     def add_heads(self, model):
-        from calibench.ebm.recipe import SCALAR_HEAD
+        from calibench.ebm.energy import SCALAR_HEAD_KEY
 
-        model.extra_heads[SCALAR_HEAD] = torch.nn.Linear(model.hidden_size, 1)
+        model.extra_heads[SCALAR_HEAD_KEY] = torch.nn.Linear(model.hidden_size, 1)
 
     def setup(self, ctx):
         self.add_heads(ctx.model)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from calibench.metrics.inputs import full_index
+from calibench.metrics.ood import ood_auroc
 from calibench.metrics.selective import (
     aurc,
     aurc_batched,
@@ -110,8 +111,11 @@ def test_misclassification_auroc_against_sklearn(make_predictions):
             probs = np.round(probs, rounding)
             probs /= probs.sum(axis=1, keepdims=True)
         correct = probs.argmax(axis=1) == labels
-        ref = metrics.roc_auc_score(correct, probs.max(axis=1))
+        conf = probs.max(axis=1)
+        ref = metrics.roc_auc_score(correct, conf)
         assert misclassification_auroc(probs, labels) == pytest.approx(ref, abs=1e-12)
+        # the same statistic as OOD detection's AUROC, correct predictions as "in-distribution"
+        assert misclassification_auroc(probs, labels) == pytest.approx(ood_auroc(conf[correct], conf[~correct]))
 
 
 def test_misclassification_auroc_undefined_without_errors():
