@@ -57,11 +57,11 @@ def ood_result_metrics(in_scores: dict[str, np.ndarray], out_scores: dict[str, n
     return metrics
 
 
-def run_eval_set_evaluations(plan: "Plan", store: "Store", summary: "Summary", metric_options: dict[str, Any]) -> None:
+def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any]) -> None:
     """Score each planned method on each extra set of its training; reuse stored scores."""
     from calibench.execution.evaluate import calibrate, result_key
-    from calibench.store.artifacts import LOGITS, PROBS
     from calibench.metrics import evaluate
+    from calibench.store.artifacts import LOGITS, PROBS
     from calibench.tasks import get_task
 
     specs = {s.key: s for s in plan.trainings}
@@ -108,7 +108,7 @@ def run_eval_set_evaluations(plan: "Plan", store: "Store", summary: "Summary", m
                 "eval_set": set_id, "eval_kind": es.spec.kind, "pair": es.spec.pair, "eval_set_stats": es.stats,
                 "in_domain_key": base_key, "fingerprint": spec.data.fingerprint, "eval_set_fingerprint": fingerprint,
                 "training_key": ev.training_key, "prediction_key": ekey, "calibrator": cal_record,
-                "metrics": metrics, "n_test": int(len(extra["labels"])),
+                "metrics": metrics, "n_test": len(extra["labels"]),
             }
             # the record travels with its arrays, so a damaged database can be rebuilt from them
             store.artifacts.write(PROBS, rkey, arrays=saved, json_data={"record": record})

@@ -52,8 +52,7 @@ def scalar_energy_scores(model: Any, enc: Any, ctx: Any) -> np.ndarray | None:
     scalar energy head; None otherwise."""
     import torch
 
-    from calibench.ebm.energy import scalar_energy
-    from calibench.ebm.energy import SCALAR_HEAD_KEY
+    from calibench.ebm.energy import SCALAR_HEAD_KEY, scalar_energy
     from calibench.training.batching import eval_batches
 
     if SCALAR_HEAD_KEY not in model.extra_heads:

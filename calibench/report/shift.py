@@ -9,9 +9,10 @@ A store without such results gives no section, so existing boards are unchanged.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -152,9 +153,9 @@ def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
     srows = shift_rows(runs)
     if srows:
         out += ["", "## In-domain vs out-of-domain", "",
-                "The same finetuned models scored on their task's test half (in) and on a shifted set (out); "
-                "calibrators are fitted on the in-domain dev half only. Mean ± sd over seeds, recomputed from the "
-                "stored per-example probabilities. ΔECE = ECE out − ECE in.", ""]
+                ("The same finetuned models scored on their task's test half (in) and on a shifted set (out); "
+                "calibrators are fitted on in-domain data only (the dev half unless a method says fit_on=train). Mean ± sd over seeds, recomputed from the "
+                "stored per-example probabilities. ΔECE = ECE out − ECE in."), ""]
         table = []
         for r in srows:
             d = np.mean(r.values["ece_out"]) - np.mean(r.values["ece_in"])
@@ -166,10 +167,10 @@ def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
     orows = ood_rows(runs)
     if orows:
         out += ["", "## OOD detection", "",
-                "The in-distribution test half (positives) against another set's inputs, its labels unused; each score "
+                ("The in-distribution test half (positives) against another set's inputs, its labels unused; each score "
                 "is higher for more in-distribution inputs. AUPR-in / AUPR-out take the in- / out-of-distribution "
                 "examples as positives; FPR@95: the share of OOD inputs scored above the threshold that keeps 95% "
-                "of the in-distribution ones. Mean ± sd over seeds.", ""]
+                "of the in-distribution ones. Mean ± sd over seeds."), ""]
         table = [[code(r.pair), code(r.method), SCORE_NAMES[r.score], str(len(r.seeds)), f"{r.n[0]} / {r.n[1]}",
                   *(_mean_sd(r.values[k]) for k, _h, _u in OOD_COLUMNS)] for r in orows]
         out += _table(["Pair", "Method", "Score", "Seeds", "n in / out",
@@ -177,8 +178,8 @@ def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
                       ["l", "l", "l", "r", "r", "r", "r", "r", "r"], table)
     flags = added_with(runs)
     if out and flags:
-        out += ["", f"These sets come from the same trainings as the boards above: add {code(flags)} to their "
-                "`calibench run` command (predictions only: the finetuned models are kept)."]
+        out += ["", (f"These sets come from the same trainings as the boards above: add {code(flags)} to their "
+                "`calibench run` command (predictions only: the finetuned models are kept).")]
     return out
 
 
@@ -197,8 +198,8 @@ def html_section(runs: Sequence[ExtraRun], save: Any) -> str:
             f"<td>{_mean_sd(r.values['ece_in'])}</td><td>{_mean_sd(r.values['ece_out'])}</td>"
             f"<td>{np.mean(r.values['ece_out']) - np.mean(r.values['ece_in']):+.3f}</td></tr>" for r in srows)
         parts.append('<h2 id="shift">In-domain vs out-of-domain</h2><p class="legend">The same finetuned models on '
-                     "their task's test half (in) and on a shifted set (out); calibrators fitted on the in-domain dev "
-                     f"half only. Mean ± sd over seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                     "their task's test half (in) and on a shifted set (out); calibrators fitted on in-domain data only"
+                     f" (the dev half unless a method says fit_on=train). Mean ± sd over seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     orows = ood_rows(runs)
     if orows:
         head = "".join(f"<th>{h}</th>" for h in ("Pair", "Method", "Score", "Seeds", "n in / out",
@@ -266,10 +267,7 @@ def eval_set_table(records: Sequence[dict[str, Any]]) -> Any:
         t.add_column(col)
     for r in sorted(records, key=lambda r: (r["pair"], r["method"], r["seed"])):
         m = r["metrics"]
-
-        def v(key: str) -> str:
-            return f"{m[key]['value']:.3f}" if key in m else "–"
-
-        t.add_row(r["pair"], r["eval_kind"], r["method"], str(r["seed"]), str(r["n_test"]), v("accuracy"), v("ece"),
-                  v("ood_auroc_msp"), v("ood_auroc_neg_energy"), v("ood_auroc_neg_ebm_energy"))
+        cells = [f"{m[k]['value']:.3f}" if k in m else "–" for k in
+                 ("accuracy", "ece", "ood_auroc_msp", "ood_auroc_neg_energy", "ood_auroc_neg_ebm_energy")]
+        t.add_row(r["pair"], r["eval_kind"], r["method"], str(r["seed"]), str(r["n_test"]), *cells)
     return t

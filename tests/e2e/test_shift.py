@@ -41,7 +41,7 @@ def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys
     assert "rte→qnli" in text and "rte→wnli" in text
     (after,) = store.trainings()
     assert after["record"]["train_log"] == before["record"]["train_log"]  # the training's own record stays
-    assert [a["predicted"] for a in after["record"]["added_outputs"]][0]  # and says what was added
+    assert after["record"]["added_outputs"][0]["predicted"]  # and says what was added
     assert {r["key"] for r in store.results()} == {r["key"] for r in in_domain.values()}  # in-domain untouched
     extra = store.results(eval_set="extra")
     assert sorted((r["eval_set"], r["method"]) for r in extra) == [
@@ -55,7 +55,7 @@ def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys
     ts = by[("shift-qnli", "temp-scaling")]
     assert ts["calibrator"]["params"] == in_domain["temp-scaling"]["calibrator"]["params"]
     pkey = in_domain["temp-scaling"]["prediction_key"]
-    fp = dict((s[0], s[2]) for s in store.training(ts["training_key"])["spec"]["eval_sets"])["shift-qnli"]
+    fp = {s[0]: s[2] for s in store.training(ts["training_key"])["spec"]["eval_sets"]}["shift-qnli"]
     shifted = store.artifacts.read("logits", evalset_key(pkey, "shift-qnli", fp)).arrays
     dev = store.artifacts.read("logits", pkey).arrays
     t_dev = ts["calibrator"]["params"]["temperature"]
