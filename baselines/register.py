@@ -12,6 +12,9 @@ register("recipe", "label-smoothing", "baselines.label_smoothing:LabelSmoothing"
          description="cross-entropy against smoothed targets (alpha=0.1; Szegedy et al. 2016)")
 register("recipe", "mixup", "baselines.mixup:Mixup",
          description="mixup on the pooled first-token state, lambda~Beta(0.4,0.4); on=embeddings mixes word embeddings")
+register("recipe", "lora", "baselines.lora:LoRA",
+         description="LoRA adapters (lora_r=8 on query|value, alpha=r, lr 5e-4) + head, encoder frozen; "
+                     "any recipe takes lora_r=... too", library="peft")
 
 # inference procedures: trained model -> logits
 register("inference", "mc-dropout", "baselines.mc_dropout:MCDropout",

@@ -9,6 +9,7 @@ may read and write their own content-addressed caches, e.g. EBM's noise corpus.)
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ def build_context(
     with ``encoded`` the tokenised train/dev/test splits. Seeds the RNGs first."""
     import torch
 
+    from calibench.methods.lora import lora_settings, shared_base
     from calibench.models.classifier import Classifier
     from calibench.models.encoders import load_encoder_and_tokenizer
     from calibench.store.artifacts import ArtifactStore
@@ -80,8 +82,14 @@ def build_context(
     dev = torch.device(resolve_device(device))
     precision = resolve_precision(spec.hyper.precision, dev)
 
-    seed_everything(spec.seed)
-    encoder, tokenizer = load_encoder_and_tokenizer(spec.model)
+    if lora_settings(spec.recipe_options) is not None:
+        # LoRA trainings share one loaded, frozen base per process (calibench.methods.lora); it is
+        # taken before seeding, so a training draws the same numbers whether it loaded the base or not
+        encoder, tokenizer = shared_base(spec.model)
+        seed_everything(spec.seed)
+    else:
+        seed_everything(spec.seed)
+        encoder, tokenizer = load_encoder_and_tokenizer(spec.model)
     model = Classifier(encoder, task.num_labels)  # head init draws from the seeded RNG
     fields_ = task.text_fields
     max_len = spec.hyper.max_length
@@ -107,28 +115,32 @@ def run_training(
     progress: Any = None,
 ) -> TrainingOutput:
     """Train once, predict with each requested inference procedure; return arrays + record."""
+    from calibench.methods.lora import lora_adapters
     from calibench.training.loop import train
 
     t_start = time.perf_counter()
     ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
     model = ctx.model
     recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
-    log = train(ctx, recipe)
+    # LoRA: adapters in the encoder for training and inference, removed afterwards (base checked unchanged)
+    lora = getattr(recipe, "lora", None)
+    with lora_adapters(model, lora) if lora is not None else contextlib.nullcontext():
+        log = train(ctx, recipe)
 
-    out = TrainingOutput(key=spec.key)
-    wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
-    t_pred = time.perf_counter()
-    for name, opts in spec.inferences:
-        options = dict(opts)
-        inference = registry.get("inference", name)(**options)
-        seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
-        arrays: dict[str, np.ndarray] = {}
-        for split in wanted:
-            arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
-            arrays[f"{split}_labels"] = enc[split].labels
-        out.predictions[inference_key(spec.key, name, inference.options)] = {
-            "inference": name, "options": inference.options, "arrays": arrays, "splits": wanted,
-        }
+        out = TrainingOutput(key=spec.key)
+        wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
+        t_pred = time.perf_counter()
+        for name, opts in spec.inferences:
+            options = dict(opts)
+            inference = registry.get("inference", name)(**options)
+            seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
+            arrays: dict[str, np.ndarray] = {}
+            for split in wanted:
+                arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
+                arrays[f"{split}_labels"] = enc[split].labels
+            out.predictions[inference_key(spec.key, name, inference.options)] = {
+                "inference": name, "options": inference.options, "arrays": arrays, "splits": wanted,
+            }
     import torch
 
     out.record = {

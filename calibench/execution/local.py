@@ -279,10 +279,13 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
     specs = {s.key: s for s in plan.trainings}
     cache: dict[str, dict[str, Any]] = {}
     for ev in plan.evaluations:
-        pred = store.prediction(ev.prediction_key)
-        if pred is None:
+        member_preds = [store.prediction(k) for k in ev.member_keys or (ev.prediction_key,)]
+        if any(p is None for p in member_preds):
             summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}")
             continue
+        # an ensemble's record names its own options; one training's, those its prediction was made with
+        inference_options = (ev.method.inference.instantiate("inference").options if ev.member_keys
+                             else member_preds[0]["options"])
         cal_id = ev.method.calibrator.instantiate("calibrator").identity() if ev.method.calibrator else None
         rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
         if store.has_result(rkey):
@@ -292,7 +295,13 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
                 tracker.log_evaluation(stored)
             continue
         if ev.prediction_key not in cache:
-            cache = {ev.prediction_key: store.artifacts.read(LOGITS, ev.prediction_key).arrays}
+            if ev.member_keys:  # an ensemble: its members' stored predictions, combined
+                from calibench.methods.ensemble import combine_predictions
+
+                arrays = combine_predictions([store.artifacts.read(LOGITS, k).arrays for k in ev.member_keys])
+            else:
+                arrays = store.artifacts.read(LOGITS, ev.prediction_key).arrays
+            cache = {ev.prediction_key: arrays}
         arrays = cache[ev.prediction_key]
         task = get_task(ev.task)
         probs, metrics, cal_record = evaluate_method(ev.method, arrays, task.metric, metric_options)
@@ -304,7 +313,7 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             "key": rkey,
             "method": ev.method.label,
             "recipe": {"name": ev.method.recipe.name, "options": spec.recipe_options},
-            "inference": {"name": ev.method.inference.name, "options": pred["options"]},
+            "inference": {"name": ev.method.inference.name, "options": inference_options},
             "calibrator": cal_record,
             "task": ev.task,
             "seed": ev.seed,
@@ -312,6 +321,8 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             "fingerprint": spec.data.fingerprint,
             "training_key": ev.training_key,
             "prediction_key": ev.prediction_key,
+            **({"members": [{"seed": specs[t].seed, "training_key": t, "prediction_key": k}
+                            for t, k in zip(ev.member_trainings, ev.member_keys)]} if ev.member_keys else {}),
             "metrics": metrics,
             "n_test": int(len(arrays["test_labels"])),
             "config": spec.to_json(),

@@ -3,7 +3,9 @@
 Two methods share a training when their recipe (with resolved options), task, seed,
 encoder, hyper-parameters and data are equal: ``baseline``, ``temp-scaling`` and
 ``mc-dropout+temp-scaling`` all reuse one finetuning per (task, seed). Inference
-procedures requested by any method are merged into that training's job.
+procedures requested by any method are merged into that training's job. An ensemble
+(:mod:`calibench.methods.ensemble`) expands into its member trainings, which are shared the
+same way: member 0 of each seed is that seed's plain training.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from calibench import registry
-from calibench.config import DataSpec, Hyper, TrainingSpec, inference_key
+from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash, inference_key
 from calibench.methods.compose import MethodSpec
+from calibench.methods.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class EvalJob:
     seed: int
     training_key: str
     prediction_key: str
+    #: an ensemble's member predictions (keys), combined at evaluation; () for one training
+    member_keys: tuple[str, ...] = ()
+    member_trainings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -35,6 +41,17 @@ class Plan:
         n_m = len({e.method.label for e in self.evaluations})
         return (f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
                 f"of {n_m} method(s) on {len(self.split_stats)} task(s)")
+
+
+def _request(by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any],
+             train_logits: bool) -> tuple[str, str]:
+    """Ask ``spec``'s training (added once, by key) for one prediction: ``(training key, prediction key)``."""
+    key = spec.key
+    prev = by_key.get(key, spec)
+    inf = (inference, tuple(sorted(options.items())))
+    infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
+    by_key[key] = replace(prev, inferences=infs, need_train_logits=prev.need_train_logits or train_logits)
+    return key, inference_key(key, inference, options)
 
 
 def make_plan(
@@ -61,7 +78,10 @@ def make_plan(
         recipe = registry.get("recipe", m.recipe.name)(**opts)
         inference = m.inference.instantiate("inference")
         calibrator = m.calibrator.instantiate("calibrator") if m.calibrator else None
-        resolved.append((m, recipe.options, inference.options, calibrator))
+        if isinstance(inference, Ensemble):
+            for seed in seeds:
+                inference.member_seeds(seed)  # seeds out of range fail here, before any data is loaded
+        resolved.append((m, recipe.options, inference, calibrator))
 
     plan = Plan()
     by_key: dict[str, TrainingSpec] = {}
@@ -75,16 +95,20 @@ def make_plan(
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
-            for m, r_opts, i_opts, calibrator in resolved:
+            for m, r_opts, inference, calibrator in resolved:
                 spec = TrainingSpec(data=data, recipe=m.recipe.name, recipe_options=r_opts, model=model,
                                     seed=seed, hyper=hyper, inferences=())
-                key = spec.key
-                prev = by_key.get(key, spec)
-                inf = (m.inference.name, tuple(sorted(i_opts.items())))
-                infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
-                need_train = prev.need_train_logits or (calibrator is not None and calibrator.fit_on == "train")
-                by_key[key] = replace(prev, inferences=infs, need_train_logits=need_train)
-                plan.evaluations.append(EvalJob(m, task.name, seed, key, inference_key(key, m.inference.name, i_opts)))
+                train_logits = calibrator is not None and calibrator.fit_on == "train"
+                if isinstance(inference, Ensemble):
+                    members = [_request(by_key, replace(spec, seed=s), inference.member_inference_name,
+                                        inference.member_inference.options, train_logits)
+                               for s in inference.member_seeds(seed)]
+                    tkeys, pkeys = (tuple(x) for x in zip(*members))
+                    combined = config_hash({"ensemble": pkeys})
+                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, pkeys, tkeys))
+                else:
+                    key, pkey = _request(by_key, spec, m.inference.name, inference.options, train_logits)
+                    plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey))
         if progress:
             progress.update(task_id, advance=1)
     if progress:

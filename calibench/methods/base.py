@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from calibench.methods.lora import LORA_OPTIONS, LoraSettings, lora_settings, resolve_lora_options
+
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
@@ -35,13 +37,16 @@ class _Configurable:
 
     #: default option values; unknown options are rejected with the valid names listed
     defaults: ClassVar[dict[str, Any]] = {}
+    #: options accepted besides ``defaults`` (resolved by the subclass), e.g. every recipe's LoRA options
+    shared_options: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.defaults))
+        valid = set(self.defaults) | self.shared_options
+        unknown = sorted(set(options) - valid)
         if unknown:
             raise ValueError(
                 f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
-                f"valid options: {', '.join(sorted(self.defaults)) or '(none)'}"
+                f"valid options: {', '.join(sorted(valid)) or '(none)'}"
             )
         self.options: dict[str, Any] = {**self.defaults, **options}
 
@@ -59,7 +64,26 @@ class LossOutput:
 
 
 class Recipe(_Configurable, ABC):
-    """A training recipe: supplies the loss (and optionally extra heads) to the one loop."""
+    """A training recipe: supplies the loss (and optionally extra heads) to the one loop.
+
+    Every recipe also accepts the LoRA options ``lora_r``, ``lora_alpha``, ``lora_targets``,
+    ``lora_dropout``, ``lora_lr`` (:mod:`calibench.methods.lora`); they appear in
+    ``options`` (and so in the training's identity) only when ``lora_r`` is set, so a
+    recipe's full-finetuning identity is what it was before LoRA existed.
+    """
+
+    #: options every recipe accepts besides its own ``defaults``
+    shared_options: ClassVar[frozenset[str]] = LORA_OPTIONS
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        lora = {k: self.options.pop(k) for k in list(self.options) if k in LORA_OPTIONS}
+        self.options.update(resolve_lora_options(lora))
+
+    @property
+    def lora(self) -> LoraSettings | None:
+        """The LoRA settings, or None: full finetuning."""
+        return lora_settings(self.options)
 
     def setup(self, ctx: "TrainContext") -> None:
         """Called once before training: add heads to ``ctx.model``, prepare noise, etc."""

@@ -62,7 +62,8 @@ def _value(text: str) -> Any:
         return text  # a bare word: a string option
 
 
-def _parse_part(text: str, method: str) -> Part:
+def parse_part(text: str, method: str) -> Part:
+    """One ``name(key=value,...)`` part; ``method`` names the whole string in errors."""
     m = _PART.match(text)
     if not m:
         raise MethodSyntaxError(
@@ -103,7 +104,7 @@ def parse_method(text: str) -> MethodSpec:
         raise MethodSyntaxError("empty method name")
     parts: dict[str, Part] = {}
     for raw in _split_top(label, "+"):
-        part = _parse_part(raw, label)
+        part = parse_part(raw, label)
         kind = registry.kind_of(part.name)
         if kind in parts:
             raise MethodSyntaxError(
