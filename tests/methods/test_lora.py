@@ -126,3 +126,22 @@ def test_unknown_target_modules_fail_with_the_way_out():
     with pytest.raises(ValueError, match="lora_targets with this encoder's linear module names"):
         with lora_adapters(model, CrossEntropy(lora_r=2, lora_targets="q_proj").lora):
             pass
+
+
+def test_a_lora_training_gives_the_same_numbers_on_a_fresh_or_a_shared_base(tiny_bert, glue_dir):
+    """LoRA trainings of one process share the loaded base (members of a LoRA ensemble load it
+    once); the second training below reuses it and must not see a different random stream."""
+    from calibench.execution.jobs import run_training
+    from calibench.methods import lora
+
+    spec = TrainingSpec(data=DataSpec("wnli", 16, data_dir=glue_dir), recipe="lora",
+                        recipe_options=registry.get("recipe", "lora")().options, model=tiny_bert, seed=3,
+                        hyper=Hyper(batch_size=8, epochs=None, max_steps=2, max_length=32, precision="fp32"))
+    lora._bases.pop(tiny_bert, None)
+    fresh = run_training(spec)
+    base = lora._bases[tiny_bert][0]
+    shared = run_training(spec)
+    assert lora._bases[tiny_bert][0] is base  # loaded once
+    assert not any("lora_" in n for n, _ in base.named_parameters())  # adapters removed after each job
+    (p1,), (p2,) = fresh.predictions.values(), shared.predictions.values()
+    np.testing.assert_array_equal(p1["arrays"]["test_logits"], p2["arrays"]["test_logits"])
