@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import log_softmax, logsumexp
 
-from calibench.methods.base import _Configurable
+from calibench.methods.base import Inference
 
 #: member j of run seed s trains with seed s + MEMBER_SEED_STRIDE * j; run seeds must be below it
 MEMBER_SEED_STRIDE = 1_000_000
@@ -47,8 +47,13 @@ def member_seed(run_seed: int, member: int) -> int:
     return run_seed + MEMBER_SEED_STRIDE * member
 
 
-class Ensemble(_Configurable):
-    """Mean probability of M trainings with distinct seeds (member 0 is the run seed's own training)."""
+class Ensemble(Inference):
+    """Mean probability of M trainings with distinct seeds (member 0 is the run seed's own training).
+
+    An :class:`Inference` so that it takes the inference slot like any other; the planner
+    recognises it and asks each member training for the members' inference procedure, and
+    :func:`combine_predictions` averages what they return.
+    """
 
     defaults: ClassVar[dict[str, Any]] = {"members": 5, "inference": "deterministic"}
 
@@ -69,6 +74,11 @@ class Ensemble(_Configurable):
 
     def member_seeds(self, run_seed: int) -> list[int]:
         return [member_seed(run_seed, j) for j in range(self.options["members"])]
+
+    def predict(self, model: Any, loader: Any, ctx: Any) -> np.ndarray:
+        """One member's logits: the members' inference procedure on that member's model. (The
+        planner stores them under that procedure's own key, so ``baseline`` shares member 0's.)"""
+        return self.member_inference.predict(model, loader, ctx)
 
 
 def combine_logits(member_logits: list[np.ndarray]) -> np.ndarray:

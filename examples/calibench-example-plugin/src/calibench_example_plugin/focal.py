@@ -27,4 +27,4 @@ class FocalLoss(Recipe):
         logits = model(**batch).logits.float()
         log_p = F.log_softmax(logits, dim=-1).gather(1, batch["labels"][:, None]).squeeze(1)
         weight = (1.0 - log_p.exp()) ** float(self.options["gamma"])
-        return LossOutput((-weight * log_p).mean(), {"p_true": float(log_p.exp().mean())})
+        return LossOutput((-weight * log_p).mean(), {"p_true": float(log_p.detach().exp().mean())})
