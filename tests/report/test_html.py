@@ -55,7 +55,7 @@ def test_report_files_and_images(report):
         assert w > 300 and h > 150
     assert sorted(p.name for p in (index.parent / "img").iterdir()) == sorted(Path(s).name for s in srcs)
     for needle in ("ECE ↓", "Accuracy ↑", "Reliability diagrams", "Critical-difference diagram",
-                   "ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected", "dev-halves-v1",
+                   "ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected", "dev-halves-v2",
                    lb.task_info["sst2"].fingerprint):
         assert needle in page
 

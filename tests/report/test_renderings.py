@@ -82,7 +82,7 @@ def test_markdown_is_deterministic_and_self_describing(six_by_three):
                         "--format markdown", run_commands=run_commands(list(reversed(runs)))[0])
     assert a == b  # input order does not matter
     for needle in ("ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected over all 15 comparisons",
-                   "`dev-halves-v1`", f"calibench {__version__}", "`minilm`", "0, 1, 2",
+                   "`dev-halves-v2`", f"calibench {__version__}", "`minilm`", "0, 1, 2",
                    lb.task_info["rte"].fingerprint, "calibench leaderboard --from r --format markdown",
                    "Friedman test over 3 tasks and 6 methods", "Nemenyi critical difference"):
         assert needle in a
