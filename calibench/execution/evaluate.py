@@ -121,7 +121,8 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             n_test=int(len(arrays["test_labels"])),
             config=spec.to_json(),
             training=training,
-            members=[{"seed": specs[t].seed, "training_key": t, "prediction_key": k}
+            members=[{"seed": specs[t].seed, "training_key": t, "prediction_key": k,
+                      "seconds": ((store.training(t) or {}).get("record") or {}).get("total_seconds")}
                      for t, k in zip(ev.member_trainings, ev.member_keys)],
         ).to_json()
         store.put_result(rkey, record)

@@ -54,6 +54,7 @@ def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(tmp
     assert set(rows) == set(METHODS)
     ens = rows["ensemble(members=2)+temp-scaling"]
     assert [m["seed"] for m in ens["members"]] == [0, MEMBER_SEED_STRIDE]
+    assert all(m["seconds"] > 0 for m in ens["members"])  # the ensemble's cost: every member's training time
     assert ens["members"][0]["training_key"] == rows["baseline"]["training_key"]
     lora_ens = rows["lora+ensemble(members=2)+temp-scaling"]
     assert lora_ens["members"][0]["training_key"] == rows["lora+temp-scaling"]["training_key"]

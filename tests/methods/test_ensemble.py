@@ -131,6 +131,7 @@ def test_the_planner_reuses_member_trainings_and_a_rerun_trains_nothing(tmp_path
     rows = {(r["method"], r["seed"]): r for r in store.results()}
     ens = rows[("ensemble(members=3)", 1)]
     assert [m["seed"] for m in ens["members"]] == [1, MEMBER_SEED_STRIDE + 1, 2 * MEMBER_SEED_STRIDE + 1]
+    assert all("seconds" in m for m in ens["members"])  # what each member cost (the fake job records none)
     assert ens["training_key"] == rows[("baseline", 1)]["training_key"] == ens["members"][0]["training_key"]
     assert ens["inference"] == {"name": "ensemble", "options": {"members": 3, "inference": "deterministic"}}
     assert ens["seed"] == 1 and ens["metrics"]["nll"]["value"] != rows[("baseline", 1)]["metrics"]["nll"]["value"]
