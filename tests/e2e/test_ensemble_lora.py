@@ -8,6 +8,7 @@ exercised in tests/ebm/test_ebm_e2e.py); one LoRA ensemble runs on the real offl
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -74,6 +75,16 @@ def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(tmp
     assert main(args) == 0
     text = flat(capsys.readouterr().out)
     assert "trained 0, reused 5" in text and "0 evaluation(s) computed, 5 reused" in text
+
+    # exported for the leaderboard, an ensemble names its members, and the board reads it back
+    exported = tmp_path / "results"
+    assert main(["export", "--store", out, "-o", str(exported)]) == 0
+    (ens_file,) = exported.glob("wnli/ensemble*temp-scaling*.jsonl")
+    header = json.loads(ens_file.read_text().splitlines()[0])
+    assert [m["seed"] for m in header["members"]] == [0, MEMBER_SEED_STRIDE]
+    capsys.readouterr()
+    assert main(["leaderboard", "--from", str(exported)]) == 0
+    assert "ensemble(members=2)+temp-scaling" in flat(capsys.readouterr().out)
 
 
 def test_a_lora_ensemble_of_the_offline_minilm(tmp_path, glue_dir, minilm, capsys):
