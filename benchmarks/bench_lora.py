@@ -39,7 +39,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_train_throughput import peak_rss_kib, reset_peak_rss, rss_kib  # noqa: E402
+from bench_train_throughput import peak_rss_kib, reset_peak_rss, rss_kib
 
 RECIPES = {"full": "baseline", "lora": "lora"}
 
@@ -99,8 +99,9 @@ def main(argv=None) -> None:
 
     results = {}
     for mode in RECIPES:
-        cmd = [sys.executable, __file__, "--worker", mode, *sum(([f"--{k.replace('_', '-')}", str(v)] for k, v in
-                                                                    vars(args).items() if k != "worker" and v is not None), [])]
+        flags = [x for k, v in vars(args).items() if k != "worker" and v is not None
+                 for x in (f"--{k.replace('_', '-')}", str(v))]
+        cmd = [sys.executable, __file__, "--worker", mode, *flags]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
@@ -107,7 +108,7 @@ def lora_settings(options: dict[str, Any]) -> LoraSettings | None:
 _bases: dict[str, tuple[Any, Any]] = {}
 
 
-def shared_base(model: str) -> tuple["nn.Module", Any]:
+def shared_base(model: str) -> tuple[nn.Module, Any]:
     """``(encoder, tokenizer)`` of ``model``, loaded once per process for every LoRA training.
 
     Only LoRA trainings may use it: they add adapters and freeze the base, and
@@ -120,7 +121,7 @@ def shared_base(model: str) -> tuple["nn.Module", Any]:
     return _bases[model]
 
 
-def weights_fingerprint(module: "nn.Module") -> dict[str, tuple[float, float]]:
+def weights_fingerprint(module: nn.Module) -> dict[str, tuple[float, float]]:
     """Per tensor ``(sum, sum of squares)`` in float64: changes if any weight moves."""
     import torch
 
@@ -133,7 +134,7 @@ class EncoderWeightsChanged(RuntimeError):
 
 
 @contextlib.contextmanager
-def lora_adapters(classifier: "nn.Module", settings: LoraSettings) -> Iterator[Any]:
+def lora_adapters(classifier: nn.Module, settings: LoraSettings) -> Iterator[Any]:
     """Adapters in ``classifier.encoder`` (base frozen, heads untouched) for the ``with`` block;
     removed afterwards, and the base weights checked unchanged."""
     from peft.tuners.lora import LoraModel

@@ -12,13 +12,18 @@ import pytest
 from scipy.special import log_softmax, softmax
 
 from calibench.config import Hyper, TrainingSpec, inference_key
-from calibench.execution.evaluate import evaluate_method
-from calibench.execution.jobs import TrainingOutput
 from calibench.execution.driver import run_trainings
-from calibench.execution.evaluate import run_evaluations
+from calibench.execution.evaluate import evaluate_method, run_evaluations
+from calibench.execution.jobs import TrainingOutput
 from calibench.execution.planner import make_plan
 from calibench.methods.compose import parse_method, parse_methods
-from calibench.methods.ensemble import MEMBER_SEED_STRIDE, Ensemble, combine_logits, combine_predictions, member_seed
+from calibench.methods.ensemble import (
+    MEMBER_SEED_STRIDE,
+    Ensemble,
+    combine_logits,
+    combine_predictions,
+    member_seed,
+)
 from calibench.store.db import Store
 
 HYPER = Hyper(max_steps=2, epochs=None, precision="fp32")

@@ -17,7 +17,11 @@ from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec
 from calibench.methods.base import LossOutput
 from calibench.methods.cross_entropy import CrossEntropy
-from calibench.methods.lora import EncoderWeightsChanged, lora_adapters, resolve_lora_options
+from calibench.methods.lora import (
+    EncoderWeightsChanged,
+    lora_adapters,
+    resolve_lora_options,
+)
 from calibench.training.batching import Encoded
 from calibench.training.context import TrainContext
 from calibench.training.loop import train
@@ -101,10 +105,9 @@ def test_full_finetuning_of_the_same_recipe_does_move_the_encoder():
 
 def test_a_training_that_moves_a_frozen_weight_fails():
     model = tiny_classifier()
-    with pytest.raises(EncoderWeightsChanged, match="changed 1 frozen encoder weight"):
-        with lora_adapters(model, WithExtraHead(lora_r=2).lora):
-            with torch.no_grad():
-                model.encoder.embeddings.word_embeddings.weight[3, 0] += 1.0
+    with pytest.raises(EncoderWeightsChanged, match="changed 1 frozen encoder weight"), \
+            lora_adapters(model, WithExtraHead(lora_r=2).lora), torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight[3, 0] += 1.0
 
 
 def test_lora_options_are_resolved_into_the_identity_only_when_lora_is_on():
@@ -123,9 +126,9 @@ def test_lora_options_are_resolved_into_the_identity_only_when_lora_is_on():
 
 def test_unknown_target_modules_fail_with_the_way_out():
     model = tiny_classifier()
-    with pytest.raises(ValueError, match="lora_targets with this encoder's linear module names"):
-        with lora_adapters(model, CrossEntropy(lora_r=2, lora_targets="q_proj").lora):
-            pass
+    with pytest.raises(ValueError, match="lora_targets with this encoder's linear module names"), \
+            lora_adapters(model, CrossEntropy(lora_r=2, lora_targets="q_proj").lora):
+        pass
 
 
 def test_a_lora_training_gives_the_same_numbers_on_a_fresh_or_a_shared_base(tiny_bert, glue_dir):
