@@ -300,7 +300,7 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
     size = train_size if train_size is not None else preset.train_size
     splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
     texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
-    recipe = registry.get("recipe", "ebm-hidden")(**preset.recipe_options.get("ebm-hidden", {}))
+    recipe = registry.create("recipe", "ebm", **preset.options_for("ebm"))
     cfg = recipe.noise_config(spec.name).resolved()
     model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
     pairs = inspect_samples(model, texts, n=n, seed=seed)

@@ -112,7 +112,7 @@ def run_training(
     t_start = time.perf_counter()
     ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
     model = ctx.model
-    recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
+    recipe = registry.create("recipe", spec.recipe, **spec.recipe_options)  # as the planner resolved it
     log = train(ctx, recipe)
 
     out = TrainingOutput(key=spec.key)
@@ -120,7 +120,7 @@ def run_training(
     t_pred = time.perf_counter()
     for name, opts in spec.inferences:
         options = dict(opts)
-        inference = registry.get("inference", name)(**options)
+        inference = registry.create("inference", name, **options)
         seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
         arrays: dict[str, np.ndarray] = {}
         for split in wanted:

@@ -13,16 +13,21 @@ from typing import Any, Callable
 
 from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec, inference_key
+from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
 
 
 @dataclass(frozen=True)
 class EvalJob:
+    """One evaluation; ``calibrator`` is the method's calibrator as the planner resolved it
+    (unfitted, options validated), shared by the method's evaluations, or None."""
+
     method: MethodSpec
     task: str
     seed: int
     training_key: str
     prediction_key: str
+    calibrator: Calibrator | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -50,18 +55,21 @@ def make_plan(
     recipe_defaults: dict[str, dict[str, Any]] | None = None,
     progress: Any = None,
 ) -> Plan:
-    """Resolve every part (validating names and options) and build the deduplicated plan."""
+    """Resolve every part once (validating names and options) and build the deduplicated plan.
+
+    ``recipe_defaults`` are keyed by canonical recipe name (``ebm`` serves its aliases).
+    """
     from calibench.tasks import get_task, prepare_splits
 
     recipe_defaults = recipe_defaults or {}
     resolved = []
     for m in methods:
         # the preset's recipe defaults (e.g. EBM's K on CPU), then the user's own options
-        opts = {**recipe_defaults.get(m.recipe.name, {}), **m.recipe.opts}
-        recipe = registry.get("recipe", m.recipe.name)(**opts)
+        opts = {**recipe_defaults.get(registry.canonical_name("recipe", m.recipe.name), {}), **m.recipe.opts}
+        recipe = registry.create("recipe", m.recipe.name, **opts)
         inference = m.inference.instantiate("inference")
         calibrator = m.calibrator.instantiate("calibrator") if m.calibrator else None
-        resolved.append((m, recipe.options, inference.options, calibrator))
+        resolved.append((m, recipe.training_identity(m.recipe.name), inference.options, calibrator))
 
     plan = Plan()
     by_key: dict[str, TrainingSpec] = {}
@@ -75,8 +83,8 @@ def make_plan(
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
-            for m, r_opts, i_opts, calibrator in resolved:
-                spec = TrainingSpec(data=data, recipe=m.recipe.name, recipe_options=r_opts, model=model,
+            for m, (r_name, r_opts), i_opts, calibrator in resolved:
+                spec = TrainingSpec(data=data, recipe=r_name, recipe_options=r_opts, model=model,
                                     seed=seed, hyper=hyper, inferences=())
                 key = spec.key
                 prev = by_key.get(key, spec)
@@ -84,7 +92,8 @@ def make_plan(
                 infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
                 need_train = prev.need_train_logits or (calibrator is not None and calibrator.fit_on == "train")
                 by_key[key] = replace(prev, inferences=infs, need_train_logits=need_train)
-                plan.evaluations.append(EvalJob(m, task.name, seed, key, inference_key(key, m.inference.name, i_opts)))
+                plan.evaluations.append(EvalJob(m, task.name, seed, key, inference_key(key, m.inference.name, i_opts),
+                                                calibrator))
         if progress:
             progress.update(task_id, advance=1)
     if progress:

@@ -72,6 +72,15 @@ class Recipe(_Configurable, ABC):
         """Extra facts to store with the training record (e.g. noise-corpus statistics)."""
         return {}
 
+    def training_identity(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The recipe name and resolved options that enter the training's hash.
+
+        ``name`` is the name it was built from; by default it and ``self.options`` as they
+        are. A recipe whose option was once part of its name overrides this so that stored
+        trainings keep their keys (see ``EBMRecipe``).
+        """
+        return name, dict(self.options)
+
 
 class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""

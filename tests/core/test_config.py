@@ -55,7 +55,7 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
 
     cpu, ebm = get_preset("cpu"), get_preset("cpu-ebm")
     assert asdict(ebm.hyper) == asdict(cpu.hyper) and (ebm.tasks, ebm.seeds, ebm.train_size) == (cpu.tasks, cpu.seeds, cpu.train_size)
-    assert cpu.recipe_options["ebm-hidden"]["noise_lm"] == "tiny-scratch"
+    assert cpu.options_for("ebm-hidden")["noise_lm"] == "tiny-scratch"
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
-        registry.get("recipe", "ebm-hidden")(**opts)
+        registry.create("recipe", "ebm-hidden", **opts)
