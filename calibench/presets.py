@@ -1,7 +1,11 @@
 """Presets: a complete run configuration behind one name; explicit flags override them.
 
+``calibench ls presets`` lists them with their descriptions (:data:`PRESETS` is the one list).
+
 * ``cpu`` (the default): runs offline on a 2-core CPU in minutes -- the offline MiniLM
   encoder, small GLUE tasks present locally, a training subsample, 3 seeds.
+* ``cpu-ebm``: ``cpu`` with the offline MiniLM finetuned as EBM's noise LM (noise nearer
+  the data, minutes more per task).
 * ``paper``: the EBM paper's recipe (roberta-base, per-task lr/batch/steps/warmup, the
   8 GLUE classification tasks) for users with a GPU and hub access.
 """

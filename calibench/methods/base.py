@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from calibench.models.classifier import Classifier
+    from calibench.training.batching import Encoded
     from calibench.training.context import TrainContext
 
 
@@ -86,8 +87,8 @@ class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""
 
     @abstractmethod
-    def predict(self, model: "Classifier", loader: Any, ctx: "TrainContext") -> np.ndarray:
-        """Logits (or log mean probabilities) for every example of ``loader``, in order."""
+    def predict(self, model: Classifier, encoded: Encoded, ctx: TrainContext) -> np.ndarray:
+        """Logits (or log mean probabilities) for every example of ``encoded`` (one tokenised split), in order."""
 
 
 FitSplit = Literal["dev", "train"]

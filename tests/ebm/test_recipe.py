@@ -53,7 +53,7 @@ def test_loss_is_ce_plus_lambda_nce(name, tiny_bert, shared_glue_dir, tmp_path, 
     assert fake_corpus[0]["n_samples"] == 4 * 4 * 2  # steps x NCE batch x K: no noise reused
     model = ctx.model.eval()  # dropout off: the hand computation sees the same function
     data_ptr, noise_ptr = ctx.state["data_ptr"], ctx.state["noise_ptr"]
-    # this step's NCE rows, fixed (the passes' own order is tested in tests/core/test_batching.py)
+    # this step's NCE rows, fixed (the passes' own order is tested in tests/training/test_batching.py)
     ctx.state["data_ptr"], ctx.state["noise_ptr"] = iter([np.arange(4)]), iter([np.arange(8)])
     batch = ctx.batch(ctx.train, np.arange(8, 16))
     out = recipe.loss(model, batch, ctx)

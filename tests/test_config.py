@@ -59,3 +59,14 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
         registry.create("recipe", "ebm-hidden", **opts)
+
+
+def test_every_preset_is_in_the_docs_and_the_help():
+    from calibench import presets
+    from calibench.cli import build_parser
+
+    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
+               if "--preset" in a.option_strings)
+    for name in presets.PRESETS:
+        assert f"``{name}``" in presets.__doc__
+        assert name in run.help
