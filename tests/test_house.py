@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 from importlib.metadata import version
 from pathlib import Path
@@ -32,3 +35,24 @@ def test_lint_is_configured_for_ci_and_pre_commit():
     tool = _pyproject()["tool"]
     assert tool["ruff"]["lint"]["select"]
     assert "ruff" in (REPO / ".pre-commit-config.yaml").read_text()
+
+
+def _lint_imports(cwd: Path) -> subprocess.CompletedProcess:
+    exe = shutil.which("lint-imports")
+    if exe is None:
+        pytest.skip('import-linter is not installed (pip install -e ".[dev]")')
+    env = {**os.environ, "PYTHONPATH": str(cwd)}
+    return subprocess.run([exe, "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_layer_contracts_hold_and_a_violation_breaks_them(tmp_path):
+    assert "importlinter" in _pyproject()["tool"]
+    ok = _lint_imports(REPO)
+    assert ok.returncode == 0, ok.stdout[-3000:]
+    # the same tree with the report importing the training loop: the check must fail
+    shutil.copytree(REPO / "calibench", tmp_path / "calibench", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    text = tmp_path / "calibench" / "report" / "text.py"
+    text.write_text(text.read_text() + "\nfrom calibench.training import loop  # noqa: E402,F401\n")
+    bad = _lint_imports(tmp_path)
+    assert bad.returncode != 0 and "the report reads stored results, it never trains BROKEN" in bad.stdout
