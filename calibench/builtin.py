@@ -5,7 +5,8 @@ objects they are (plain data and numpy functions), so each is described in one p
 """
 
 from calibench.metrics.specs import BUILTIN as _METRICS
-from calibench.registry import register
+from calibench.ebm import ENERGY_NAMES
+from calibench.registry import register, register_alias
 from calibench.tasks.glue import GLUE_TASKS
 
 register("recipe", "baseline", "calibench.methods.cross_entropy:CrossEntropy",
@@ -17,9 +18,11 @@ register("inference", "ensemble", "calibench.methods.ensemble:Ensemble",
          description="deep ensemble: mean probability of members=5 trainings with distinct seeds "
                      "(member j of seed s trains with seed s + 1000000*j)", library="calibench")
 
-for _energy, _cls in (("scalar", "EBMScalar"), ("hidden", "EBMHidden"), ("sharp-hidden", "EBMSharpHidden")):
-    register("recipe", f"ebm-{_energy}", f"calibench.ebm.recipe:{_cls}",
-             description=f"joint EBM finetuning (NCE vs an auto-regressive noise model), {_energy} energy")
+register("recipe", "ebm", "calibench.ebm.recipe:EBMRecipe",
+         description="joint EBM finetuning (NCE vs an auto-regressive noise model); energy=scalar|hidden|sharp-hidden")
+for _energy in ENERGY_NAMES:  # kept names: ebm-hidden is ebm(energy=hidden)
+    register_alias("recipe", f"ebm-{_energy}", "ebm", energy=_energy,
+                   description=f"joint EBM finetuning, {_energy} energy (= ebm(energy={_energy}))")
 
 for _task in GLUE_TASKS.values():
     register("task", _task.name, _task, description=_task.description)

@@ -36,6 +36,13 @@ def _seeds(text: str) -> int | list[int]:
         raise argparse.ArgumentTypeError(f"--seeds takes a count (3) or a list (0,1,5), not {text!r}") from None
 
 
+def _preset_help() -> str:
+    from calibench.presets import DEFAULT_PRESET, PRESETS
+
+    names = ", ".join(f"{n} (default)" if n == DEFAULT_PRESET else n for n in PRESETS)
+    return f"one of {names}; `calibench ls presets` describes each"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from calibench import __version__
 
@@ -53,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tasks", "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
     r.add_argument("--seeds", "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
     r.add_argument("--model", help="encoder: Hugging Face id, local path, or alias (minilm)")
-    r.add_argument("--preset", help="cpu (default: offline, minutes) or paper (roberta-base, GPU, hub)")
+    r.add_argument("--preset", help=_preset_help())
     r.add_argument("--train-size", type=int, help="seeded training subsample size (default: the preset's)")
     r.add_argument("--full-train", action="store_true", help="use the whole training set")
     r.add_argument("--data-seed", type=int, default=0, help="seed of the training subsample (default 0)")

@@ -270,6 +270,34 @@ def get(kind: Kind, name: str) -> Any:
     return get_entry(kind, name).load()
 
 
+def register_alias(kind: Kind, alias: str, name: str, *, description: str = "", **options: Any) -> None:
+    """Register ``alias`` as ``name`` with ``options`` fixed (``ebm-hidden`` = ``ebm(energy=hidden)``)."""
+    target = get_entry(kind, name)
+    register(kind, alias, target.target, description=description or target.description,
+             alias_of=name, options=dict(options))
+
+
+def canonical_name(kind: Kind, name: str) -> str:
+    """The name an alias stands for (a name that is no alias stands for itself)."""
+    return get_entry(kind, name).metadata.get("alias_of", name)
+
+
+def create(kind: Kind, name: str, **options: Any) -> Any:
+    """An instance of the class registered as ``name`` with ``options`` (an alias adds its own).
+
+    The one place a method part is built from its name; an option an alias fixes cannot be
+    given a different value (write the canonical name with that option instead).
+    """
+    entry = get_entry(kind, name)
+    fixed = entry.metadata.get("options", {})
+    clash = sorted(k for k in set(fixed) & set(options) if options[k] != fixed[k])
+    if clash:
+        given = ",".join(f"{k}={options[k]}" for k in clash)
+        raise ValueError(f"{name} fixes {', '.join(f'{k}={fixed[k]}' for k in clash)}; "
+                         f"write {entry.metadata['alias_of']}({given}) instead")
+    return entry.load()(**{**fixed, **options})
+
+
 def kind_of(name: str) -> Kind:
     """Which method kind (recipe, inference, calibrator) ``name`` is."""
     load_plugins()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from calibench.config import TrainingSpec
+from calibench.config import TrainingSpec, inference_key
 from calibench.execution.executor import Executor, Job, JobFailed
 from calibench.execution.leases import LeaseKeeper
 from calibench.execution.local import LocalExecutor
@@ -46,16 +46,15 @@ class Summary:
 
 
 def training_complete(store: Store, spec: TrainingSpec) -> bool:
-    """Done, and every prediction this plan needs is stored with an intact artifact."""
-    from calibench.config import inference_key
-    from calibench import registry
+    """Done, and every prediction this plan needs is stored with an intact artifact.
 
+    ``spec.inferences`` hold the options the planner resolved, so nothing is rebuilt here.
+    """
     row = store.training(spec.key)
     if not row or row["status"] != "done":
         return False
     for name, opts in spec.inferences:
-        options = registry.get("inference", name)(**dict(opts)).options
-        pkey = inference_key(spec.key, name, options)
+        pkey = inference_key(spec.key, name, dict(opts))
         pred = store.prediction(pkey)
         if pred is None or not store.artifacts.exists(LOGITS, pkey):
             return False

@@ -7,6 +7,7 @@ carries its estimator string.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from scipy.special import softmax
 from calibench.config import config_hash
 from calibench.execution.driver import Summary
 from calibench.execution.planner import Plan
+from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
 from calibench.records import PartRecord, ResultRecord
 from calibench.store.artifacts import LOGITS, PROBS
@@ -33,12 +35,19 @@ def result_key(method: MethodSpec, prediction_key: str, calibrator_identity: dic
                         "calibrator": calibrator_identity, "metrics": metric_options})
 
 
-def calibrate(method: MethodSpec, arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record."""
+def calibrate(method: MethodSpec, calibrator: Calibrator | None,
+              arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, Any] | None]:
+    """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record.
+
+    ``calibrator`` is the planner's resolved (unfitted) instance; a copy of it is fitted, so one
+    instance serves every evaluation of the method.
+    """
     test_logits = arrays["test_logits"].astype(np.float64)
     if method.calibrator is None:
         return softmax(test_logits, axis=1), None
-    cal = method.calibrator.instantiate("calibrator")
+    if calibrator is None:
+        raise RuntimeError(f"{method.label}: its calibrator was not resolved by the planner")
+    cal = copy.deepcopy(calibrator)
     split = cal.fit_on
     if f"{split}_logits" not in arrays:
         raise KeyError(f"{method.label}: calibrator wants {split} logits, which this prediction lacks")
@@ -47,12 +56,13 @@ def calibrate(method: MethodSpec, arrays: dict[str, np.ndarray]) -> tuple[np.nda
     return probs, {"name": method.calibrator.name, "identity": cal.identity(), "params": cal.fitted_params()}
 
 
-def evaluate_method(method: MethodSpec, arrays: dict[str, np.ndarray], task_metric: str,
+def evaluate_method(method: MethodSpec, calibrator: Calibrator | None, arrays: dict[str, np.ndarray],
+                    task_metric: str,
                     metric_options: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any], dict[str, Any] | None]:
     """``(test_probs, metrics, calibrator_record)`` for one method on one prediction."""
     from calibench.metrics import evaluate
 
-    probs, cal_record = calibrate(method, arrays)
+    probs, cal_record = calibrate(method, calibrator, arrays)
     # metrics are computed on exactly the float32 probabilities that are stored and exported,
     # so anyone can recompute every stored number from them, bit for bit
     probs = probs.astype(np.float32)
@@ -79,7 +89,7 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
         # an ensemble's record names its own options; one training's, those its prediction was made with
         inference_options = (ev.method.inference.instantiate("inference").options if ev.member_keys
                              else member_preds[0]["options"])
-        cal_id = ev.method.calibrator.instantiate("calibrator").identity() if ev.method.calibrator else None
+        cal_id = ev.calibrator.identity() if ev.calibrator is not None else None
         rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
         if store.has_result(rkey):
             summary.reused_evaluations += 1
@@ -97,7 +107,7 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             cache = {ev.prediction_key: arrays}
         arrays = cache[ev.prediction_key]
         task = get_task(ev.task)
-        probs, metrics, cal_record = evaluate_method(ev.method, arrays, task.metric, metric_options)
+        probs, metrics, cal_record = evaluate_method(ev.method, ev.calibrator, arrays, task.metric, metric_options)
         store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
                                                    "test_labels": arrays["test_labels"]})
         spec = specs[ev.training_key]

@@ -121,7 +121,7 @@ def run_training(
     t_start = time.perf_counter()
     ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
     model = ctx.model
-    recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
+    recipe = registry.create("recipe", spec.recipe, **spec.recipe_options)  # as the planner resolved it
     # LoRA: adapters in the encoder for training and inference, removed afterwards (base checked unchanged)
     lora = getattr(recipe, "lora", None)
     with lora_adapters(model, lora) if lora is not None else contextlib.nullcontext():
@@ -132,7 +132,7 @@ def run_training(
         t_pred = time.perf_counter()
         for name, opts in spec.inferences:
             options = dict(opts)
-            inference = registry.get("inference", name)(**options)
+            inference = registry.create("inference", name, **options)
             seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
             arrays: dict[str, np.ndarray] = {}
             for split in wanted:

@@ -15,17 +15,22 @@ from typing import Any, Callable
 
 from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash, inference_key
+from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
 from calibench.methods.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
 class EvalJob:
+    """One evaluation; ``calibrator`` is the method's calibrator as the planner resolved it
+    (unfitted, options validated), shared by the method's evaluations, or None."""
+
     method: MethodSpec
     task: str
     seed: int
     training_key: str
     prediction_key: str
+    calibrator: Calibrator | None = field(default=None, compare=False)
     #: an ensemble's member predictions (keys), combined at evaluation; () for one training
     member_keys: tuple[str, ...] = ()
     member_trainings: tuple[str, ...] = ()
@@ -67,21 +72,24 @@ def make_plan(
     recipe_defaults: dict[str, dict[str, Any]] | None = None,
     progress: Any = None,
 ) -> Plan:
-    """Resolve every part (validating names and options) and build the deduplicated plan."""
+    """Resolve every part once (validating names and options) and build the deduplicated plan.
+
+    ``recipe_defaults`` are keyed by canonical recipe name (``ebm`` serves its aliases).
+    """
     from calibench.tasks import get_task, prepare_splits
 
     recipe_defaults = recipe_defaults or {}
     resolved = []
     for m in methods:
         # the preset's recipe defaults (e.g. EBM's K on CPU), then the user's own options
-        opts = {**recipe_defaults.get(m.recipe.name, {}), **m.recipe.opts}
-        recipe = registry.get("recipe", m.recipe.name)(**opts)
+        opts = {**recipe_defaults.get(registry.canonical_name("recipe", m.recipe.name), {}), **m.recipe.opts}
+        recipe = registry.create("recipe", m.recipe.name, **opts)
         inference = m.inference.instantiate("inference")
         calibrator = m.calibrator.instantiate("calibrator") if m.calibrator else None
         if isinstance(inference, Ensemble):
             for seed in seeds:
                 inference.member_seeds(seed)  # seeds out of range fail here, before any data is loaded
-        resolved.append((m, recipe.options, inference, calibrator))
+        resolved.append((m, recipe.training_identity(m.recipe.name), inference, calibrator))
 
     plan = Plan()
     by_key: dict[str, TrainingSpec] = {}
@@ -95,8 +103,8 @@ def make_plan(
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
-            for m, r_opts, inference, calibrator in resolved:
-                spec = TrainingSpec(data=data, recipe=m.recipe.name, recipe_options=r_opts, model=model,
+            for m, (r_name, r_opts), inference, calibrator in resolved:
+                spec = TrainingSpec(data=data, recipe=r_name, recipe_options=r_opts, model=model,
                                     seed=seed, hyper=hyper, inferences=())
                 train_logits = calibrator is not None and calibrator.fit_on == "train"
                 if isinstance(inference, Ensemble):
@@ -105,10 +113,11 @@ def make_plan(
                                for s in inference.member_seeds(seed)]
                     tkeys, pkeys = (tuple(x) for x in zip(*members))
                     combined = config_hash({"ensemble": pkeys})
-                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, pkeys, tkeys))
+                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, calibrator,
+                                                    member_keys=pkeys, member_trainings=tkeys))
                 else:
                     key, pkey = _request(by_key, spec, m.inference.name, inference.options, train_logits)
-                    plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey))
+                    plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey, calibrator))
         if progress:
             progress.update(task_id, advance=1)
     if progress:

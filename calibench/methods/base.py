@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from calibench.models.classifier import Classifier
+    from calibench.training.batching import Encoded
     from calibench.training.context import TrainContext
 
 
@@ -96,13 +97,22 @@ class Recipe(_Configurable, ABC):
         """Extra facts to store with the training record (e.g. noise-corpus statistics)."""
         return {}
 
+    def training_identity(self, name: str) -> tuple[str, dict[str, Any]]:
+        """The recipe name and resolved options that enter the training's hash.
+
+        ``name`` is the name it was built from; by default it and ``self.options`` as they
+        are. A recipe whose option was once part of its name overrides this so that stored
+        trainings keep their keys (see ``EBMRecipe``).
+        """
+        return name, dict(self.options)
+
 
 class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""
 
     @abstractmethod
-    def predict(self, model: "Classifier", loader: Any, ctx: "TrainContext") -> np.ndarray:
-        """Logits (or log mean probabilities) for every example of ``loader``, in order."""
+    def predict(self, model: Classifier, encoded: Encoded, ctx: TrainContext) -> np.ndarray:
+        """Logits (or log mean probabilities) for every example of ``encoded`` (one tokenised split), in order."""
 
 
 FitSplit = Literal["dev", "train"]

@@ -32,7 +32,7 @@ class Part:
 
     def instantiate(self, kind: registry.Kind) -> Any:
         """Build the registered class with these options (validates option names)."""
-        return registry.get(kind, self.name)(**self.opts)
+        return registry.create(kind, self.name, **self.opts)
 
 
 @dataclass(frozen=True)
