@@ -79,8 +79,9 @@ def test_an_ensemble_of_identical_members_equals_one_member():
     ens = combine_predictions([dict(one) for _ in range(3)])
     np.testing.assert_allclose(ens["test_logits"], log_softmax(one["test_logits"], axis=1), atol=1e-12)
     for method in ("baseline", "temp-scaling"):  # the calibrator is fitted on the ensemble's dev half
-        p1, m1, c1 = evaluate_method(parse_method(method), one, "accuracy", {})
-        p3, m3, c3 = evaluate_method(parse_method(method), ens, "accuracy", {})
+        m = parse_method(method)
+        p1, m1, c1 = evaluate_method(m, m.calibrator and m.calibrator.instantiate("calibrator"), one, "accuracy", {})
+        p3, m3, c3 = evaluate_method(m, m.calibrator and m.calibrator.instantiate("calibrator"), ens, "accuracy", {})
         np.testing.assert_allclose(p3, p1, atol=1e-6)
         assert {k: round(v["value"], 6) for k, v in m3.items()} == {k: round(v["value"], 6) for k, v in m1.items()}
         if c1:
