@@ -118,6 +118,21 @@ def test_run_command_is_rebuilt_only_when_a_preset_reproduces_it(make_runs):
     assert "--seeds 3,7" in cmd and cmd.endswith("--ece-bins 10")
 
 
+def test_run_command_survives_metrics_added_since_the_results(make_runs):
+    """Results stored before a metric joined `calibench run` are still recreated by it (every
+    stored estimator is one the run computes); a stored estimator the run does not compute is not."""
+    from calibench.report.runs import Run
+
+    runs = make_runs(tasks=("rte",), methods=("baseline",), n=30)
+    older = [Run({**r.record, "metrics": {k: v for k, v in r.record["metrics"].items() if k in ("accuracy", "ece")}},
+                 r.probs, r.labels, r.source) for r in runs]
+    (cmd,), problems = run_commands(older)
+    assert not problems and cmd.startswith("calibench run --preset cpu")
+    foreign = [Run({**r.record, "metrics": {**r.record["metrics"], "nll": {"value": 0.0, "estimator": "nll(eps=0.1)"}}},
+                   r.probs, r.labels, r.source) for r in runs]
+    assert run_commands(foreign)[0] == ()
+
+
 def test_leaderboard_command_lists_only_non_defaults():
     opts = LeaderboardOptions(metrics=("ece", "accuracy"), n_resamples=5000)
     assert command_line("leaderboard", source=("--from", "leaderboard/results"), options=opts,
