@@ -3,7 +3,7 @@
 from calibench.registry import register
 
 register("recipe", "baseline", "calibench.methods.cross_entropy:CrossEntropy",
-         description="plain finetuning with cross-entropy")
+         description="plain finetuning with cross-entropy", library="torch")
 register("inference", "deterministic", "calibench.methods.inference:Deterministic",
          description="one forward pass, dropout off")
 

@@ -40,7 +40,8 @@ class Entry:
     name: str
     target: str | Any
     description: str = ""
-    source: str = "calibench"
+    source: str = "calibench"  # the distribution that registered it
+    library: str = "calibench"  # the library that implements it (torch, netcal, laplace-torch, ...)
     metadata: dict[str, Any] = field(default_factory=dict)
     _loaded: Any = None
 
@@ -72,9 +73,13 @@ def register(
     *,
     description: str = "",
     source: str | None = None,
+    library: str | None = None,
     **metadata: Any,
 ) -> None:
-    """Register ``target`` (an object or a lazy ``"module:attr"`` string) under ``name``."""
+    """Register ``target`` (an object or a lazy ``"module:attr"`` string) under ``name``.
+
+    ``library`` names the library that does the work (``calibench ls`` shows it); it
+    defaults to the registering distribution."""
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
     if "+" in name or "," in name or not name:
@@ -87,7 +92,7 @@ def register(
                 f"{kind} {name!r} is already registered by {existing.source}; "
                 f"pick another name for the one from {src}"
             )
-        _entries[kind][name] = Entry(kind, name, target, description, src, dict(metadata))
+        _entries[kind][name] = Entry(kind, name, target, description, src, library or src, dict(metadata))
 
 
 def _decorator(kind: Kind) -> Callable[..., Callable[[Any], Any]]:
