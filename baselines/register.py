@@ -18,6 +18,9 @@ register("recipe", "mixup", "baselines.mixup:Mixup",
 # inference procedures: trained model -> logits
 register("inference", "mc-dropout", "baselines.mc_dropout:MCDropout",
          description="MC dropout: log of the mean softmax over passes=10 dropout-on passes (attention dropout too)")
+register("inference", "last-layer-laplace", "baselines.last_layer_laplace:LastLayerLaplace", library="laplace-torch",
+         description="Laplace on the head's output layer: hessian=kron|diag on train (fit_size=N subsample), "
+                     "prior precision by dev-half NLL, link=probit|mc")
 
 # post-hoc calibrators: fit(logits, labels) on the dev half (fit_on=train: the training set)
 register("calibrator", "temp-scaling", "baselines.temperature:TemperatureScaling", library="scipy",
