@@ -154,9 +154,10 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
     import contextlib
     from functools import partial
 
-    from calibench.execution.executor import make_executor
+    from calibench.execution.executors import make_executor
     from calibench.execution.jobs import run_training
-    from calibench.execution.local import run_evaluations, run_trainings
+    from calibench.execution.driver import run_trainings
+    from calibench.execution.evaluate import run_evaluations
     from calibench.store.db import Store
     from calibench.tracking import open_tracker
 
@@ -213,7 +214,7 @@ def load_runs(
     and checked against the submitted values (a disagreement raises, naming the file).
     """
     from calibench.report.export import load_result_runs
-    from calibench.report.leaderboard import load_store_runs, select_runs
+    from calibench.report.runs import load_store_runs, select_runs
 
     if store is not None and results_dir is not None:
         raise ValueError("read results from a store or from an exported results directory, not both")

@@ -325,7 +325,7 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
     """
     from calibench import api
     from calibench.report.export import STORE_ATOL
-    from calibench.report.leaderboard import metric_disagreements
+    from calibench.report.runs import metric_disagreements
 
     runs = api.load_runs(args.store, args.results_dir, tasks=args.tasks, methods=args.methods, model=args.model)
     if args.results_dir is not None:

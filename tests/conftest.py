@@ -52,3 +52,16 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> str:
                      intermediate_size=64, max_position_embeddings=128)
     BertModel(cfg, add_pooling_layer=False).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture
+def restore_registry():
+    """Let a test register entries or load extra plugins; the registry is put back afterwards."""
+    from calibench import registry
+
+    registry.load_plugins()
+    state = registry.snapshot()
+    try:
+        yield registry
+    finally:
+        registry.restore(state)

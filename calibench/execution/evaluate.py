@@ -1,17 +1,27 @@
-"""Scoring one method on stored logits: fit its calibrator, predict test, compute metrics.
+"""The evaluation stage: score each method on stored logits (fit its calibrator, predict
+test, compute every registered metric) and store one :class:`ResultRecord` per result.
 
-Cheap and deterministic: never retrains. Every metric carries its estimator string.
+Cheap and deterministic: never retrains; a result already stored is reused. Every metric
+carries its estimator string.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import softmax
 
 from calibench.config import config_hash
+from calibench.execution.driver import Summary
+from calibench.execution.planner import Plan
 from calibench.methods.compose import MethodSpec
+from calibench.records import PartRecord, ResultRecord
+from calibench.store.artifacts import LOGITS, PROBS
+from calibench.store.db import Store
+
+if TYPE_CHECKING:
+    from calibench.tracking import Tracker
 
 #: bumped when metric definitions change, so stored evaluations are recomputed
 EVAL_PROTOCOL = "calibench-eval-v2"
@@ -48,3 +58,62 @@ def evaluate_method(method: MethodSpec, arrays: dict[str, np.ndarray], task_metr
     probs = probs.astype(np.float32)
     metrics = evaluate(probs.astype(np.float64), arrays["test_labels"], task_metric, **metric_options)
     return probs, metrics, cal_record
+
+
+#: the facts of a training that a result record keeps (the train log without its history)
+TRAINING_FACTS = ("train_log", "device", "precision", "versions", "recipe_record", "split")
+
+
+def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any],
+                    tracker: Tracker | None = None) -> None:
+    """Score each method whose logits exist; reuse stored scores. ``tracker`` sees every score."""
+    from calibench.tasks import get_task
+
+    specs = {s.key: s for s in plan.trainings}
+    cache: dict[str, dict[str, Any]] = {}
+    for ev in plan.evaluations:
+        pred = store.prediction(ev.prediction_key)
+        if pred is None:
+            summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}")
+            continue
+        cal_id = ev.method.calibrator.instantiate("calibrator").identity() if ev.method.calibrator else None
+        rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
+        if store.has_result(rkey):
+            summary.reused_evaluations += 1
+            stored = store.result(rkey) if tracker is not None else None
+            if stored is not None:
+                tracker.log_evaluation(stored)
+            continue
+        if ev.prediction_key not in cache:
+            cache = {ev.prediction_key: store.artifacts.read(LOGITS, ev.prediction_key).arrays}
+        arrays = cache[ev.prediction_key]
+        task = get_task(ev.task)
+        probs, metrics, cal_record = evaluate_method(ev.method, arrays, task.metric, metric_options)
+        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
+                                                   "test_labels": arrays["test_labels"]})
+        spec = specs[ev.training_key]
+        training_record = (store.training(ev.training_key) or {}).get("record") or {}
+        training = {k: training_record.get(k) for k in TRAINING_FACTS}
+        if training.get("train_log"):
+            training["train_log"] = {k: v for k, v in training["train_log"].items() if k != "history"}
+        record = ResultRecord(
+            key=rkey,
+            method=ev.method.label,
+            recipe=PartRecord(ev.method.recipe.name, spec.recipe_options),
+            inference=PartRecord(ev.method.inference.name, pred["options"]),
+            calibrator=cal_record,
+            task=ev.task,
+            seed=ev.seed,
+            model=spec.model,
+            fingerprint=spec.data.fingerprint,
+            training_key=ev.training_key,
+            prediction_key=ev.prediction_key,
+            metrics=metrics,
+            n_test=int(len(arrays["test_labels"])),
+            config=spec.to_json(),
+            training=training,
+        ).to_json()
+        store.put_result(rkey, record)
+        summary.evaluated += 1
+        if tracker is not None:
+            tracker.log_evaluation(record)

@@ -3,7 +3,7 @@
 An executor only *maps* a job function over training specs and yields each outcome as
 it completes. Everything else -- skipping finished work, claiming, renewing leases,
 writing artifacts and records, recording failures -- is done once, by the driver in
-:func:`calibench.execution.local.run_trainings`, for every executor. Executors never
+:func:`calibench.execution.driver.run_trainings`, for every executor. Executors never
 touch the store, so a remote worker needs neither the store nor write access to it.
 
 The driver hands an executor a *lazy* iterable of specs and claims each one as the
@@ -14,14 +14,13 @@ executor pulls it, so an executor must pull a spec only when it can start it at 
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
 from calibench.config import TrainingSpec
 
 #: a training job: the pure function from a spec to its TrainingOutput
 Job = Callable[[TrainingSpec], Any]
-
-EXECUTORS = ("local", "ray")
 
 
 class JobFailed(Exception):
@@ -76,22 +75,3 @@ class Executor(Protocol):
     def __enter__(self) -> "Executor": ...
 
     def __exit__(self, *exc: object) -> None: ...
-
-
-def make_executor(name: str, *, address: str | None = None, num_cpus: int | None = None,
-                  cpus_per_job: float = 1.0, device: str | None = None) -> Executor:
-    """The executor called ``name`` (``local`` or ``ray``); Ray options are refused for ``local``."""
-    from calibench.execution.local import LocalExecutor
-
-    if name == "local":
-        given = [flag for flag, value in (("--address", address), ("--num-cpus", num_cpus)) if value is not None]
-        if cpus_per_job != 1.0:
-            given.append("--cpus-per-job")
-        if given:
-            raise ValueError(f"{', '.join(given)} only apply to --executor ray")
-        return LocalExecutor()
-    if name == "ray":
-        from calibench.execution.ray_executor import RayExecutor
-
-        return RayExecutor(address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=device)
-    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

@@ -92,12 +92,29 @@ class Inference(_Configurable, ABC):
 
 
 FitSplit = Literal["dev", "train"]
+FIT_SPLITS: tuple[FitSplit, ...] = ("dev", "train")
 
 
 class Calibrator(_Configurable, ABC):
-    """A post-hoc calibrator with the scikit-learn contract, on numpy logits."""
+    """A post-hoc calibrator with the scikit-learn contract, on numpy logits.
+
+    The core owns the ``fit_on`` option (which split's logits the calibrator is fitted
+    on): every subclass accepts it, with default ``dev``, whether or not its ``defaults``
+    list it, and a value other than ``dev`` or ``train`` is refused here.
+    """
 
     defaults: ClassVar[dict[str, Any]] = {"fit_on": "dev"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fit_on" not in cls.defaults:
+            cls.defaults = {"fit_on": "dev", **cls.defaults}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.options["fit_on"] not in FIT_SPLITS:
+            name = getattr(self, "name", type(self).__name__)
+            raise ValueError(f"{name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
 
     @property
     def fit_on(self) -> FitSplit:

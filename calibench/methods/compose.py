@@ -8,18 +8,15 @@ each part comes from the registry, so plugins compose like built-ins.
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from calibench import registry
+from calibench.specstring import SpecSyntaxError, format_call, parse_call, split_top
 
 DEFAULT_RECIPE = "baseline"
 DEFAULT_INFERENCE = "deterministic"
-
-_PART = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\((.*)\))?\s*$", re.S)
-
 
 @dataclass(frozen=True)
 class Part:
@@ -31,9 +28,7 @@ class Part:
         return dict(self.options)
 
     def __str__(self) -> str:
-        if not self.options:
-            return self.name
-        return f"{self.name}({','.join(f'{k}={v}' for k, v in self.options)})"
+        return format_call(self.name, self.options)
 
     def instantiate(self, kind: registry.Kind) -> Any:
         """Build the registered class with these options (validates option names)."""
@@ -52,48 +47,13 @@ class MethodSyntaxError(ValueError):
     pass
 
 
-def _value(text: str) -> Any:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        low = text.lower()
-        if low in ("true", "false"):
-            return low == "true"
-        return text  # a bare word: a string option
-
-
 def _parse_part(text: str, method: str) -> Part:
-    m = _PART.match(text)
-    if not m:
-        raise MethodSyntaxError(
-            f"cannot parse {text!r} in method {method!r}; write name or name(key=value,...), "
-            f"e.g. temp-scaling(fit_on=train)"
-        )
-    name, args = m.group(1), m.group(2)
-    opts: list[tuple[str, Any]] = []
-    for item in _split_top(args or "", ","):
-        if not item.strip():
-            continue
-        key, eq, val = item.partition("=")
-        if not eq or not key.strip().isidentifier():
-            raise MethodSyntaxError(f"option {item!r} in {method!r} is not key=value")
-        opts.append((key.strip(), _value(val.strip())))
-    return Part(name, tuple(sorted(opts)))
-
-
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split at ``sep`` outside parentheses."""
-    out, depth, cur = [], 0, []
-    for ch in text:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == sep and depth == 0:
-            out.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    out.append("".join(cur))
-    return out
+    try:
+        name, options = parse_call(text)
+    except SpecSyntaxError as exc:
+        where = "" if text == method else f" (in method {method!r})"
+        raise MethodSyntaxError(f"{exc}{where}; e.g. temp-scaling(fit_on=train)") from None
+    return Part(name, tuple(sorted(options)))
 
 
 def parse_method(text: str) -> MethodSpec:
@@ -102,7 +62,7 @@ def parse_method(text: str) -> MethodSpec:
     if not label:
         raise MethodSyntaxError("empty method name")
     parts: dict[str, Part] = {}
-    for raw in _split_top(label, "+"):
+    for raw in split_top(label, "+"):
         part = _parse_part(raw, label)
         kind = registry.kind_of(part.name)
         if kind in parts:
@@ -122,7 +82,7 @@ def parse_method(text: str) -> MethodSpec:
 def parse_methods(text: str | list[str]) -> list[MethodSpec]:
     """``"a,b+c"`` (or a list of such strings) to method specs, duplicates removed."""
     items = text if isinstance(text, list) else [text]
-    raw = [m for t in items for m in _split_top(t, ",") if m.strip()]
+    raw = [m for t in items for m in split_top(t, ",") if m.strip()]
     seen: dict[str, MethodSpec] = {}
     for r in raw:
         spec = parse_method(r)

@@ -1,7 +1,8 @@
 """Metrics: scoring rules, task metrics and calibration estimators, each with a canonical
 estimator string. Pure numpy. Every metric has a single-sample form ``f(probs, labels)`` and
 a batched form ``f_batched(probs, labels, idx)`` over resample indices ``idx`` (B, m); the
-former is the B = 1 case of the latter. Look metrics up by key with :func:`metric_spec`.
+former is the B = 1 case of the latter. Every metric is one :class:`Metric` entry in the
+registry (built-in or plugin); look it up by key with :func:`metric_spec`.
 """
 
 from calibench.metrics.calibration import (
@@ -24,7 +25,8 @@ from calibench.metrics.classification import (
     mcc,
     mcc_batched,
 )
-from calibench.metrics.evaluate import TASK_METRICS, evaluate, evaluation_specs
+from calibench.metrics.estimators import EstimatorMismatch, parse_estimator, spec_from_estimator
+from calibench.metrics.evaluate import evaluate, evaluation_specs, run_option_names
 from calibench.metrics.inputs import ROW_SUM_ATOL, check_inputs, full_index
 from calibench.metrics.scoring import (
     NLL_EPS,
@@ -35,14 +37,24 @@ from calibench.metrics.scoring import (
     nll_batched,
     nll_per_example,
 )
-from calibench.metrics.specs import METRICS, MetricSpec, metric_fn, metric_spec, resolve_metric
+from calibench.metrics.specs import (
+    METRICS,
+    Metric,
+    MetricSpec,
+    get_metric,
+    metric_fn,
+    metric_names,
+    metric_spec,
+    resolve_metric,
+)
 
 __all__ = [
     "CLIP_EPS",
     "METRICS",
     "NLL_EPS",
     "ROW_SUM_ATOL",
-    "TASK_METRICS",
+    "EstimatorMismatch",
+    "Metric",
     "MetricSpec",
     "ReliabilityBins",
     "accuracy",
@@ -60,16 +72,21 @@ __all__ = [
     "f1",
     "f1_batched",
     "full_index",
+    "get_metric",
     "mcc",
     "mcc_batched",
     "mce",
     "mce_batched",
     "mce_estimator",
     "metric_fn",
+    "metric_names",
     "metric_spec",
     "nll",
     "nll_batched",
     "nll_per_example",
+    "parse_estimator",
     "reliability_bins",
     "resolve_metric",
+    "run_option_names",
+    "spec_from_estimator",
 ]

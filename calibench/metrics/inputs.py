@@ -13,6 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from calibench.specstring import format_call
+
 #: Rows of ``probs`` must sum to 1 within this absolute tolerance. Loose enough for a float32
 #: softmax over a few classes (error ~1e-7), tight enough to catch logits or rounded tables.
 ROW_SUM_ATOL = 1e-5
@@ -120,6 +122,4 @@ def predictions(probs: np.ndarray) -> np.ndarray:
 
 def estimator_string(name: str, **params: object) -> str:
     """Canonical estimator string ``name(k=v,...)`` in the given parameter order (no spaces)."""
-    if not params:
-        return name
-    return f"{name}(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
+    return format_call(name, params)

@@ -1,9 +1,17 @@
-"""The table of metrics: every metric is looked up here by key, never reimplemented.
+"""The metric registry's entries: one :class:`Metric` per metric holds everything about it.
 
-A :class:`MetricSpec` bundles a metric's key, its canonical estimator string, the
-single-sample function and the batched (resampled) function with all parameters bound, and
-whether lower is better. The statistics code (bootstrap, paired tests) consumes the batched
-function; reports print the estimator string next to every value.
+A :class:`Metric` is a metric with its parameters still open: the implementation (single-
+sample and, where it exists, vectorised over resamples), its estimator string, its
+direction, its description, whether it reads only the predicted classes or the full
+probabilities, and whether ``calibench run`` computes it for every task or only for the tasks
+whose metric it is. :meth:`Metric.bind` fixes the parameters and gives a :class:`MetricSpec`,
+which is what the statistics consume and what reports print next to every value.
+
+Built-in and plugin metrics are the same kind of entry in :mod:`calibench.registry` (kind
+``"metric"``); every lookup (:func:`metric_spec`, the run's metric list in
+:mod:`calibench.metrics.evaluate`, the bootstrap, the paired tests, the leaderboard) goes
+through it, so a metric a plugin registers is computed, bootstrapped and ranked like a
+built-in one.
 """
 
 from __future__ import annotations
@@ -13,12 +21,15 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from calibench.metrics import calibration, classification, scoring
-from calibench.metrics.inputs import estimator_string
+from calibench.metrics.inputs import check_index, check_inputs, estimator_string
+
+Needs = Literal["classes", "probabilities"]
+Scope = Literal["always", "task"]
 
 
 @dataclass(frozen=True)
@@ -42,103 +53,215 @@ class MetricSpec:
         return self.fn(probs, labels)
 
 
-@dataclass(frozen=True)
-class _Definition:
-    fn: Callable[..., float]
-    batched: Callable[..., np.ndarray]
-    estimator: Callable[..., str]
-    defaults: Mapping[str, Any]
-    lower_is_better: bool
-    description: str
-
-
 def _keyword_defaults(fn: Callable[..., Any]) -> dict[str, Any]:
     return {
         k: v.default for k, v in inspect.signature(fn).parameters.items() if v.kind is inspect.Parameter.KEYWORD_ONLY
     }
 
 
-def _define(
-    fn: Callable[..., float],
-    batched: Callable[..., np.ndarray],
-    estimator: Callable[..., str],
-    *,
-    lower_is_better: bool,
-    description: str,
-    **defaults: Any,
-) -> _Definition:
-    merged = {**_keyword_defaults(fn), **defaults}
-    return _Definition(fn, batched, estimator, MappingProxyType(merged), lower_is_better, description)
+def _checked(fn: Callable[..., float]) -> Callable[..., float]:
+    """``fn`` called on checked inputs (float64 probabilities, int64 labels), as every built-in is."""
+
+    @functools.wraps(fn)
+    def checked(probs: np.ndarray, labels: np.ndarray, **params: Any) -> float:
+        p, y = check_inputs(probs, labels)
+        return float(fn(p, y, **params))
+
+    return checked
 
 
-_DEFINITIONS: dict[str, _Definition] = {
-    "accuracy": _define(
+def _looped(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
+    """A batched form for a metric that has only a single-sample one: one call per resample row."""
+
+    def batched(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray | None, **params: Any) -> np.ndarray:
+        p, y = check_inputs(probs, labels)
+        rows = check_index(idx, len(y))
+        return np.array([fn(p[r], y[r], **params) for r in rows], dtype=np.float64)
+
+    return batched
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One registry entry of kind ``"metric"``: everything calibench knows about a metric.
+
+    * ``fn(probs, labels, **params) -> float`` is the implementation; its keyword-only
+      parameters (and ``defaults``, which override them) are the metric's parameters.
+    * ``batched(probs, labels, idx, **params) -> (B,)`` is the same metric on each resample row
+      of ``idx``; without one, ``fn`` is called once per row (correct, slower).
+    * ``estimator(**params) -> str`` names the estimator; default ``name(k=v,...)``.
+    * ``needs``: ``"classes"`` if the value depends on the probabilities only through the
+      arg-max class (so a calibrator that keeps the order cannot change it),
+      ``"probabilities"`` otherwise.
+    * ``scope``: ``"always"`` if ``calibench run`` computes it for every task, ``"task"`` if
+      only for tasks whose metric it is (MCC for CoLA, F1 for MRPC).
+    * ``run_options`` maps a parameter to the run-wide metric option that sets it
+      (``{"bins": "ece_bins"}``: ``--ece-bins`` sets this metric's bins).
+    * ``title`` is the short column title in reports (default: the key).
+    """
+
+    name: str
+    fn: Callable[..., float] = field(repr=False)
+    lower_is_better: bool
+    description: str
+    needs: Needs = "probabilities"
+    batched: Callable[..., np.ndarray] | None = field(default=None, repr=False)
+    estimator: Callable[..., str] | None = field(default=None, repr=False)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    scope: Scope = "always"
+    run_options: Mapping[str, str] = field(default_factory=dict)
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.title:
+            object.__setattr__(self, "title", self.name)
+        if self.needs not in ("classes", "probabilities"):
+            raise ValueError(f"metric {self.name!r}: needs must be 'classes' or 'probabilities', got {self.needs!r}")
+        if self.scope not in ("always", "task"):
+            raise ValueError(f"metric {self.name!r}: scope must be 'always' or 'task', got {self.scope!r}")
+        merged = {**_keyword_defaults(self.fn), **self.defaults}
+        object.__setattr__(self, "defaults", MappingProxyType(merged))
+        object.__setattr__(self, "run_options", MappingProxyType(dict(self.run_options)))
+        unknown = set(self.run_options) - set(merged)
+        if unknown:
+            raise ValueError(f"metric {self.name!r}: run_options name unknown parameter(s) {sorted(unknown)}")
+
+    def bind(self, **params: Any) -> MetricSpec:
+        """The :class:`MetricSpec` with ``params`` overriding the defaults (unknown ones raise ``TypeError``)."""
+        unknown = set(params) - set(self.defaults)
+        if unknown:
+            accepted = ", ".join(self.defaults) or "none"
+            raise TypeError(f"metric {self.name!r} got unknown parameter(s) {sorted(unknown)}; accepted: {accepted}")
+        bound = {**self.defaults, **params}
+        estimator = self.estimator(**bound) if self.estimator else estimator_string(self.name, **bound)
+        batched = self.batched or _looped(self.fn)
+        return MetricSpec(
+            name=self.name,
+            estimator=estimator,
+            fn=functools.partial(_checked(self.fn), **bound),
+            batched=functools.partial(batched, **bound),
+            lower_is_better=self.lower_is_better,
+            params=tuple(bound.items()),
+            description=self.description,
+        )
+
+
+_ECE_BINS = MappingProxyType({"bins": "ece_bins"})
+
+#: calibench's own metrics, in report order (registered by :mod:`calibench.builtin`).
+BUILTIN: tuple[Metric, ...] = (
+    Metric(
+        "accuracy",
         classification.accuracy,
-        classification.accuracy_batched,
-        lambda: "accuracy",
+        title="Accuracy",
+        batched=classification.accuracy_batched,
+        estimator=lambda: "accuracy",
         lower_is_better=False,
+        needs="classes",
         description="accuracy of the arg-max prediction",
     ),
-    "mcc": _define(
+    Metric(
+        "mcc",
         classification.mcc,
-        classification.mcc_batched,
-        lambda: "mcc",
+        title="MCC",
+        batched=classification.mcc_batched,
+        estimator=lambda: "mcc",
         lower_is_better=False,
+        needs="classes",
+        scope="task",
         description="Matthews correlation coefficient (multiclass R_K, as sklearn)",
     ),
-    "f1": _define(
+    Metric(
+        "f1",
         classification.f1,
-        classification.f1_batched,
-        lambda pos_label: estimator_string("f1", pos_label=pos_label),
+        title="F1",
+        batched=classification.f1_batched,
         lower_is_better=False,
+        needs="classes",
+        scope="task",
         description="F1 of the positive class (one-vs-rest)",
     ),
-    "nll": _define(
+    Metric(
+        "nll",
         scoring.nll,
-        scoring.nll_batched,
-        lambda eps: estimator_string("nll", eps=eps),
+        title="NLL",
+        batched=scoring.nll_batched,
         lower_is_better=True,
         description="mean negative log-likelihood, true-class probability clipped at eps",
     ),
-    "brier": _define(
+    Metric(
+        "brier",
         scoring.brier,
-        scoring.brier_batched,
-        lambda: estimator_string("brier", form="multiclass-sum"),
+        title="Brier",
+        batched=scoring.brier_batched,
+        estimator=lambda: estimator_string("brier", form="multiclass-sum"),
         lower_is_better=True,
         description="Brier score, squared error summed over classes, mean over examples (range [0, 2])",
     ),
-    "ece": _define(
+    Metric(
+        "ece",
         calibration.ece,
-        calibration.ece_batched,
-        calibration.ece_estimator,
+        title="ECE",
+        batched=calibration.ece_batched,
+        estimator=calibration.ece_estimator,
         lower_is_better=True,
+        run_options=_ECE_BINS,
         description="top-label ECE, equal-width bins",
     ),
-    "ece_classwise": _define(
+    Metric(
+        "ece_classwise",
         calibration.ece,
-        calibration.ece_batched,
-        calibration.ece_estimator,
+        title="Classwise ECE",
+        batched=calibration.ece_batched,
+        estimator=calibration.ece_estimator,
         lower_is_better=True,
+        defaults={"bins": 20, "confidence": "classwise"},
+        run_options={"bins": "classwise_bins"},
         description="classwise ECE (the EBM paper's): equal-width bins per class, averaged over classes",
-        bins=20,
-        confidence="classwise",
     ),
-    "ece_adaptive": _define(
+    Metric(
+        "ece_adaptive",
         calibration.ece,
-        calibration.ece_batched,
-        calibration.ece_estimator,
+        title="Adaptive ECE",
+        batched=calibration.ece_batched,
+        estimator=calibration.ece_estimator,
         lower_is_better=True,
+        defaults={"scheme": "mass"},
+        run_options=_ECE_BINS,
         description="top-label ECE, equal-mass (adaptive) bins",
-        scheme="mass",
     ),
-    "mce": _define(
+    Metric(
+        "mce",
         calibration.mce,
-        calibration.mce_batched,
-        calibration.mce_estimator,
+        title="MCE",
+        batched=calibration.mce_batched,
+        estimator=calibration.mce_estimator,
         lower_is_better=True,
+        run_options=_ECE_BINS,
         description="maximum calibration error over non-empty bins, top-label",
     ),
-}
+)
+
+
+def metric_names() -> list[str]:
+    """Every registered metric: calibench's in report order, then plugins' by name."""
+    from calibench import registry
+
+    builtin = [m.name for m in BUILTIN]
+    return builtin + [n for n in registry.names("metric") if n not in builtin]
+
+
+def get_metric(key: str) -> Metric:
+    """The registered :class:`Metric` ``key`` (built-in or plugin); unknown keys raise ``KeyError``."""
+    from calibench import registry
+
+    found = registry.get("metric", key)
+    if not isinstance(found, Metric):
+        raise TypeError(
+            f"metric {key!r} is registered as {type(found).__name__}; a metric entry must be a "
+            "calibench.metrics.Metric (see docs/plugins.md)"
+        )
+    return found
 
 
 def metric_spec(key: str, **params: Any) -> MetricSpec:
@@ -147,24 +270,7 @@ def metric_spec(key: str, **params: Any) -> MetricSpec:
     ``metric_spec("ece", bins=10)`` is top-label ECE with 10 bins; unknown keys or parameters
     raise ``KeyError`` / ``TypeError`` listing the accepted ones.
     """
-    try:
-        d = _DEFINITIONS[key]
-    except KeyError:
-        raise KeyError(f"unknown metric {key!r}; known metrics: {', '.join(_DEFINITIONS)}") from None
-    unknown = set(params) - set(d.defaults)
-    if unknown:
-        accepted = ", ".join(d.defaults) or "none"
-        raise TypeError(f"metric {key!r} got unknown parameter(s) {sorted(unknown)}; accepted: {accepted}")
-    bound = {**d.defaults, **params}
-    return MetricSpec(
-        name=key,
-        estimator=d.estimator(**bound),
-        fn=functools.partial(d.fn, **bound),
-        batched=functools.partial(d.batched, **bound),
-        lower_is_better=d.lower_is_better,
-        params=tuple(bound.items()),
-        description=d.description,
-    )
+    return get_metric(key).bind(**params)
 
 
 def metric_fn(key: str, **params: Any) -> Callable[[np.ndarray, np.ndarray], float]:
@@ -173,7 +279,7 @@ def metric_fn(key: str, **params: Any) -> Callable[[np.ndarray, np.ndarray], flo
 
 
 def resolve_metric(metric: str | MetricSpec, **params: Any) -> MetricSpec:
-    """Accept a key (plus parameters) or a ready :class:`MetricSpec` (e.g. a plugin's)."""
+    """Accept a key (plus parameters) or a ready :class:`MetricSpec`."""
     if isinstance(metric, MetricSpec):
         if params:
             raise TypeError("parameters can only be given with a metric key, not with a MetricSpec")
@@ -182,7 +288,7 @@ def resolve_metric(metric: str | MetricSpec, **params: Any) -> MetricSpec:
 
 
 #: Every built-in metric at its default parameters, by key.
-METRICS: Mapping[str, MetricSpec] = MappingProxyType({k: metric_spec(k) for k in _DEFINITIONS})
+METRICS: Mapping[str, MetricSpec] = MappingProxyType({m.name: m.bind() for m in BUILTIN})
 
 ACCURACY = METRICS["accuracy"]
 MCC = METRICS["mcc"]

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from calibench.report.leaderboard import (
+from calibench.report.runs import (
     Disagreement,
     LeaderboardError,
     MetricMismatch,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from calibench.metrics import ReliabilityBins, reliability_bins
-from calibench.report.leaderboard import MetricBoard, parse_estimator
+from calibench.metrics import ReliabilityBins, parse_estimator, reliability_bins
+from calibench.report.leaderboard import MetricBoard
 
 #: Binning of the diagrams when the leaderboard's ECE estimator is not a top-label
 #: equal-width one (the diagram needs fixed bin edges): the default ``ece`` estimator's.

@@ -18,10 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from calibench.report.figures import cd_png, diagram_binning, pooled_bins, reliability_png
-from calibench.report.leaderboard import (
-    Leaderboard,
-    MetricBoard,
-    Run,
+from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.runs import Run
+from calibench.report.text import (
     cell_text,
     direction,
     fmt,

@@ -36,14 +36,18 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from calibench.metrics import METRICS, MetricSpec, metric_spec
+from calibench.metrics import MetricSpec, get_metric, metric_spec
+from calibench.report.runs import (
+    LeaderboardError,
+    Run,
+    spec_from_estimator,
+)
 from calibench.stats import (
     FriedmanResult,
     PairedBootstrap,
@@ -59,220 +63,9 @@ from calibench.stats import (
     resample_indices,
     seed_ci,
 )
-
 CIKind = Literal["auto", "seed", "bootstrap"]
 TestKind = Literal["bootstrap", "t-test"]
 Verdict = Literal["better", "worse", "n.s.", "untested"]
-
-#: Short column titles of the built-in metrics (anything else is shown by its key).
-METRIC_TITLES: Mapping[str, str] = {
-    "accuracy": "Accuracy",
-    "mcc": "MCC",
-    "f1": "F1",
-    "nll": "NLL",
-    "brier": "Brier",
-    "ece": "ECE",
-    "ece_classwise": "Classwise ECE",
-    "ece_adaptive": "Adaptive ECE",
-    "mce": "MCE",
-}
-
-
-class LeaderboardError(ValueError):
-    """Results that cannot be put on one leaderboard (or one column of it), with the reason."""
-
-
-class MetricMismatch(LeaderboardError):
-    """A stored metric value that the recomputation from the stored probabilities contradicts."""
-
-
-# ---------------------------------------------------------------------------------------- runs
-@dataclass(frozen=True, eq=False)
-class Run:
-    """One evaluated result: its record (as :func:`calibench.execution.local.run_evaluations`
-    writes it: method, task, seed, model, fingerprint, metrics ``{key: {value, estimator}}``,
-    config, ...) and its test predictions.
-
-    ``probs`` are the stored test probabilities (float32, as the store keeps them) and
-    ``labels`` the test labels. ``source`` names where the run came from, for error messages.
-    """
-
-    record: Mapping[str, Any]
-    probs: np.ndarray = field(repr=False)
-    labels: np.ndarray = field(repr=False)
-    source: str = ""
-
-    @property
-    def task(self) -> str:
-        return str(self.record["task"])
-
-    @property
-    def method(self) -> str:
-        return str(self.record["method"])
-
-    @property
-    def seed(self) -> int:
-        return int(self.record["seed"])
-
-    @property
-    def model(self) -> str:
-        return str(self.record["model"])
-
-    @property
-    def fingerprint(self) -> str:
-        return str(self.record["fingerprint"])
-
-    @property
-    def name(self) -> str:
-        """``task/method/seed N`` and where it came from: how errors name a run."""
-        return f"{self.task}/{self.method}/seed {self.seed} ({self.source or self.record.get('key', '?')})"
-
-
-def load_store_runs(store_dir: str | Path) -> list[Run]:
-    """Every result in the store at ``store_dir`` with its stored test probabilities.
-
-    The probabilities are the ``probs`` artifact of each result (``test_probs``,
-    ``test_labels``); a missing or corrupt artifact is an error naming the result, since the
-    leaderboard recomputes every number from it.
-    """
-    from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
-    from calibench.store.db import Store
-
-    if not (Path(store_dir) / Store.DB_NAME).exists():
-        raise FileNotFoundError(f"no results store in {str(store_dir)!r}; run `calibench run` first or pass -o/--store")
-    store = Store(store_dir)
-    try:
-        runs = []
-        for rec in store.results():
-            try:
-                arrays = store.artifacts.read("probs", rec["key"]).arrays
-            except (ArtifactMissing, ArtifactCorrupt) as exc:
-                raise LeaderboardError(
-                    f"result {rec['task']}/{rec['method']}/seed {rec['seed']} (key {rec['key']}): its test "
-                    f"probabilities cannot be read ({exc}); rerun `calibench run` to regenerate them"
-                ) from exc
-            runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
-        return runs
-    finally:
-        store.close()
-
-
-def select_runs(
-    runs: Iterable[Run],
-    *,
-    tasks: Sequence[str] | None = None,
-    methods: Sequence[str] | None = None,
-    model: str | None = None,
-) -> list[Run]:
-    """The runs of the given tasks, methods and encoder (None = all); unknown names are an error."""
-    runs = list(runs)
-    for what, wanted, have in (
-        ("task", tasks, {r.task for r in runs}),
-        ("method", methods, {r.method for r in runs}),
-        ("model", [model] if model else None, {r.model for r in runs}),
-    ):
-        missing = sorted(set(wanted or ()) - have)
-        if missing:
-            raise LeaderboardError(f"no results for {what}(s) {', '.join(missing)}; have: {', '.join(sorted(have))}")
-    return [
-        r
-        for r in runs
-        if (tasks is None or r.task in tasks)
-        and (methods is None or r.method in methods)
-        and (model is None or r.model == model)
-    ]
-
-
-# ------------------------------------------------------------------------------ estimators
-def parse_estimator(estimator: str) -> tuple[str, dict[str, str]]:
-    """Split a canonical estimator string ``name(k=v,...)`` into its name and raw parameters."""
-    name, paren, rest = estimator.partition("(")
-    if not paren:
-        return name, {}
-    if not rest.endswith(")"):
-        raise ValueError(f"malformed estimator string {estimator!r}")
-    params: dict[str, str] = {}
-    for part in filter(None, rest[:-1].split(",")):
-        key, eq, value = part.partition("=")
-        if not eq:
-            raise ValueError(f"malformed estimator string {estimator!r}: {part!r} is not k=v")
-        params[key] = value
-    return name, params
-
-
-def spec_from_estimator(key: str, estimator: str) -> MetricSpec:
-    """The :class:`MetricSpec` of metric ``key`` that produces exactly ``estimator``.
-
-    Why: a stored value says which estimator made it (e.g. ECE with 10 bins), and a
-    recomputation must use that estimator, not the metric's current default. The string's
-    parameters that the metric accepts are bound (typed like the metric's defaults); the
-    spec's own estimator string must then equal ``estimator``, else this raises. Metrics a
-    plugin registered (not built in) are taken from the registry at their defaults and must
-    match in the same way.
-    """
-    if key in METRICS:
-        defaults = dict(metric_spec(key).params)
-        _, raw = parse_estimator(estimator)
-        params = {
-            k: (v if defaults[k] is None else type(defaults[k])(v)) for k, v in raw.items() if k in defaults
-        }
-        try:
-            spec = metric_spec(key, **params)
-        except (TypeError, ValueError) as exc:
-            raise LeaderboardError(f"metric {key!r}: cannot rebuild estimator {estimator!r}: {exc}") from exc
-    else:
-        from calibench import registry
-
-        spec = registry.get("metric", key)
-        if not isinstance(spec, MetricSpec):
-            raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
-    if spec.estimator != estimator:
-        raise LeaderboardError(
-            f"metric {key!r}: stored estimator {estimator!r} cannot be reproduced (this calibench gives "
-            f"{spec.estimator!r})"
-        )
-    return spec
-
-
-def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
-    """Every metric stored in ``run.record`` recomputed from ``run.probs`` with its stored estimator.
-
-    Same shape as the stored ``metrics``: ``{key: {"value": float, "estimator": str}}``.
-    """
-    out = {}
-    for key, stored in sorted(run.record["metrics"].items()):
-        spec = spec_from_estimator(key, stored["estimator"])
-        out[key] = {"value": spec.fn(run.probs, run.labels), "estimator": spec.estimator}
-    return out
-
-
-@dataclass(frozen=True)
-class Disagreement:
-    """A stored metric value and its recomputation from the stored probabilities."""
-
-    run: str
-    metric: str
-    estimator: str
-    stored: float
-    recomputed: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.run}: {self.metric} [{self.estimator}] stored {self.stored!r}, recomputed {self.recomputed!r} "
-            f"(difference {self.stored - self.recomputed:+.3g})"
-        )
-
-
-def metric_disagreements(runs: Iterable[Run], atol: float) -> list[Disagreement]:
-    """Stored metric values that differ from their recomputation by more than ``atol``."""
-    out = []
-    for run in runs:
-        for key, fresh in recompute_metrics(run).items():
-            stored = float(run.record["metrics"][key]["value"])
-            if not (abs(stored - fresh["value"]) <= atol):  # NaN-safe: a NaN disagrees
-                out.append(Disagreement(run.name, key, fresh["estimator"], stored, fresh["value"]))
-    return out
-
 
 # ---------------------------------------------------------------------------------- model
 @dataclass(frozen=True)
@@ -506,14 +299,10 @@ def _metric_for_task(key: str, task: str, runs: list[Run]) -> MetricSpec:
         )
     if stored:
         return spec_from_estimator(key, next(iter(stored)))
-    if key in METRICS:
+    try:
         return metric_spec(key)
-    from calibench import registry
-
-    spec = registry.get("metric", key)
-    if not isinstance(spec, MetricSpec):
-        raise LeaderboardError(f"metric {key!r} is registered as {type(spec).__name__}, not a MetricSpec")
-    return spec
+    except TypeError as exc:
+        raise LeaderboardError(str(exc)) from exc
 
 
 def _stable_seed(base: int, *parts: str) -> int:
@@ -734,7 +523,7 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         boards.append(
             MetricBoard(
                 metric=key,
-                title=METRIC_TITLES.get(key, key),
+                title=get_metric(key).title,
                 lower_is_better=lower,
                 estimators={t: s.estimator for t, s in specs.items()},
                 description=spec0.description,
@@ -760,82 +549,3 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         n_runs=len(runs),
         notes=tuple(notes),
     )
-
-
-# ------------------------------------------------------------------------- formatting
-def fmt(x: float, digits: int = 3) -> str:
-    """Fixed-point number, ``n/a`` for NaN, ``inf`` for infinity (one rule for every rendering)."""
-    if math.isnan(x):
-        return "n/a"
-    return f"{x:.{digits}f}" if math.isfinite(x) else ("inf" if x > 0 else "-inf")
-
-
-def fmt_p(p: float) -> str:
-    """A p-value to 3 decimals, ``<0.001`` below that, ``n/a`` when the test did not run."""
-    if not math.isfinite(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def p_clause(p: float) -> str:
-    """``p = 0.029``, ``p < 0.001`` or ``p n/a``, for sentences."""
-    text = fmt_p(p)
-    return "p < 0.001" if text == "<0.001" else ("p n/a" if text == "n/a" else f"p = {text}")
-
-
-MARKERS: Mapping[str, str] = {"better": "▲", "worse": "▼"}
-
-
-def cell_text(board: MetricBoard, lb: Leaderboard, task: str, method: str, digits: int = 3) -> tuple[str, str]:
-    """``("0.123 ±0.045", mark)`` (seed interval) or ``("0.123 [0.101, 0.150]", mark)`` (bootstrap
-    interval, not symmetric) for one cell; ``("—", "")`` where the method was not run."""
-    cell = board.cells.get((task, method))
-    if cell is None:
-        return "—", ""
-    text = fmt(cell.mean, digits)
-    if lb.ci == "seed":
-        hw = cell.seed_interval.half_width
-        text += f" ±{fmt(hw, digits)}" if math.isfinite(hw) else ""
-    else:
-        text += f" [{fmt(cell.bootstrap_low, digits)}, {fmt(cell.bootstrap_high, digits)}]"
-    comp = board.comparisons.get((task, method))
-    return text, MARKERS.get(comp.verdict, "") if comp else ""
-
-
-def direction(board: MetricBoard) -> str:
-    return "lower is better" if board.lower_is_better else "higher is better"
-
-
-def legend(lb: Leaderboard, board: MetricBoard) -> list[str]:
-    """The plain-text sentences that define one table's numbers and marks (every rendering prints them)."""
-    o = lb.options
-    out = [
-        f"Cells: mean over seeds of {board.title} on the test half, {lb.ci_description()}.",
-        "Bold: the best mean per task.",
-        f"{MARKERS['better']} / {MARKERS['worse']}: significantly better / worse than {o.reference} "
-        f"({lb.test_description()}); no mark: not significant.",
-        "Avg. rank: mean over tasks of the method's rank by mean (1 = best; ties share the mean rank).",
-    ]
-    if board.rank_note:
-        out.append(board.rank_note[0].upper() + board.rank_note[1:] + ".")
-    return out
-
-
-def rank_tests_text(lb: Leaderboard, board: MetricBoard) -> list[str]:
-    """Plain-text Friedman / Nemenyi summary lines of one table."""
-    out = []
-    fr = board.friedman
-    if fr is not None:
-        out.append(
-            f"Friedman test over {fr.n_tasks} tasks and {fr.n_methods} methods: chi2 = {fmt(fr.statistic, 3)}, "
-            f"{p_clause(fr.pvalue)} (Iman-Davenport F = {fmt(fr.iman_davenport_f, 3)}, "
-            f"{p_clause(fr.iman_davenport_pvalue)})."
-        )
-    elif board.friedman_note:
-        out.append(board.friedman_note[0].upper() + board.friedman_note[1:] + ".")
-    if board.cd is not None:
-        out.append(
-            f"Nemenyi critical difference at alpha = {lb.options.alpha:g}: {fmt(board.cd, 3)} "
-            "(average ranks closer than this are not significantly different)."
-        )
-    return out

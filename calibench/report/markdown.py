@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from calibench.report.leaderboard import (
-    Leaderboard,
-    MetricBoard,
+from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.text import (
     cell_text,
     direction,
     fmt,

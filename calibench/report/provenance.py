@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
-from calibench.report.leaderboard import LeaderboardOptions, Run, parse_estimator
+from calibench.metrics import parse_estimator
+from calibench.report.leaderboard import LeaderboardOptions
+from calibench.report.runs import Run
 
 #: Hyper-parameters ``calibench run`` sets from flags; the rest must come from a preset.
 _FLAG_HYPER: tuple[tuple[str, str], ...] = (
@@ -75,7 +77,7 @@ def command_line(
 def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
     """``[]`` or ``["--ece-bins", N]`` if every stored estimator is what ``calibench run`` computes
     with that setting; None if no ``--ece-bins`` reproduces them."""
-    from calibench.metrics import TASK_METRICS, evaluation_specs
+    from calibench.metrics import evaluation_specs, metric_names
 
     bins = set()
     for r in runs:
@@ -87,7 +89,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
         return None
     n_bins = int(next(iter(bins)))
     candidates = [
-        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in TASK_METRICS
+        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()
     ]
     for r in runs:
         stored = {k: v["estimator"] for k, v in r.record.get("metrics", {}).items()}

@@ -10,9 +10,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from calibench.report.leaderboard import (
-    Leaderboard,
-    MetricBoard,
+from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.text import (
     cell_text,
     direction,
     fmt,

@@ -28,6 +28,9 @@ import numpy as np
 from calibench.store.owners import HOST, Owner
 
 MANIFEST = "MANIFEST.json"
+#: artifact kinds of the results store: a training's logits, and a result's test probabilities
+LOGITS = "logits"
+PROBS = "probs"
 TMP_PREFIX = ".tmp-"
 
 

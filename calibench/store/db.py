@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from calibench.store.artifacts import ArtifactStore
+from calibench.store.artifacts import LOGITS, PROBS, ArtifactStore
 from calibench.store.owners import Owner, owner_known_dead
 
 #: seconds a claim stays valid without renewal; drivers renew every LEASE_S / 4
@@ -259,7 +259,7 @@ class Store:
             if ok != "ok":
                 problems.append(f"sqlite: {ok}")
             for r in c.execute("SELECT key FROM predictions").fetchall():
-                if not self.artifacts.verify("logits", r["key"]):
+                if not self.artifacts.verify(LOGITS, r["key"]):
                     problems.append(f"prediction {r['key']}: logits artifact missing or corrupt")
             dup = c.execute("SELECT key, COUNT(*) n FROM trainings GROUP BY key HAVING n > 1").fetchall()
             problems += [f"training {r['key']} stored {r['n']} times" for r in dup]
@@ -270,7 +270,7 @@ class Store:
                                "WHERE t.key IS NULL").fetchall():
                 problems.append(f"prediction {r['key']}: its training row is missing")
             for r in c.execute("SELECT key FROM results").fetchall():
-                if not self.artifacts.verify("probs", r["key"]):
+                if not self.artifacts.verify(PROBS, r["key"]):
                     problems.append(f"result {r['key']}: probs artifact missing or corrupt")
         return problems
 

@@ -80,7 +80,7 @@ def run_fake_sweep(store: Path, n: int, sleep: float, size: int = 16) -> subproc
 
 
 def main(argv: list[str]) -> int:
-    from calibench.execution.local import run_trainings
+    from calibench.execution.driver import run_trainings
     from calibench.store.db import Store
 
     store_dir, n, sleep = argv[0], int(argv[1]), float(argv[2])

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from fake_jobs import FakeJob, fake_output, fake_plan
-from calibench.execution.executor import JobFailed, make_executor
-from calibench.execution.local import LocalExecutor, run_trainings, store_output
+from calibench.execution.executor import JobFailed
+from calibench.execution.executors import make_executor
+from calibench.execution.driver import run_trainings, store_output
+from calibench.execution.local import LocalExecutor
 from calibench.store.db import Store
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from fake_jobs import FakeJob, fake_plan
 from calibench.cli import main
-from calibench.execution.local import run_trainings
+from calibench.execution.driver import run_trainings
 from calibench.execution.ray_executor import ClusterTooSmall, RayExecutor, RayNotInstalled
 from calibench.store.db import Store
 

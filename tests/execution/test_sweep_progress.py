@@ -7,7 +7,7 @@ import io
 from rich.console import Console
 
 from fake_jobs import FakeJob, fake_plan
-from calibench.execution.local import run_trainings
+from calibench.execution.driver import run_trainings
 from calibench.execution.sweep import SweepProgress, make_sweep_progress
 from calibench.store.db import Store
 

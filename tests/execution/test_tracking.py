@@ -9,7 +9,7 @@ import pytest
 
 from fake_jobs import FakeJob, fake_plan
 from calibench.cli import main
-from calibench.execution.local import run_trainings
+from calibench.execution.driver import run_trainings
 from calibench.store.db import Store
 from calibench.tracking import SafeTracker, TrackingNotInstalled, TrackingWarning, open_tracker
 

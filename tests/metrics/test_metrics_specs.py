@@ -150,16 +150,16 @@ def test_bad_resample_index():
         spec.batched(probs, labels, np.array([[0.0, 1.0]]))
 
 
-def test_registry_entries_resolve_to_the_table(monkeypatch):
-    monkeypatch.setattr(registry, "_plugins_loaded", True)  # calibench.builtin is not needed here
-    import calibench.metrics.register  # noqa: F401
+def test_every_builtin_metric_is_one_registry_entry():
+    from calibench.metrics import Metric, get_metric, metric_names
+    from calibench.metrics.specs import BUILTIN
 
-    for key, spec in METRICS.items():
-        entry = registry.get_entry("metric", key)
-        assert isinstance(entry.target, str)
-        loaded = entry.load()
-        assert isinstance(loaded, MetricSpec) and loaded is spec
-        assert entry.metadata["estimator"] == spec.estimator
+    assert metric_names()[: len(BUILTIN)] == [m.name for m in BUILTIN]
+    for m in BUILTIN:
+        entry = registry.get_entry("metric", m.name)
+        assert entry.load() is m and get_metric(m.name) is m and isinstance(m, Metric)
+        assert entry.description == m.description  # the description lives in the entry only
+        assert metric_spec(m.name) == METRICS[m.name]
 
 
 def test_metrics_and_stats_import_neither_torch_nor_matplotlib():

@@ -21,7 +21,7 @@ import pytest
 
 from calibench.metrics import evaluate
 from calibench.presets import PRESETS
-from calibench.report.leaderboard import Run
+from calibench.report.runs import Run
 
 #: method -> temperature: baseline over-confident, temp-scaling calibrated, copy = baseline exactly
 TEMPERATURES = {"baseline": 0.4, "temp-scaling": 1.0, "copy": 0.4, "sharpened": 0.2}

@@ -14,12 +14,11 @@ from calibench.report.export import (
     read_run,
     run_path,
 )
-from calibench.report.leaderboard import (
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import (
     LeaderboardError,
-    LeaderboardOptions,
     MetricMismatch,
     Run,
-    build_leaderboard,
     load_store_runs,
 )
 

@@ -16,7 +16,8 @@ import pytest
 from calibench.cli import main
 from calibench.report.figures import diagram_binning, pooled_bins
 from calibench.report.html import write_report
-from calibench.report.leaderboard import LeaderboardOptions, Run, build_leaderboard
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import Run
 
 EVIL = '<script>alert("x")</script>'
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

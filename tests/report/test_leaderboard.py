@@ -6,15 +6,12 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from calibench.metrics import evaluation_specs, metric_fn, metric_spec
-from calibench.report.leaderboard import (
+from calibench.metrics import evaluation_specs, metric_fn, metric_spec, parse_estimator
+from calibench.report.leaderboard import LeaderboardOptions, _stable_seed, build_leaderboard
+from calibench.report.runs import (
     LeaderboardError,
-    LeaderboardOptions,
     Run,
-    _stable_seed,
-    build_leaderboard,
     metric_disagreements,
-    parse_estimator,
     select_runs,
     spec_from_estimator,
 )
@@ -263,7 +260,7 @@ def test_every_reported_estimator_can_be_rebuilt(task_metric, ece_bins):
 
 
 def test_unreproducible_estimators_are_refused():
-    assert parse_estimator("ece(bins=15,scheme=width)") == ("ece", {"bins": "15", "scheme": "width"})
+    assert parse_estimator("ece(bins=15,scheme=width)") == ("ece", {"bins": 15, "scheme": "width"})
     with pytest.raises(LeaderboardError, match="cannot be reproduced"):
         spec_from_estimator("ece", "ece(bins=15,scheme=width,norm=l1,confidence=top-label,extra=1)")
     with pytest.raises(LeaderboardError, match="cannot rebuild"):

@@ -10,7 +10,7 @@ import pytest
 from calibench import api
 from calibench.cli import main
 from calibench.report.export import load_result_runs
-from calibench.report.leaderboard import load_store_runs, metric_disagreements
+from calibench.report.runs import load_store_runs, metric_disagreements
 from calibench.report.provenance import run_commands
 
 

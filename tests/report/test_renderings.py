@@ -11,7 +11,8 @@ from rich.console import Console
 from calibench import __version__
 from calibench.cli import main
 from calibench.presets import PRESETS
-from calibench.report.leaderboard import LeaderboardOptions, Run, build_leaderboard
+from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
+from calibench.report.runs import Run
 from calibench.report.markdown import code, render_markdown
 from calibench.report.provenance import command_line, run_commands
 from calibench.report.terminal import render_terminal

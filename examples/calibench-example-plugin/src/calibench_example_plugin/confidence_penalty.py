@@ -27,4 +27,4 @@ class ConfidencePenalty(Recipe):
         log_p = F.log_softmax(model(**batch).logits.float(), dim=-1)
         entropy = -(log_p.exp() * log_p).sum(dim=-1).mean()
         ce = F.nll_loss(log_p, batch["labels"])
-        return LossOutput(ce - float(self.options["beta"]) * entropy, {"entropy": entropy.item()})
+        return LossOutput(ce - float(self.options["beta"]) * entropy, {"entropy": entropy.detach().item()})

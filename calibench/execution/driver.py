@@ -1,0 +1,195 @@
+"""Run a plan's trainings against a store: skip finished work, claim, isolate failures.
+
+:func:`run_trainings` is the one driver for every executor (the in-process
+:class:`~calibench.execution.local.LocalExecutor`, or
+:class:`~calibench.execution.ray_executor.RayExecutor`). The driver alone writes the
+store. For each training: skip it if it is done and has every prediction it needs; claim
+it just before the executor starts it (a lease, so a concurrent sweep on the same store
+skips it), and keep renewing that lease (:class:`~calibench.execution.leases.LeaseKeeper`)
+while it runs; then write its logits artifacts and mark it done with its prediction rows
+in one transaction. A job that raises -- or whose worker process dies -- is recorded as
+failed with its traceback and the sweep goes on. Scoring the stored logits is the next
+stage (:func:`calibench.execution.evaluate.run_evaluations`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from calibench.config import TrainingSpec
+from calibench.execution.executor import Executor, Job, JobFailed
+from calibench.execution.leases import LeaseKeeper
+from calibench.execution.local import LocalExecutor
+from calibench.execution.planner import Plan
+from calibench.execution.sweep import SweepProgress
+from calibench.store.artifacts import LOGITS
+from calibench.store.db import LEASE_S, Store, default_owner
+
+if TYPE_CHECKING:
+    from calibench.execution.jobs import TrainingOutput
+    from calibench.tracking import Tracker
+
+
+@dataclass
+class Summary:
+    trained: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # training key -> error
+    busy: list[str] = field(default_factory=list)  # claimed by another live sweep
+    lost: list[str] = field(default_factory=list)  # our claim was taken over while the job ran
+    evaluated: int = 0
+    reused_evaluations: int = 0
+    missing_evaluations: list[str] = field(default_factory=list)
+
+
+def training_complete(store: Store, spec: TrainingSpec) -> bool:
+    """Done, and every prediction this plan needs is stored with an intact artifact."""
+    from calibench.config import inference_key
+    from calibench import registry
+
+    row = store.training(spec.key)
+    if not row or row["status"] != "done":
+        return False
+    for name, opts in spec.inferences:
+        options = registry.get("inference", name)(**dict(opts)).options
+        pkey = inference_key(spec.key, name, options)
+        pred = store.prediction(pkey)
+        if pred is None or not store.artifacts.exists(LOGITS, pkey):
+            return False
+        if spec.need_train_logits and "train" not in pred["splits"]:
+            return False
+    return True
+
+
+def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
+    """Artifacts first, then the row that points at them (one transaction).
+
+    False when ``owner`` no longer holds the claim; the artifacts written are then those
+    of the new owner's job too (same keys, same content), so nothing is left dangling.
+    """
+    preds = []
+    for pkey, p in out.predictions.items():
+        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data={"inference": p["inference"],
+                                                                           "options": p["options"]})
+        preds.append((pkey, p["inference"], p["options"], p["splits"]))
+    return store.finish_training(out.key, owner, out.record, preds)
+
+
+def run_trainings(
+    plan: Plan,
+    store: Store,
+    job: Job,
+    *,
+    executor: Executor | None = None,
+    retry_failed: bool = False,
+    owner: str | None = None,
+    on_event: Callable[[str, TrainingSpec, str], None] | None = None,
+    progress: Any = None,
+    tracker: "Tracker | None" = None,
+    lease_s: float = LEASE_S,
+) -> Summary:
+    """Run every training the plan still needs on ``executor`` (default: in this process).
+
+    Events passed to ``on_event(event, spec, message)``: ``skipped`` (done earlier),
+    ``busy`` (another live sweep holds it), ``start``, ``done``, ``failed`` (here or, not
+    retried, earlier) and ``lost`` (our claim was taken over while it ran: the other
+    sweep's verdict stands and ours is discarded). ``progress`` gets a sweep-level task.
+    """
+    executor = executor or LocalExecutor()
+    owner = owner or default_owner()
+    summary = Summary()
+    sweep = SweepProgress(len(plan.trainings), progress)
+    leases = LeaseKeeper(store, owner, lease_s)
+
+    def notify(event: str, spec: TrainingSpec, msg: str = "") -> None:
+        sweep.update(event, spec.key)
+        if on_event is not None:
+            on_event(event, spec, msg)
+
+    def track(key: str) -> None:
+        if tracker is not None:
+            row = store.training(key)
+            if row is not None:
+                tracker.log_training(row)
+
+    def needs_run(spec: TrainingSpec) -> int | None:
+        """The attempt count a claim must find, or None (with its event) if it needs no run here."""
+        if training_complete(store, spec):
+            summary.skipped.append(spec.key)
+            notify("skipped", spec)
+            track(spec.key)
+            return None
+        row = store.training(spec.key)
+        if row and row["status"] == "failed" and not retry_failed:
+            summary.failed[spec.key] = row["error"] or "failed earlier"
+            notify("failed", spec, "failed in an earlier run (use --retry-failed)")
+            track(spec.key)
+            return None
+        return row["attempts"] if row else 0
+
+    def claim(spec: TrainingSpec, attempts: int) -> bool:
+        while True:
+            if store.claim(spec.key, spec.to_json(), owner, lease_s, expect_attempts=attempts):
+                return True
+            row = store.training(spec.key)
+            if row is not None and row["attempts"] == attempts:  # unchanged: a live claim elsewhere
+                summary.busy.append(spec.key)
+                notify("busy", spec, "running in another sweep")
+                return False
+            again = needs_run(spec)  # another sweep changed it since we looked: look again
+            if again is None:
+                return False
+            attempts = again
+
+    def settle(spec: TrainingSpec, outcome: Any) -> None:
+        key = spec.key
+        if not isinstance(outcome, JobFailed):
+            try:
+                stored = store_output(store, owner, outcome)
+            except Exception as exc:  # e.g. a full disk: record it like a job failure, go on
+                outcome = JobFailed.from_exception(exc)
+            else:
+                leases.discard(key)
+                if stored:
+                    summary.trained.append(key)
+                    notify("done", spec)
+                else:
+                    summary.lost.append(key)
+                    notify("lost", spec, "another sweep took this job over (lease expired); result discarded")
+                track(key)
+                return
+        leases.discard(key)
+        if store.fail_training(key, owner, outcome.error, outcome.traceback):
+            summary.failed[key] = outcome.error
+            notify("failed", spec, outcome.error)
+        else:
+            summary.lost.append(key)
+            notify("lost", spec, f"another sweep took this job over; its failure here is discarded "
+                                 f"({outcome.error})")
+        track(key)
+
+    store.artifacts.remove_stale_tmp()  # folders of writers killed mid-write
+    pending = [(spec, attempts) for spec in plan.trainings if (attempts := needs_run(spec)) is not None]
+
+    with leases:
+
+        def claimed() -> Iterator[TrainingSpec]:
+            for spec, attempts in pending:
+                if claim(spec, attempts):
+                    leases.add(spec.key)
+                    notify("start", spec)
+                    yield spec
+
+        try:
+            if pending:
+                with contextlib.closing(executor.map(job, claimed())) as outcomes:
+                    for spec, outcome in outcomes:
+                        settle(spec, outcome)
+        finally:
+            for key in leases.held():  # interrupted: give unfinished claims back at once
+                store.release(key, owner)
+    sweep.close()
+    return summary
