@@ -24,7 +24,7 @@ register("inference", "last-layer-laplace", "baselines.last_layer_laplace:LastLa
 
 # post-hoc calibrators: fit(logits, labels) on the dev half (fit_on=train: the training set)
 register("calibrator", "temp-scaling", "baselines.temperature:TemperatureScaling", library="scipy",
-         description="one temperature fitted by NLL (L-BFGS on log T) on the dev half; fit_on=train, objective=ece-grid")
+         description="one temperature fitted by NLL (L-BFGS on log T) on the dev half; fit_on=train, objective=ece-grid (the reference's 13-value grid by the paper's ECE)")
 register("calibrator", "vector-scaling", "baselines.netcal_calibrators:VectorScaling", library="netcal",
          description="netcal: per-class weight and bias by maximum likelihood (Platt scaling when binary)")
 register("calibrator", "histogram-binning", "baselines.netcal_calibrators:HistogramBinning", library="netcal",
