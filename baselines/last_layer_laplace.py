@@ -63,7 +63,7 @@ def output_layer(model: nn.Module) -> nn.Linear:
     """The last linear layer of the classification head, whose weights get the posterior."""
     layer = getattr(getattr(model, "head", None), "out_proj", None)
     if not isinstance(layer, nn.Linear):
-        raise ValueError("last-layer-laplace needs a calibench Classifier whose head ends in a Linear `out_proj`")
+        raise TypeError("last-layer-laplace needs a calibench Classifier whose head ends in a Linear `out_proj`")
     return layer
 
 

@@ -10,9 +10,15 @@ from torch import nn
 
 pytest.importorskip("laplace", reason="laplace-torch not installed (see the README's test install line)")
 
-from baselines.last_layer_laplace import LastLayerLaplace, features, fit_laplace, output_layer, predictive  # noqa: E402
-from calibench import registry  # noqa: E402
-from calibench.methods.inference import Deterministic  # noqa: E402
+from baselines.last_layer_laplace import (
+    LastLayerLaplace,
+    features,
+    fit_laplace,
+    output_layer,
+    predictive,
+)
+from calibench import registry
+from calibench.methods.inference import Deterministic
 
 GRID = (1e-4, 1e4)  # laplace-torch's grid-search interval for the prior precision
 

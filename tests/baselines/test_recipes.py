@@ -47,7 +47,7 @@ def test_default_is_desai_durrett_and_torch_gives_half_their_smoothing_on_a_bina
     """Desai & Durrett's alpha = 0.1 targets 0.9 / 0.1 on two classes; torch's alpha = 0.1 targets 0.95 / 0.05,
     i.e. torch needs alpha = 0.2 to smooth as much."""
     logits, labels = torch.tensor([[3.0, 0.0], [0.0, 2.0], [1.0, -1.0], [-2.0, 0.5]]), torch.tensor([0, 1, 1, 0])
-    model = lambda **_: SimpleNamespace(logits=logits)  # noqa: E731  (fixed logits stand in for a model)
+    model = lambda **_: SimpleNamespace(logits=logits)  # fixed logits stand in for a model
     default = LabelSmoothing(alpha=0.1).loss(model, {"labels": labels}, None).loss
     log_p = torch.log_softmax(logits, dim=1)
     gold, other = log_p.gather(1, labels[:, None]).squeeze(1), log_p.gather(1, 1 - labels[:, None]).squeeze(1)
