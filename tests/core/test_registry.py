@@ -63,9 +63,9 @@ def test_tasks_are_described_once():
 def test_method_composition_defaults_and_options():
     m = parse_method("temp-scaling")
     assert (m.recipe.name, m.inference.name, m.calibrator.name) == ("baseline", "deterministic", "temp-scaling")
-    m = parse_method("baseline + temp-scaling(fit_on=train, ece_bins=10)")
-    assert m.label == "baseline+temp-scaling(fit_on=train,ece_bins=10)"
-    assert m.calibrator.opts == {"fit_on": "train", "ece_bins": 10}
+    m = parse_method("baseline + temp-scaling(fit_on=train, objective=ece-grid)")
+    assert m.label == "baseline+temp-scaling(fit_on=train,objective=ece-grid)"
+    assert m.calibrator.opts == {"fit_on": "train", "objective": "ece-grid"}
     assert parse_method("baseline").calibrator is None
 
 
@@ -76,7 +76,7 @@ def test_method_errors():
         parse_method("temp-scaling(train)")
     with pytest.raises(MethodSyntaxError, match="no method"):
         parse_methods(" , ")
-    with pytest.raises(ValueError, match="unknown option.*valid options: ece_bins, fit_on, objective"):
+    with pytest.raises(ValueError, match="unknown option.*valid options: fit_on, objective"):
         parse_method("temp-scaling(bins=3)").calibrator.instantiate("calibrator")
 
 
