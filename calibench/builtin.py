@@ -10,7 +10,7 @@ from calibench.registry import register, register_alias
 from calibench.tasks.glue import GLUE_TASKS
 
 register("recipe", "baseline", "calibench.methods.cross_entropy:CrossEntropy",
-         description="plain finetuning with cross-entropy")
+         description="plain finetuning with cross-entropy", library="torch")
 register("inference", "deterministic", "calibench.methods.inference:Deterministic",
          description="one forward pass, dropout off")
 # in the core, not baselines/: an ensemble needs several trainings, which only the planner can ask for

@@ -62,7 +62,8 @@ class Entry:
     name: str
     target: str | Any
     description: str = ""
-    source: str = OWN_SOURCE
+    source: str = OWN_SOURCE  # the distribution that registered it
+    library: str = OWN_SOURCE  # the library that implements it (torch, netcal, laplace-torch, ...)
     metadata: dict[str, Any] = field(default_factory=dict)
     _loaded: Any = None
 
@@ -154,16 +155,20 @@ def register(
     *,
     description: str = "",
     source: str | None = None,
+    library: str | None = None,
     **metadata: Any,
 ) -> None:
-    """Register ``target`` (an object or a lazy ``"module:attr"`` string) under ``name``."""
+    """Register ``target`` (an object or a lazy ``"module:attr"`` string) under ``name``.
+
+    ``library`` names the library that does the work (``calibench ls`` shows it); it
+    defaults to the registering distribution."""
     if kind not in KINDS:
         raise ValueError(f"unknown registry kind {kind!r}; expected one of {', '.join(KINDS)}")
     if "+" in name or "," in name or not name:
         raise ValueError(f"invalid {kind} name {name!r}: names may not be empty or contain '+' or ','")
     with _lock:
         src = source or (_current_source[-1] if _current_source else OWN_SOURCE)
-        _REGISTRIES[kind].add(Entry(kind, name, target, description, src, dict(metadata)))
+        _REGISTRIES[kind].add(Entry(kind, name, target, description, src, library or src, dict(metadata)))
 
 
 def _decorator(kind: Kind) -> Callable[..., Callable[[Any], Any]]:

@@ -110,6 +110,16 @@ class Recipe(_Configurable, ABC):
 class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""
 
+    def fit(self, model: "Classifier", ctx: "TrainContext", dev: Any) -> "Inference":
+        """Called once per training, before any :meth:`predict`, by a procedure that learns from
+        data (last-layer Laplace: its Hessian from ``ctx.train``, its prior precision from ``dev``).
+        ``dev`` is the tokenised dev half with labels; the test half is never given. Default: nothing."""
+        return self
+
+    def fitted_params(self) -> dict[str, Any]:
+        """What :meth:`fit` learnt, JSON-serialisable, stored in the training record."""
+        return {}
+
     @abstractmethod
     def predict(self, model: Classifier, encoded: Encoded, ctx: TrainContext) -> np.ndarray:
         """Logits (or log mean probabilities) for every example of ``encoded`` (one tokenised split), in order."""
