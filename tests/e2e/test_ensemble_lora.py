@@ -108,8 +108,6 @@ def test_ls_methods_lists_ensemble_and_lora_with_their_library(capsys):
     assert "ensemble" in text and "lora" in text
     from calibench import registry
 
-    def library(kind, name):  # an Entry field once the registry has the library column, metadata before
-        entry = registry.get_entry(kind, name)
-        return getattr(entry, "library", None) or entry.metadata["library"]
-
-    assert library("inference", "ensemble") == "calibench" and library("recipe", "lora") == "peft"
+    assert registry.get_entry("inference", "ensemble").library == "calibench"
+    assert registry.get_entry("recipe", "lora").library == "peft"
+    assert "peft" in text  # the library column
