@@ -27,8 +27,9 @@ def test_fit_sees_the_training_set_and_the_dev_half_only_and_its_params_are_reco
         def fitted_params(self):
             return {"calls_before_record": len(calls)}
 
-    real_get = registry.get
-    monkeypatch.setattr(jobs.registry, "get", lambda kind, name: Spy if name == "spy" else real_get(kind, name))
+    real_create = registry.create  # the job builds every part through registry.create (i14)
+    monkeypatch.setattr(jobs.registry, "create",
+                        lambda kind, name, **o: Spy(**o) if name == "spy" else real_create(kind, name, **o))
     spec = TrainingSpec(data=DataSpec("rte", train_size=16, data_dir=str(shared_glue_dir)), recipe="baseline",
                         model=tiny_bert, hyper=Hyper(batch_size=8, max_steps=1, max_length=32, precision="fp32"),
                         inferences=(("spy", ()),))
