@@ -48,7 +48,7 @@ def time_steps(recipe_name: str, opts: dict, args, cache: str) -> float:
     best = float("inf")
     for _ in range(args.repeats):
         ctx, _ = build_context(spec, cache_dir=cache)
-        recipe = registry.get("recipe", recipe_name)(**opts)
+        recipe = registry.create("recipe", recipe_name, **opts)
         log = train(ctx, recipe)
         best = min(best, log.seconds / log.steps)  # log.seconds covers the steps only
     return best

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from calibench.errors import OptionError
 from calibench.presets import get_preset
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from calibench.execution.driver import Summary
+    from calibench.execution.executor import Executor
+    from calibench.execution.planner import Plan
+    from calibench.methods.compose import MethodSpec
+    from calibench.report.export import ExportSummary
+    from calibench.report.leaderboard import Leaderboard
+    from calibench.report.runs import Run
+    from calibench.report.shift import ExtraRun
 
 DEFAULT_OUTPUT = "calibench-runs"
 
@@ -16,7 +29,7 @@ DEFAULT_OUTPUT = "calibench-runs"
 class RunConfig:
     """A ``calibench run`` after the preset was applied and explicit options laid over it."""
 
-    methods: list[Any]  # MethodSpec
+    methods: list[MethodSpec]
     tasks: list[str]
     seeds: list[int]
     model: str
@@ -138,14 +151,14 @@ def resolve_run(
 @dataclass
 class RunResult:
     config: RunConfig
-    plan: Any
-    summary: Any
+    plan: Plan
+    summary: Summary
     records: list[dict[str, Any]]
     verdict: str = ""  # which method calibrated best, and whether significantly (report.verdict)
     extra_records: list[dict[str, Any]] = field(default_factory=list)  # on shifted and OOD sets
 
 
-def plan_run(cfg: RunConfig, progress: Any = None, executor: Any = None):
+def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executor | None = None) -> Plan:
     """The deduplicated plan of trainings and evaluations for ``cfg``.
 
     ``executor`` (default: this process) resolves precision ``auto`` on the hardware its
@@ -175,10 +188,10 @@ def plan_run(cfg: RunConfig, progress: Any = None, executor: Any = None):
                      eval_sets=[parse_eval_set(d, k) for k, d in cfg.eval_sets])
 
 
-def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
-        on_event: Callable[..., None] | None = None, executor: Any = "local", address: str | None = None,
+def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool = False,
+        on_event: Callable[..., None] | None = None, executor: str | Executor = "local", address: str | None = None,
         num_cpus: int | None = None, cpus_per_job: float = 1.0, track: str | None = None,
-        tracking_uri: str | None = None, on_plan: Callable[[Any], None] | None = None) -> RunResult:
+        tracking_uri: str | None = None, on_plan: Callable[[Plan], None] | None = None) -> RunResult:
     """Plan, train what is missing, score every method; returns the records of this run.
 
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
@@ -191,11 +204,11 @@ def run(cfg: RunConfig, *, progress: Any = None, retry_failed: bool = False,
     import contextlib
     from functools import partial
 
-    from calibench.execution.executors import make_executor
-    from calibench.execution.evalsets import run_eval_set_evaluations
-    from calibench.execution.jobs import run_training
     from calibench.execution.driver import run_trainings
+    from calibench.execution.evalsets import run_eval_set_evaluations
     from calibench.execution.evaluate import run_evaluations
+    from calibench.execution.executors import make_executor
+    from calibench.execution.jobs import run_training
     from calibench.store.db import Store
     from calibench.tracking import open_tracker
 
@@ -294,8 +307,8 @@ def load_runs(
     tasks: list[str] | None = None,
     methods: list[str] | None = None,
     model: str | None = None,
-) -> list[Any]:
-    """Evaluated runs with their test probabilities (:class:`calibench.report.leaderboard.Run`),
+) -> list[Run]:
+    """Evaluated runs with their test probabilities (:class:`calibench.report.runs.Run`),
     from a results store (default ``./calibench-runs``) or an exported results directory.
 
     Runs read from a results directory have every metric recomputed from their probabilities
@@ -310,7 +323,7 @@ def load_runs(
     return select_runs(runs, tasks=tasks, methods=methods, model=model)
 
 
-def leaderboard(runs: list[Any], **options: Any) -> Any:
+def leaderboard(runs: list[Run], **options: Any) -> Leaderboard:
     """The :class:`~calibench.report.leaderboard.Leaderboard` of ``runs``; ``options`` are the
     fields of :class:`~calibench.report.leaderboard.LeaderboardOptions` (metrics, reference,
     alpha, confidence, n_resamples, seed, ci, test)."""
@@ -321,8 +334,8 @@ def leaderboard(runs: list[Any], **options: Any) -> Any:
     return build_leaderboard(runs, LeaderboardOptions(**options))
 
 
-def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir: str | None = None,
-                         extra_runs: list[Any] = ()) -> str:
+def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, results_dir: str | None = None,
+                         extra_runs: Sequence[ExtraRun] = ()) -> str:
     """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
     ``results_dir`` (when it was read from an export) where ``calibench export`` writes them.
     ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections."""
@@ -343,21 +356,22 @@ def leaderboard_markdown(lb: Any, runs: list[Any], *, command: str, results_dir:
 
 
 def load_extra_runs(store: str | None = None, *, tasks: list[str] | None = None, methods: list[str] | None = None,
-                    model: str | None = None) -> list[Any]:
+                    model: str | None = None) -> list[ExtraRun]:
     """Results on shifted and OOD sets (:class:`calibench.report.shift.ExtraRun`) in a store."""
     from calibench.report.shift import load_extra_runs as load
 
     return load(store or DEFAULT_OUTPUT, tasks=tasks, methods=methods, model=model)
 
 
-def export_results(runs: list[Any], out_dir: str, *, keep_existing: bool = False) -> Any:
+def export_results(runs: list[Run], out_dir: str, *, keep_existing: bool = False) -> ExportSummary:
     """Write ``runs`` as reviewable JSON-lines files under ``out_dir`` (see :mod:`calibench.report.export`)."""
     from calibench.report.export import export_runs
 
     return export_runs(runs, out_dir, keep_existing=keep_existing)
 
 
-def report(lb: Any, runs: list[Any], out_dir: str, *, command: str, extra_runs: list[Any] = ()) -> Path:
+def report(lb: Leaderboard, runs: list[Run], out_dir: str, *, command: str,
+           extra_runs: Sequence[ExtraRun] = ()) -> Path:
     """Write the HTML report of ``lb`` (tables, CD diagrams, reliability diagrams; with
     ``extra_runs`` the in- vs out-of-domain table and OOD score histograms) to ``out_dir/index.html``."""
     from calibench.report.html import write_report
@@ -374,7 +388,7 @@ class NoisePreview:
 
 
 def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, seed: int = 0,
-                  train_size: int | None = None, data_dir: str | None = None, progress: Any = None) -> NoisePreview:
+                  train_size: int | None = None, data_dir: str | None = None, progress: Progress | None = None) -> NoisePreview:
     """Masked inputs beside their noise samples, to judge whether the noise is near the data.
 
     Reads the largest cached noise corpus of ``task`` under ``output_dir`` (what EBM runs
@@ -403,7 +417,7 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
     size = train_size if train_size is not None else preset.train_size
     splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
     texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
-    recipe = registry.get("recipe", "ebm-hidden")(**preset.recipe_options.get("ebm-hidden", {}))
+    recipe = registry.create("recipe", "ebm", **preset.options_for("ebm"))
     cfg = recipe.noise_config(spec.name).resolved()
     model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
     pairs = inspect_samples(model, texts, n=n, seed=seed)

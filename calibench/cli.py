@@ -42,6 +42,13 @@ def _seeds(text: str) -> int | list[int]:
         raise argparse.ArgumentTypeError(f"--seeds takes a count (3) or a list (0,1,5), not {text!r}") from None
 
 
+def _preset_help() -> str:
+    from calibench.presets import DEFAULT_PRESET, PRESETS
+
+    names = ", ".join(f"{n} (default)" if n == DEFAULT_PRESET else n for n in PRESETS)
+    return f"one of {names}; `calibench ls presets` describes each"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from calibench import __version__
 
@@ -59,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(flags.RUN["tasks"], "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
     r.add_argument(flags.RUN["seeds"], "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
     r.add_argument(flags.RUN["model"], help="encoder: Hugging Face id, local path, or alias (minilm)")
-    r.add_argument(flags.RUN["preset"], help="cpu (default: offline, minutes) or paper (roberta-base, GPU, hub)")
+    r.add_argument(flags.RUN["preset"], help=_preset_help())
     r.add_argument(flags.RUN["train_size"], type=int, help="seeded training subsample size (default: the preset's)")
     r.add_argument(flags.RUN["full_train"], action="store_true", help="use the whole training set")
     r.add_argument(flags.RUN["data_seed"], type=int, default=0, help="seed of the training subsample (default 0)")
@@ -323,11 +330,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         console.print(t)
     if what in ("all", "methods"):
         t = Table(title="methods (compose as recipe+inference+calibrator)", header_style="bold")
-        for col in ("name", "kind", "description", "source"):
+        for col in ("name", "kind", "description", "library", "source"):
             t.add_column(col)
         for kind in registry.METHOD_KINDS:
             for e in registry.entries(kind):
-                t.add_row(e.name, kind, e.description, e.source)
+                t.add_row(e.name, kind, e.description, e.library, e.source)
         console.print(t)
     if what in ("all", "metrics"):
         from calibench.metrics import metric_spec

@@ -1,8 +1,11 @@
 """Presets: a complete run configuration behind one name; explicit flags override them.
 
+``calibench ls presets`` lists them with their descriptions (:data:`PRESETS` is the one list).
+
 * ``cpu`` (the default): runs offline on a 2-core CPU in minutes -- the offline MiniLM
   encoder, SST-2 with a 2,000-example training subsample, 3 seeds: a task it clearly learns.
-* ``cpu-ebm``: ``cpu`` with the offline MiniLM finetuned as EBM's noise LM.
+* ``cpu-ebm``: ``cpu`` with the offline MiniLM finetuned as EBM's noise LM (noise nearer
+  the data, minutes more per task).
 * ``cpu-shift``: ``cpu`` on RTE with its shift pairs (QNLI, WNLI) and SST-2 as OOD inputs.
 * ``paper``: the EBM paper's recipe (roberta-base, per-task lr/batch/steps/warmup, the
   8 GLUE classification tasks) for users with a GPU and hub access; ``paper-full-steps`` the
@@ -28,9 +31,16 @@ class Preset:
     train_size: int | None
     hyper: Hyper
     per_task: dict[str, dict[str, Any]] = field(default_factory=dict)  # Hyper overrides per task
-    recipe_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # defaults per recipe
+    # defaults per canonical recipe name ("ebm" serves ebm-hidden and the other aliases)
+    recipe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: extra evaluation sets of the preset's runs, (kind, definition): ("shift", "rte:qnli")
     eval_sets: tuple[tuple[str, str], ...] = ()
+
+    def options_for(self, recipe: str) -> dict[str, Any]:
+        """The preset's defaults for ``recipe``, an alias (``ebm-hidden``) included."""
+        from calibench import registry
+
+        return dict(self.recipe_options.get(registry.canonical_name("recipe", recipe), {}))
 
     def hyper_for(self, task: str, **overrides: Any) -> Hyper:
         """The preset's hyper-parameters for ``task``, then the user's explicit ``overrides``."""
@@ -92,7 +102,7 @@ _CPU = Preset(
     # K=1 (the paper found it sometimes better on small tasks) keeps an EBM step at ~3
     # baseline steps; the small noise LM is trained from scratch (no causal LM offline): fast,
     # but its noise is easy to tell from data (see cpu-ebm)
-    recipe_options={f"ebm-{e}": {"k": 1, "noise_lm": "tiny-scratch"} for e in ("scalar", "hidden", "sharp-hidden")},
+    recipe_options={"ebm": {"k": 1, "noise_lm": "tiny-scratch"}},
 )
 
 PRESETS: dict[str, Preset] = {
@@ -105,8 +115,7 @@ PRESETS: dict[str, Preset] = {
         _CPU,
         name="cpu-ebm",
         description="cpu with a finetuned MiniLM as the EBM noise LM: noise near the data, minutes more per task",
-        recipe_options={f"ebm-{e}": {"k": 1, "noise_lm": "minilm", "noise_lr": 2e-4, "noise_epochs": 5}
-                        for e in ("scalar", "hidden", "sharp-hidden")},
+        recipe_options={"ebm": {"k": 1, "noise_lm": "minilm", "noise_lr": 2e-4, "noise_epochs": 5}},
     ),
     "paper": Preset(
         name="paper",
@@ -120,9 +129,8 @@ PRESETS: dict[str, Preset] = {
         per_task={t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
                   for t, (lr, bs, steps, warm) in _PAPER_TABLE.items()},
         # the reference samples ~2M noise sentences per task: no sample is reused at K=8
-        recipe_options={f"ebm-{e}": {"k": 8, "nce_lambda": 1.0, "noise_lm": "gpt2", "mask_rate": 0.4,
-                                     "max_noise_samples": 2_000_000}
-                        for e in ("scalar", "hidden", "sharp-hidden")},
+        recipe_options={"ebm": {"k": 8, "nce_lambda": 1.0, "noise_lm": "gpt2", "mask_rate": 0.4,
+                                "max_noise_samples": 2_000_000}},
     ),
 }
 PRESETS["paper-full-steps"] = replace(

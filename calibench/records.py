@@ -47,6 +47,10 @@ class ResultRecord:
     n_test: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    #: an ensemble's member trainings (``seed``, ``training_key``, ``prediction_key``, ``seconds``: the
+    #: training job's wall time, for the cost of the ensemble); [] otherwise.
+    #: ``seed``, ``training_key`` and ``config`` are then the run seed's and member 0's
+    members: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

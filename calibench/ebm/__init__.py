@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+#: the energy variants by name (``ebm(energy=...)``; the values of ``energy.EnergyName``),
+#: here so that registering the ``ebm-<energy>`` aliases imports no torch
+ENERGY_NAMES: tuple[str, ...] = ("scalar", "hidden", "sharp-hidden")
+
 _EXPORTS = {
     "EnergyName": "energy",
     "compute_energy": "energy",
@@ -39,7 +43,7 @@ _EXPORTS = {
     "inspect_samples": "corpus",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "ENERGY_NAMES"])
 
 
 def __getattr__(name: str) -> Any:

@@ -73,6 +73,8 @@ import torch
 
 from calibench.ebm.masking import Rng, encode_fields, mask_spans
 from calibench.ebm.sampling import DecodedSample, SampleOutput, decode_sample, sample_continuations
+from calibench.training.batching import length_grouped_batches
+from calibench.training.loop import linear_schedule, param_groups
 
 Progress = Callable[[str, int, int], None]
 Text = tuple[str, ...]
@@ -502,19 +504,6 @@ def _lm_nll(lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor
     return (nll / max(n, 1) if reduction == "mean" else nll), n
 
 
-def _epoch_batches(lengths: Sequence[int], batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffled batches of similar length (sorted within pools of 50 batches): less padding."""
-    perm = rng.permutation(len(lengths))
-    pool = batch_size * 50
-    batches: list[np.ndarray] = []
-    for s in range(0, len(perm), pool):
-        chunk = perm[s:s + pool]
-        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
-        batches.extend(chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size))
-    order = rng.permutation(len(batches))
-    return [batches[i] for i in order]
-
-
 def train_noise_model(
     texts: Sequence[Text],
     cfg: NoiseModelConfig,
@@ -545,22 +534,16 @@ def train_noise_model(
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
     warmup = int(round(cfg.warmup_ratio * total))
-    decay, no_decay = [], []
-    for name, p in lm.named_parameters():
-        (no_decay if p.ndim < 2 or "ln" in name or "norm" in name else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / max(warmup, 1) if s < warmup else max(0.0, (total - s) / max(total - warmup, 1))
-    )
+    # the finetuning loop's weight-decay groups and schedule (one of each in calibench)
+    opt = torch.optim.AdamW(param_groups(lm, cfg.weight_decay), lr=cfg.lr)
+    sched = linear_schedule(opt, warmup, total)
     torch.manual_seed(cfg.seed)  # dropout
     lm.train()
     step = 0
     for epoch in range(cfg.epochs):
         rng = np.random.default_rng([cfg.seed, epoch])
         loss_sum, n_batches = 0.0, 0
-        for batch in _epoch_batches(lengths, cfg.batch_size, rng):
+        for batch in length_grouped_batches(lengths, cfg.batch_size, rng, descending=False):
             rows = [model.example(ids[i], rng, len(full[i])) for i in batch]
             x, y, a = _collate(rows, tokens.pad)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):

@@ -1,4 +1,4 @@
-"""Joint EBM finetuning as training recipes: ``ebm-scalar``, ``ebm-hidden``, ``ebm-sharp-hidden``.
+"""Joint EBM finetuning as one training recipe, ``ebm(energy=scalar|hidden|sharp-hidden)``.
 
 Per optimisation step, as the reference: one cross-entropy minibatch (the loop's random,
 length-grouped batch), then one data batch for NCE from a separate pass over the training
@@ -23,8 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from calibench.errors import OptionError
+from calibench.ebm import ENERGY_NAMES
 from calibench.ebm.energy import SCALAR_HEAD_KEY
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
@@ -52,10 +53,15 @@ class _ProgressAdapter:
 
 
 class EBMRecipe(Recipe):
-    """Cross-entropy + lambda * NCE against samples of the auto-regressive noise model."""
+    """Cross-entropy + lambda * NCE against samples of the auto-regressive noise model.
 
-    energy: ClassVar[str] = "hidden"
+    ``energy`` picks the energy: ``scalar`` (a separate one-output head g(h_cls)),
+    ``hidden`` (-logsumexp of the class logits, JEM-style) or ``sharp-hidden`` (-max of the
+    class logits). ``ebm-hidden`` etc. are registered aliases of ``ebm(energy=hidden)``.
+    """
+
     defaults: ClassVar[dict[str, Any]] = {
+        "energy": "hidden",
         "k": 8,  # noise samples per data sample (paper: 8; 1 is sometimes better on small tasks)
         "nce_lambda": 1.0,
         "nce_batch_size": None,  # None: the CE batch size (as the paper)
@@ -79,10 +85,21 @@ class EBMRecipe(Recipe):
         # a bad option stops the run before minutes of noise-LM training and sampling
         super().__init__(**options)
         o = self.options
+        if o["energy"] not in ENERGY_NAMES:
+            raise OptionError(f"ebm: energy must be one of {', '.join(ENERGY_NAMES)}, got {o['energy']!r}")
         if o["k"] < 1 or o["nce_lambda"] < 0:
             raise OptionError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
         if self._noise_passes() < 1:
             raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
+
+    @property
+    def energy(self) -> str:
+        return str(self.options["energy"])
+
+    def training_identity(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``ebm-<energy>`` and the options without ``energy``: the keys trainings had when the
+        energy was part of the recipe's name, so stored EBM trainings are reused."""
+        return f"ebm-{self.energy}", {k: v for k, v in self.options.items() if k != "energy"}
 
     def _noise_passes(self) -> int:
         return int(self.options["noise_passes"] or self.options["k"])
@@ -171,21 +188,3 @@ class EBMRecipe(Recipe):
                 "key": corpus.key, "from_cache": corpus.from_cache, **corpus.stats.to_dict(),
             },
         }
-
-
-class EBMScalar(EBMRecipe):
-    """Joint EBM finetuning, scalar energy: a separate one-output head g(h_cls)."""
-
-    energy = "scalar"
-
-
-class EBMHidden(EBMRecipe):
-    """Joint EBM finetuning, hidden energy: -logsumexp of the class logits (JEM-style)."""
-
-    energy = "hidden"
-
-
-class EBMSharpHidden(EBMRecipe):
-    """Joint EBM finetuning, sharp-hidden energy: -max of the class logits."""
-
-    energy = "sharp-hidden"

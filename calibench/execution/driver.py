@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from calibench.config import TrainingSpec
+from calibench.config import TrainingSpec, inference_key
 from calibench.execution.executor import Executor, Job, JobFailed
 from calibench.execution.leases import LeaseKeeper
 from calibench.execution.local import LocalExecutor
@@ -55,8 +55,7 @@ def stored_outputs(store: Store, spec: TrainingSpec,
     A logits artifact that is missing or fails its checksum counts as absent; ``damaged``
     collects what was found.
     """
-    from calibench import registry
-    from calibench.config import evalset_key, inference_key
+    from calibench.config import evalset_key
 
     have, complete = [], True
 
@@ -66,9 +65,8 @@ def stored_outputs(store: Store, spec: TrainingSpec,
             damaged.append(f"{spec.data.task} {spec.recipe} seed {spec.seed}: logits {pkey} {problem}; regenerated")
         return problem is None
 
-    for name, opts in spec.inferences:
-        options = registry.get("inference", name)(**dict(opts)).options
-        pkey = inference_key(spec.key, name, options)
+    for name, opts in spec.inferences:  # the options the planner resolved: nothing is rebuilt here
+        pkey = inference_key(spec.key, name, dict(opts))
         pred = store.prediction(pkey)
         if pred is None or not intact(pkey) or (spec.need_train_logits and "train" not in pred["splits"]):
             complete = False
@@ -123,7 +121,9 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
     if record.get("outputs_only"):  # predicted from the kept model: the training's own record stays
         earlier = claimed.get("record") or {}
         sets = {**earlier.get("eval_sets", {}), **record.get("eval_sets", {})}
-        record = {**earlier, "eval_sets": sets, "added_outputs": [*earlier.get("added_outputs", []), record]}
+        fitted = {**earlier.get("inference_params", {}), **record.get("inference_params", {})}
+        record = {**earlier, "eval_sets": sets, "inference_params": fitted,
+                  "added_outputs": [*earlier.get("added_outputs", []), record]}
     for pkey, p in out.predictions.items():
         # the artifact carries its rows too, so a damaged database can be rebuilt from the artifacts
         meta = {"inference": p["inference"], "options": p["options"], "training_key": out.key,

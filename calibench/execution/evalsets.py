@@ -57,9 +57,30 @@ def ood_result_metrics(in_scores: dict[str, np.ndarray], out_scores: dict[str, n
     return metrics
 
 
+def _set_arrays(store: Store, pkeys: tuple[str, ...], set_id: str, fingerprint: str) -> dict[str, np.ndarray]:
+    """One set's arrays (``logits``, ``labels`` and, for one training with a scalar energy head,
+    ``energy`` and ``test_energy``) for a prediction, or an ensemble's members' predictions combined
+    the way their in-domain logits are (log mean softmax). An ensemble has no EBM energy of its own:
+    its members' are not combined, so its OOD scores are the softmax ones."""
+    from calibench.methods.ensemble import combine_logits
+    from calibench.store.artifacts import LOGITS
+
+    members = [store.artifacts.read(LOGITS, evalset_key(k, set_id, fingerprint)).arrays for k in pkeys]
+    if len(members) == 1:
+        return members[0]
+    labels = members[0]["labels"]
+    if any(not np.array_equal(m["labels"], labels) for m in members[1:]):
+        raise ValueError(f"ensemble members disagree on the {set_id} labels: they were not trained on the same data")
+    return {"logits": combine_logits([m["logits"] for m in members]), "labels": labels}
+
+
 def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any]) -> None:
-    """Score each planned method on each extra set of its training; reuse stored scores."""
-    from calibench.execution.evaluate import calibrate, result_key
+    """Score each planned method on each extra set of its training; reuse stored scores.
+
+    An ensemble is scored on its members' predictions of each set, combined; each member
+    training predicts the sets like any other training of the task.
+    """
+    from calibench.execution.evaluate import calibrate, member_arrays, result_key
     from calibench.metrics import evaluate
     from calibench.store.artifacts import LOGITS, PROBS
     from calibench.tasks import get_task
@@ -68,33 +89,35 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
     sets = {es.spec.id: es for ess in plan.eval_sets.values() for es in ess}
     for ev in plan.evaluations:
         spec = specs[ev.training_key]
-        if not spec.eval_sets or store.prediction(ev.prediction_key) is None:
+        pkeys = ev.member_keys or (ev.prediction_key,)
+        if not spec.eval_sets or any(store.prediction(k) is None for k in pkeys):
             continue
-        cal_id = ev.method.calibrator.instantiate("calibrator").identity() if ev.method.calibrator else None
+        cal_id = ev.calibrator.identity() if ev.calibrator is not None else None
         base_key = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
         in_domain = store.result(base_key)
         arrays = None
         for set_id, _definition, fingerprint in spec.eval_sets:
-            ekey = evalset_key(ev.prediction_key, set_id, fingerprint)
+            ekey = evalset_key(ev.prediction_key, set_id, fingerprint)  # an ensemble's: of its combined key
             rkey = eval_set_result_key(base_key, set_id, fingerprint)
             if store.has_result(rkey):
                 summary.reused_evaluations += 1
                 continue
-            if store.prediction(ekey) is None:
+            if any(store.prediction(evalset_key(k, set_id, fingerprint)) is None for k in pkeys):
                 summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}/{set_id}")
                 continue
             if arrays is None:
-                arrays = store.artifacts.read(LOGITS, ev.prediction_key).arrays
-            extra = store.artifacts.read(LOGITS, ekey).arrays
+                arrays = (member_arrays(store, ev.member_keys) if ev.member_keys
+                          else store.artifacts.read(LOGITS, ev.prediction_key).arrays)
+            extra = _set_arrays(store, pkeys, set_id, fingerprint)
             es = sets[set_id]
             task = get_task(ev.task)
-            probs, cal_record = calibrate(ev.method, arrays, extra["logits"])
+            probs, cal_record = calibrate(ev.method, ev.calibrator, arrays, extra["logits"])
             probs = probs.astype(np.float32)
             if es.spec.kind == "shift":
                 metrics = evaluate(probs.astype(np.float64), extra["labels"], task.metric, **metric_options)
                 saved = {"test_probs": probs, "test_labels": extra["labels"]}
             else:
-                test_probs, _ = calibrate(ev.method, arrays)
+                test_probs, _ = calibrate(ev.method, ev.calibrator, arrays)
                 in_s = ood_scores(test_probs.astype(np.float32).astype(np.float64), arrays["test_logits"],
                                   extra.get("test_energy"))
                 out_s = ood_scores(probs.astype(np.float64), extra["logits"], extra.get("energy"))
@@ -103,7 +126,7 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
                 saved.update({f"out_{k}": v.astype(np.float32) for k, v in out_s.items()})
             record = {
                 **{k: v for k, v in (in_domain or {}).items() if k in ("recipe", "inference", "model", "config",
-                                                                       "training")},
+                                                                       "training", "members")},
                 "key": rkey, "method": ev.method.label, "task": ev.task, "seed": ev.seed, "model": spec.model,
                 "eval_set": set_id, "eval_kind": es.spec.kind, "pair": es.spec.pair, "eval_set_stats": es.stats,
                 "in_domain_key": base_key, "fingerprint": spec.data.fingerprint, "eval_set_fingerprint": fingerprint,

@@ -9,8 +9,10 @@ may read and write their own content-addressed caches, e.g. EBM's noise corpus.)
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +63,7 @@ def build_context(
     with ``encoded`` the tokenised train/dev/test splits. Seeds the RNGs first."""
     import torch
 
+    from calibench.methods.lora import lora_settings, shared_base
     from calibench.models.classifier import Classifier
     from calibench.models.encoders import load_encoder_and_tokenizer
     from calibench.store.artifacts import ArtifactStore
@@ -84,8 +87,14 @@ def build_context(
     dev = torch.device(resolve_device(device))
     precision = resolve_precision(spec.hyper.precision, dev)
 
-    seed_everything(spec.seed)
-    encoder, tokenizer = load_encoder_and_tokenizer(spec.model)
+    if lora_settings(spec.recipe_options) is not None:
+        # LoRA trainings share one loaded, frozen base per process (calibench.methods.lora); it is
+        # taken before seeding, so a training draws the same numbers whether it loaded the base or not
+        encoder, tokenizer = shared_base(spec.model)
+        seed_everything(spec.seed)
+    else:
+        seed_everything(spec.seed)
+        encoder, tokenizer = load_encoder_and_tokenizer(spec.model)
     model = Classifier(encoder, task.num_labels)  # head init draws from the seeded RNG
     fields_ = task.text_fields
     max_len = spec.hyper.max_length
@@ -101,6 +110,47 @@ def build_context(
     ctx.state["split"] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
     ctx.state["precision"] = precision
     return ctx, enc
+
+
+@contextlib.contextmanager
+def finetuned(spec: TrainingSpec, recipe: Any, build: Any, keep_model: bool) -> Iterator[tuple[Any, Any, Any, str | None]]:
+    """``(ctx, encoded, train_log, why_trained)`` with the spec's finetuned model, inside its LoRA
+    adapters (if the recipe has them) for the ``with`` block.
+
+    With ``spec.outputs_only`` the kept model is loaded (``train_log`` None); where it is
+    missing or does not fit, the job starts again from a clean, identically seeded context
+    (``build()``) and trains as the first time did, ``why_trained`` saying why. A training
+    keeps its weights (adapters included) when ``keep_model`` and there is a cache.
+    """
+    from calibench.execution.outputs import load_model, save_model
+    from calibench.methods.lora import lora_adapters
+    from calibench.training.loop import train
+
+    lora = getattr(recipe, "lora", None)
+
+    def adapters(model: Any) -> Any:  # LoRA: adapters in the encoder, removed afterwards (base checked unchanged)
+        return lora_adapters(model, lora) if lora is not None else contextlib.nullcontext()
+
+    ctx, enc = build()
+    why_trained = None
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(adapters(ctx.model))
+        if spec.outputs_only:
+            if ctx.artifacts is None:
+                why_trained = "no cache to keep models in"
+            else:
+                recipe.add_heads(ctx.model)
+                why_trained = load_model(ctx.artifacts, spec.key, ctx.model)
+                if why_trained is None:
+                    yield ctx, enc, None, None
+                    return
+                stack.close()  # adapters out, then a clean start: heads and adapters drawn as the first time
+                ctx, enc = build()
+                stack.enter_context(adapters(ctx.model))
+        log = train(ctx, recipe)
+        if keep_model and ctx.artifacts is not None:
+            save_model(ctx.artifacts, spec.key, ctx.model)
+        yield ctx, enc, log, why_trained
 
 
 def run_training(
@@ -119,69 +169,64 @@ def run_training(
     ``spec.stored`` are made; without a usable kept model it trains as the first time did.
     ``keep_model`` writes the finetuned weights to the cache for such later outputs.
     """
-    from calibench.execution.outputs import load_eval_sets, load_model, save_model, scalar_energy_scores
+    from calibench.execution.outputs import load_eval_sets, scalar_energy_scores
     from calibench.training.batching import encode_dataset
-    from calibench.training.loop import train
 
     t_start = time.perf_counter()
     eval_sets = load_eval_sets(spec)  # bad data fails before any training
-    ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
-    recipe = registry.get("recipe", spec.recipe)(**spec.recipe_options)
-    restored, why_trained = False, None
-    if spec.outputs_only:
-        if ctx.artifacts is None:
-            why_trained = "no cache to keep models in"
-        else:
-            recipe.add_heads(ctx.model)
-            why_trained = load_model(ctx.artifacts, spec.key, ctx.model)
-            restored = why_trained is None
-            if not restored:  # train from a clean, identically seeded start
-                ctx, enc = build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
-    log = None
-    if not restored:
-        log = train(ctx, recipe)
-        if keep_model and ctx.artifacts is not None:
-            save_model(ctx.artifacts, spec.key, ctx.model)
-    model = ctx.model
-    stored = set(spec.stored) if restored else set()
-    fields_ = ctx.task.text_fields
-    enc_sets = {es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length) for es in eval_sets}
+    recipe = registry.create("recipe", spec.recipe, **spec.recipe_options)  # as the planner resolved it
 
-    out = TrainingOutput(key=spec.key)
-    wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
-    t_pred = time.perf_counter()
-    energies: dict[str, Any] = {}
+    def build() -> tuple[Any, Any]:
+        return build_context(spec, device=device, cache_dir=cache_dir, progress=progress)
 
-    def energy(name: str, encoded: Any) -> Any:
-        if name not in energies:
-            energies[name] = scalar_energy_scores(model, encoded, ctx)
-        return energies[name]
+    with finetuned(spec, recipe, build, keep_model) as (ctx, enc, log, why_trained):
+        model = ctx.model
+        restored = log is None
+        stored = set(spec.stored) if restored else set()
+        fields_ = ctx.task.text_fields
+        enc_sets = {es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length)
+                    for es in eval_sets}
 
-    for name, opts in spec.inferences:
-        options = dict(opts)
-        inference = registry.get("inference", name)(**options)
-        pkey = inference_key(spec.key, name, inference.options)
-        if pkey not in stored:
-            seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
-            arrays: dict[str, np.ndarray] = {}
-            for split in wanted:
-                arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
-                arrays[f"{split}_labels"] = enc[split].labels
-            out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays,
-                                     "splits": wanted}
-        for es in eval_sets:
-            ekey = evalset_key(pkey, es.spec.id, es.fingerprint)
-            if ekey in stored:
+        out = TrainingOutput(key=spec.key)
+        wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
+        t_pred = time.perf_counter()
+        fitted: dict[str, dict[str, Any]] = {}  # prediction key -> what its inference procedure fitted
+        energies: dict[str, Any] = {}
+
+        def energy(name: str, encoded: Any) -> Any:
+            if name not in energies:
+                energies[name] = scalar_energy_scores(model, encoded, ctx)
+            return energies[name]
+
+        for name, opts in spec.inferences:
+            inference = registry.create("inference", name, **dict(opts))
+            pkey = inference_key(spec.key, name, inference.options)
+            todo = [evalset_key(pkey, es.spec.id, es.fingerprint) for es in eval_sets]
+            if pkey in stored and all(k in stored for k in todo):
                 continue
-            # seeded per set, so a set predicted in a later run gets the same numbers
-            seed_everything(spec.seed + 1 + int(config_hash(es.spec.id, 8), 16) % 100_000)
-            e_arrays = {"logits": inference.predict(model, enc_sets[es.spec.id], ctx),
-                        "labels": enc_sets[es.spec.id].labels}
-            e_out, e_in = energy(es.spec.id, enc_sets[es.spec.id]), energy("test", enc["test"])
-            if e_out is not None:
-                e_arrays["energy"], e_arrays["test_energy"] = e_out, e_in
-            out.predictions[ekey] = {"inference": name, "options": inference.options, "arrays": e_arrays,
-                                     "splits": [es.spec.id], "parent": pkey, "eval_set": es.stats}
+            seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
+            inference.fit(model, ctx, enc["dev"])  # the dev half only: the test half stays unseen
+            if pkey not in stored:
+                arrays: dict[str, np.ndarray] = {}
+                for split in wanted:
+                    arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
+                    arrays[f"{split}_labels"] = enc[split].labels
+                out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays,
+                                         "splits": wanted}
+            if inference.fitted_params():
+                fitted[pkey] = inference.fitted_params()
+            for es, ekey in zip(eval_sets, todo):
+                if ekey in stored:
+                    continue
+                # seeded per set, so a set predicted in a later run gets the same numbers
+                seed_everything(spec.seed + 1 + int(config_hash(es.spec.id, 8), 16) % 100_000)
+                e_arrays = {"logits": inference.predict(model, enc_sets[es.spec.id], ctx),
+                            "labels": enc_sets[es.spec.id].labels}
+                e_out, e_in = energy(es.spec.id, enc_sets[es.spec.id]), energy("test", enc["test"])
+                if e_out is not None:
+                    e_arrays["energy"], e_arrays["test_energy"] = e_out, e_in
+                out.predictions[ekey] = {"inference": name, "options": inference.options, "arrays": e_arrays,
+                                         "splits": [es.spec.id], "parent": pkey, "eval_set": es.stats}
     import torch
 
     common = {
@@ -189,6 +234,7 @@ def run_training(
         "predict_seconds": round(time.perf_counter() - t_pred, 3),
         "total_seconds": round(time.perf_counter() - t_start, 3),
         "eval_sets": {es.spec.id: es.stats for es in eval_sets},
+        "inference_params": fitted,
     }
     if restored:
         out.record = {**common, "outputs_only": True, "predicted": sorted(out.predictions)}

@@ -40,10 +40,13 @@ def load_model(artifacts: Any, key: str, model: Any) -> str | None:
         return f"kept model unreadable ({exc})"
     dtypes = art.json.get("dtypes", {})
     state = {n: torch.from_numpy(a).to(getattr(torch, dtypes.get(n, "float32"))) for n, a in art.arrays.items()}
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        return f"kept model does not fit this model ({str(exc).splitlines()[0]})"
+    # checked before loading anything: a partial load would leave a LoRA training's shared,
+    # frozen base (calibench.methods.lora) changed for the trainings after it
+    own = {n: tuple(t.shape) for n, t in model.state_dict().items()}
+    unfit = sorted(set(own) ^ set(state)) or sorted(n for n in own if tuple(state[n].shape) != own[n])
+    if unfit:
+        return f"kept model does not fit this model ({len(unfit)} tensor(s) differ, e.g. {unfit[0]})"
+    model.load_state_dict(state, strict=True)
     return None
 
 

@@ -3,27 +3,39 @@
 Two methods share a training when their recipe (with resolved options), task, seed,
 encoder, hyper-parameters and data are equal: ``baseline``, ``temp-scaling`` and
 ``mc-dropout+temp-scaling`` all reuse one finetuning per (task, seed). Inference
-procedures requested by any method are merged into that training's job.
+procedures requested by any method are merged into that training's job. An ensemble
+(:mod:`calibench.methods.ensemble`) expands into its member trainings, which are shared the
+same way: member 0 of each seed is that seed's plain training.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from calibench import registry
+from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash, inference_key
 from calibench.errors import OptionError
-from calibench.config import DataSpec, Hyper, TrainingSpec, inference_key
+from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
+from calibench.methods.ensemble import Ensemble
 
 
 @dataclass(frozen=True)
 class EvalJob:
+    """One evaluation; ``calibrator`` is the method's calibrator as the planner resolved it
+    (unfitted, options validated), shared by the method's evaluations, or None."""
+
     method: MethodSpec
     task: str
     seed: int
     training_key: str
     prediction_key: str
+    calibrator: Calibrator | None = field(default=None, compare=False)
+    #: an ensemble's member predictions (keys), combined at evaluation; () for one training
+    member_keys: tuple[str, ...] = ()
+    member_trainings: tuple[str, ...] = ()
 
 
 @dataclass
@@ -41,6 +53,17 @@ class Plan:
                 + (f" and {n_sets} extra evaluation set(s)" if n_sets else ""))
 
 
+def _request(by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any],
+             train_logits: bool) -> tuple[str, str]:
+    """Ask ``spec``'s training (added once, by key) for one prediction: ``(training key, prediction key)``."""
+    key = spec.key
+    prev = by_key.get(key, spec)
+    inf = (inference, tuple(sorted(options.items())))
+    infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
+    by_key[key] = replace(prev, inferences=infs, need_train_logits=prev.need_train_logits or train_logits)
+    return key, inference_key(key, inference, options)
+
+
 def make_plan(
     methods: list[MethodSpec],
     tasks: list[str],
@@ -55,11 +78,13 @@ def make_plan(
     progress: Any = None,
     eval_sets: Sequence[Any] = (),
 ) -> Plan:
-    """Resolve every part (validating names and options) and build the deduplicated plan.
+    """Resolve every part once (validating names and options) and build the deduplicated plan.
 
+    ``recipe_defaults`` are keyed by canonical recipe name (``ebm`` serves its aliases).
     ``eval_sets`` (:class:`~calibench.tasks.evalsets.EvalSetSpec`) are loaded and
     fingerprinted here, so a pair that does not fit fails before any training; each becomes
-    an output of every training of its task (not part of the training's identity).
+    an output of every training of its task (not part of the training's identity), an
+    ensemble's member trainings included.
     """
     from calibench.tasks import get_task, prepare_splits
     from calibench.tasks.evalsets import load_eval_set
@@ -74,11 +99,14 @@ def make_plan(
     resolved = []
     for m in methods:
         # the preset's recipe defaults (e.g. EBM's K on CPU), then the user's own options
-        opts = {**recipe_defaults.get(m.recipe.name, {}), **m.recipe.opts}
-        recipe = registry.get("recipe", m.recipe.name)(**opts)
+        opts = {**recipe_defaults.get(registry.canonical_name("recipe", m.recipe.name), {}), **m.recipe.opts}
+        recipe = registry.create("recipe", m.recipe.name, **opts)
         inference = m.inference.instantiate("inference")
         calibrator = m.calibrator.instantiate("calibrator") if m.calibrator else None
-        resolved.append((m, recipe.options, inference.options, calibrator))
+        if isinstance(inference, Ensemble):
+            for seed in seeds:
+                inference.member_seeds(seed)  # seeds out of range fail here, before any data is loaded
+        resolved.append((m, recipe.training_identity(m.recipe.name), inference, calibrator))
 
     plan = Plan()
     by_key: dict[str, TrainingSpec] = {}
@@ -99,16 +127,21 @@ def make_plan(
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
-            for m, r_opts, i_opts, calibrator in resolved:
-                spec = TrainingSpec(data=data, recipe=m.recipe.name, recipe_options=r_opts, model=model,
+            for m, (r_name, r_opts), inference, calibrator in resolved:
+                spec = TrainingSpec(data=data, recipe=r_name, recipe_options=r_opts, model=model,
                                     seed=seed, hyper=hyper, inferences=(), eval_sets=outputs)
-                key = spec.key
-                prev = by_key.get(key, spec)
-                inf = (m.inference.name, tuple(sorted(i_opts.items())))
-                infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
-                need_train = prev.need_train_logits or (calibrator is not None and calibrator.fit_on == "train")
-                by_key[key] = replace(prev, inferences=infs, need_train_logits=need_train)
-                plan.evaluations.append(EvalJob(m, task.name, seed, key, inference_key(key, m.inference.name, i_opts)))
+                train_logits = calibrator is not None and calibrator.fit_on == "train"
+                if isinstance(inference, Ensemble):
+                    members = [_request(by_key, replace(spec, seed=s), inference.member_inference_name,
+                                        inference.member_inference.options, train_logits)
+                               for s in inference.member_seeds(seed)]
+                    tkeys, pkeys = (tuple(x) for x in zip(*members))
+                    combined = config_hash({"ensemble": pkeys})
+                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, calibrator,
+                                                    member_keys=pkeys, member_trainings=tkeys))
+                else:
+                    key, pkey = _request(by_key, spec, m.inference.name, inference.options, train_logits)
+                    plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey, calibrator))
         if progress:
             progress.update(task_id, advance=1)
     if progress:

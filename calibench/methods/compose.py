@@ -33,7 +33,7 @@ class Part:
 
     def instantiate(self, kind: registry.Kind) -> Any:
         """Build the registered class with these options (validates option names)."""
-        return registry.get(kind, self.name)(**self.opts)
+        return registry.create(kind, self.name, **self.opts)
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class MethodSyntaxError(CalibenchError, ValueError):
     pass
 
 
-def _parse_part(text: str, method: str) -> Part:
+def parse_part(text: str, method: str) -> Part:
+    """One ``name(key=value,...)`` part; ``method`` names the whole string in errors."""
     try:
         name, options = parse_call(text)
     except SpecSyntaxError as exc:
@@ -64,7 +65,7 @@ def parse_method(text: str) -> MethodSpec:
         raise MethodSyntaxError("empty method name")
     parts: dict[str, Part] = {}
     for raw in split_top(label, "+"):
-        part = _parse_part(raw, label)
+        part = parse_part(raw, label)
         kind = registry.kind_of(part.name)
         if kind in parts:
             raise MethodSyntaxError(

@@ -104,6 +104,8 @@ def header_of(run: Run) -> dict[str, Any]:
     header: dict[str, Any] = {"format": FORMAT}
     for k in HEADER_FIELDS:
         header[k] = rec.get(k)
+    if rec.get("members"):  # an ensemble: the seed and keys of each member training
+        header["members"] = rec["members"]
     config = dict(rec.get("config") or {})
     config.pop("data_dir", None)  # a local path; the fingerprint identifies the data
     header["config"] = config

@@ -123,7 +123,7 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
             continue
         # recipe defaults of the preset must already be in every stored recipe configuration
         if any(
-            any(c.get("recipe_options", {}).get(k) != v for k, v in preset.recipe_options.get(c["recipe"], {}).items())
+            any(c.get("recipe_options", {}).get(k) != v for k, v in preset.options_for(c["recipe"]).items())
             for c in configs
         ):
             continue

@@ -84,15 +84,26 @@ def collate(enc: Encoded, idx: Sequence[int] | np.ndarray, device: torch.device 
 
 
 def length_grouped_batches(
-    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, mega: int = 50, drop_last: bool = False
+    lengths: np.ndarray | Sequence[int],
+    batch_size: int,
+    rng: np.random.Generator,
+    mega: int = 50,
+    drop_last: bool = False,
+    descending: bool = True,
 ) -> list[np.ndarray]:
-    """One epoch of index batches, grouped by length within random mega-batches."""
+    """One epoch of index batches, grouped by length within random mega-batches.
+
+    Each mega-batch (``mega`` batches of a random permutation) is sorted by length, longest
+    first (``descending=False``: shortest first, the noise LM's order), cut into batches, and
+    the batches are shuffled.
+    """
+    lengths = np.asarray(lengths)
     perm = rng.permutation(len(lengths))
     batches: list[np.ndarray] = []
     step = batch_size * mega
     for s in range(0, len(perm), step):
         chunk = perm[s : s + step]
-        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        chunk = chunk[np.argsort(-lengths[chunk] if descending else lengths[chunk], kind="stable")]
         batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     if drop_last and batches and len(batches[-1]) < batch_size:
         batches.pop()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,26 +13,34 @@ import torch
 from calibench.config import TrainingSpec
 from calibench.training.batching import Encoded, collate, encode_texts
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from transformers import PreTrainedTokenizerBase
+
+    from calibench.models.classifier import Classifier
+    from calibench.store.artifacts import ArtifactStore
+    from calibench.tasks.spec import TaskSpec
+
 
 @dataclass
 class TrainContext:
     spec: TrainingSpec
-    task: Any  # calibench.tasks.TaskSpec
-    model: Any  # calibench.models.classifier.Classifier
-    tokenizer: Any
+    task: TaskSpec
+    model: Classifier
+    tokenizer: PreTrainedTokenizerBase
     train: Encoded
     train_texts: list[tuple[str, ...]]  # raw inputs (EBM's noise model trains on them)
     dev_texts: list[tuple[str, ...]]
     device: torch.device
-    autocast: Callable[[], ContextManager]
+    autocast: Callable[[], AbstractContextManager[Any]]
     rng: np.random.Generator
-    artifacts: Any = None  # calibench.store.artifacts.ArtifactStore, for recipe caches
-    progress: Any = None  # calibench.report.progress.Progress-like; None = silent
+    artifacts: ArtifactStore | None = None  # for recipe caches (EBM's noise corpus)
+    progress: Progress | None = None  # a rich Progress (or one with its add_task/update); None = silent
     step: int = 0
     total_steps: int = 0
     state: dict[str, Any] = field(default_factory=dict)  # recipe-private state
 
-    def encode(self, texts: list[tuple[str, ...]], labels: Any = None) -> Encoded:
+    def encode(self, texts: list[tuple[str, ...]], labels: np.ndarray | None = None) -> Encoded:
         """Tokenise extra texts (e.g. noise samples) exactly as the task data was."""
         return encode_texts(self.tokenizer, texts, labels, self.spec.hyper.max_length)
 

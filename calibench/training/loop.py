@@ -63,12 +63,13 @@ class TrainLog:
     examples: int = 0
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)  # sampled every `log_every` steps
+    trainable_params: int = 0  # what the optimiser updates (LoRA: adapters and heads only)
 
     def to_json(self) -> dict[str, Any]:
         return {"steps": self.steps, "epochs": self.epochs, "examples": self.examples,
                 "seconds": round(self.seconds, 3),
                 "examples_per_s": round(self.examples / self.seconds, 2) if self.seconds else None,
-                "history": self.history}
+                "trainable_params": self.trainable_params, "history": self.history}
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -214,7 +215,9 @@ def train(ctx: TrainContext, recipe: Any, log_every: int = 10, fast_path: bool |
     ctx.total_steps = total
     recipe.setup(ctx)  # may add heads: build the optimizer after it
     model.to(ctx.device)
-    opt = make_optimizer(model, hp.lr, hp.weight_decay, hp.fused_optimizer)
+    lora = getattr(recipe, "lora", None)  # LoRA trains at its own rate (calibench.methods.lora)
+    lr = lora.lr if lora is not None and lora.lr is not None else hp.lr
+    opt = make_optimizer(model, lr, hp.weight_decay, hp.fused_optimizer)
     sched = linear_schedule(opt, warm, total)
     if fast_path is None:
         fast_path = ctx.device.type == "cpu"
@@ -224,7 +227,9 @@ def train(ctx: TrainContext, recipe: Any, log_every: int = 10, fast_path: bool |
         fast = CPUFastPath(model, int(torch.randint(0, 2**62, (1,)).item()))
     params = [p for p in model.parameters() if p.requires_grad]
     with fast if fast is not None else contextlib.nullcontext():
-        return _train_steps(ctx, recipe, model, opt, sched, total, params, fast, log_every)
+        log = _train_steps(ctx, recipe, model, opt, sched, total, params, fast, log_every)
+    log.trainable_params = sum(p.numel() for p in params)
+    return log
 
 
 def _train_steps(ctx: TrainContext, recipe: Any, model: nn.Module, opt: torch.optim.Optimizer,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, ContextManager, Literal
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Literal
 
 import torch
 
@@ -31,7 +33,7 @@ def resolve_precision(precision: Precision, device: torch.device) -> Literal["bf
     return precision
 
 
-def autocast_factory(precision: Literal["bf16", "fp32"], device: torch.device) -> Callable[[], ContextManager]:
+def autocast_factory(precision: Literal["bf16", "fp32"], device: torch.device) -> Callable[[], AbstractContextManager[Any]]:
     """A zero-argument factory of the autocast context for the forward passes."""
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)

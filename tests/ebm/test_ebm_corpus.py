@@ -250,8 +250,8 @@ def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_p
     monkeypatch.setattr(corpus_mod, "get_noise_model", get_noise_model)
     with pytest.raises(RuntimeError, match="stop here"):
         api.noise_preview("sst2", output_dir=str(tmp_path / "empty"), data_dir=str(shared_glue_dir), train_size=50)
-    opts = get_preset(None).recipe_options["ebm-hidden"]
-    assert seen["cfg"] == registry.get("recipe", "ebm-hidden")(**opts).noise_config("sst2").resolved()
+    opts = get_preset(None).options_for("ebm-hidden")
+    assert seen["cfg"] == registry.create("recipe", "ebm-hidden", **opts).noise_config("sst2").resolved()
     assert seen["cfg"].lm == opts["noise_lm"]
 
 

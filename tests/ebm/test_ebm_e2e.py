@@ -37,7 +37,7 @@ def test_energy_ranks_held_out_data_below_noise(name, shared_glue_dir, tmp_path_
                         recipe_options=opts, model="minilm", seed=0,
                         hyper=Hyper(lr=5e-5, batch_size=BATCH, epochs=None, max_steps=STEPS))
     ctx, enc = build_context(spec, cache_dir=str(cache))
-    recipe = registry.get("recipe", name)(**opts)
+    recipe = registry.create("recipe", name, **opts)
     log = train(ctx, recipe)
     assert all(np.isfinite(h["loss"]) for h in log.history)
 

@@ -43,7 +43,7 @@ def make_ctx(tiny_bert, shared_glue_dir, tmp_path, recipe="ebm-hidden", steps=4,
                         hyper=Hyper(lr=1e-3, batch_size=8, epochs=None, max_steps=steps, precision="fp32"))
     ctx, _ = build_context(spec, cache_dir=str(tmp_path))
     ctx.total_steps = steps
-    return ctx, registry.get("recipe", recipe)(**opts)
+    return ctx, registry.create("recipe", recipe, **opts)
 
 
 @pytest.mark.parametrize("name", ["ebm-hidden", "ebm-sharp-hidden", "ebm-scalar"])
@@ -53,7 +53,7 @@ def test_loss_is_ce_plus_lambda_nce(name, tiny_bert, shared_glue_dir, tmp_path, 
     assert fake_corpus[0]["n_samples"] == 4 * 4 * 2  # steps x NCE batch x K: no noise reused
     model = ctx.model.eval()  # dropout off: the hand computation sees the same function
     data_ptr, noise_ptr = ctx.state["data_ptr"], ctx.state["noise_ptr"]
-    # this step's NCE rows, fixed (the passes' own order is tested in tests/core/test_batching.py)
+    # this step's NCE rows, fixed (the passes' own order is tested in tests/training/test_batching.py)
     ctx.state["data_ptr"], ctx.state["noise_ptr"] = iter([np.arange(4)]), iter([np.arange(8)])
     batch = ctx.batch(ctx.train, np.arange(8, 16))
     out = recipe.loss(model, batch, ctx)
@@ -113,18 +113,47 @@ def test_exploding_energy_stops_the_run_naming_step_and_term(tiny_bert, shared_g
 def test_bad_options_are_refused_when_the_recipe_is_built():
     # at construction, so the planner refuses them before any noise LM is trained
     with pytest.raises(ValueError, match="k >= 1"):
-        registry.get("recipe", "ebm-hidden")(k=0)
+        registry.create("recipe", "ebm-hidden", k=0)
     with pytest.raises(ValueError, match="nce_lambda >= 0"):
-        registry.get("recipe", "ebm-hidden")(nce_lambda=-1.0)
+        registry.create("recipe", "ebm-hidden", nce_lambda=-1.0)
     with pytest.raises(ValueError, match="noise_passes must be >= 1"):
-        registry.get("recipe", "ebm-hidden")(noise_passes=-2)
+        registry.create("recipe", "ebm-hidden", noise_passes=-2)
     with pytest.raises(ValueError, match="unknown option.*valid options"):
-        registry.get("recipe", "ebm-hidden")(K=8)
+        registry.create("recipe", "ebm-hidden", K=8)
 
 
 def test_noise_config_follows_the_reference_per_task():
-    r = registry.get("recipe", "ebm-hidden")(noise_lm="gpt2")
+    r = registry.create("recipe", "ebm-hidden", noise_lm="gpt2")
     assert r.noise_config("rte").epochs == 8 and r.noise_config("wnli").epochs == 16
     assert r.noise_config("sst2").epochs == 4
-    assert registry.get("recipe", "ebm-hidden")().noise_config("rte").epochs is None  # tiny LM's own default
+    assert registry.create("recipe", "ebm-hidden").noise_config("rte").epochs is None  # tiny LM's own default
     assert ebm_recipe.EBMRecipe.defaults["k"] == 8 and ebm_recipe.EBMRecipe.defaults["nce_lambda"] == 1.0
+
+
+def test_energy_is_an_option_and_the_old_names_are_aliases_with_the_same_training_keys():
+    import json
+    from pathlib import Path
+
+    from calibench.config import TrainingSpec
+
+    assert registry.create("recipe", "ebm-scalar").energy == "scalar"
+    assert registry.create("recipe", "ebm", energy="sharp-hidden").energy == "sharp-hidden"
+    assert registry.canonical_name("recipe", "ebm-hidden") == "ebm"
+    with pytest.raises(ValueError, match=r"write ebm\(energy=scalar\) instead"):
+        registry.create("recipe", "ebm-hidden", energy="scalar")
+    with pytest.raises(ValueError, match="energy must be one of scalar, hidden, sharp-hidden"):
+        registry.create("recipe", "ebm", energy="cold")
+    assert registry.create("recipe", "ebm", energy="hidden").training_identity("ebm") == \
+        registry.create("recipe", "ebm-hidden").training_identity("ebm-hidden")
+    # every committed EBM result rebuilds to exactly the training identity it was stored under
+    results = sorted((Path(__file__).resolve().parents[2] / "leaderboard" / "ebm" / "results").rglob("ebm-*.jsonl"))
+    if not results:
+        pytest.skip("no committed EBM results in this checkout")
+    for path in results:
+        config = json.loads(path.read_text().splitlines()[0])["config"]
+        recipe = registry.create("recipe", config["recipe"], **config["recipe_options"])
+        assert recipe.training_identity(config["recipe"]) == (config["recipe"], config["recipe_options"])
+        spec = TrainingSpec.from_json(config)
+        energy = config["recipe"].removeprefix("ebm-")
+        again = registry.create("recipe", "ebm", energy=energy, **config["recipe_options"]).training_identity("ebm")
+        assert TrainingSpec.from_json({**config, "recipe": again[0], "recipe_options": again[1]}).key == spec.key

@@ -20,7 +20,7 @@ def _classifier(tiny_bert: str, seed: int):
 
 
 def test_a_kept_model_with_an_energy_head_predicts_the_same(tmp_path, tiny_bert):
-    recipe = registry.get("recipe", "ebm-scalar")()
+    recipe = registry.create("recipe", "ebm-scalar")
     model, tok = _classifier(tiny_bert, 0)
     recipe.add_heads(model)
     model.eval()
@@ -66,9 +66,44 @@ def test_scalar_energy_only_where_the_model_has_the_head(tiny_bert):
     ctx = SimpleNamespace(spec=SimpleNamespace(hyper=SimpleNamespace(eval_batch_size=3)),
                           autocast=contextlib.nullcontext, batch=lambda e, idx: collate(e, idx, torch.device("cpu")))
     assert scalar_energy_scores(model, enc, ctx) is None  # a baseline model: MSP and logsumexp only
-    registry.get("recipe", "ebm-scalar")().add_heads(model)
+    registry.create("recipe", "ebm-scalar").add_heads(model)
     got = scalar_energy_scores(model, enc, ctx)
     model.eval()
     with torch.no_grad():  # one example at a time, in input order
         want = [float(model.extra_heads["energy"](model(**tok([t], return_tensors="pt")).hidden)) for t in texts]
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_kept_model_that_does_not_fit_changes_no_weight(tmp_path, tiny_bert):
+    """Refused before anything is copied: a LoRA training's shared, frozen base must not be
+    left half-overwritten by a kept model of another shape."""
+    donor, _ = _classifier(tiny_bert, 0)
+    registry.create("recipe", "ebm-scalar").add_heads(donor)  # one tensor more than the receiver has
+    store = ArtifactStore(tmp_path)
+    save_model(store, "k", donor)
+    receiver, _ = _classifier(tiny_bert, 1)
+    before = {n: t.clone() for n, t in receiver.state_dict().items()}
+    assert "does not fit" in load_model(store, "k", receiver)
+    for n, t in receiver.state_dict().items():
+        assert torch.equal(t, before[n]), n
+
+
+def test_a_lora_training_restores_its_adapters_and_predicts_the_same(tmp_path, tiny_bert, glue_dir):
+    """A predictions-only job of a LoRA training loads the kept weights inside fresh adapters:
+    the same logits as the training's own, no training, and the shared base left clean."""
+    from dataclasses import replace
+
+    from calibench.config import DataSpec, Hyper, TrainingSpec
+    from calibench.execution.jobs import run_training
+    from calibench.methods import lora
+
+    spec = TrainingSpec(data=DataSpec("wnli", 16, data_dir=glue_dir), recipe="lora",
+                        recipe_options=registry.create("recipe", "lora").options, model=tiny_bert, seed=3,
+                        hyper=Hyper(lr=1e-2, batch_size=8, epochs=None, max_steps=2, max_length=32, precision="fp32"))
+    cache = str(tmp_path / "cache")
+    first = run_training(spec, cache_dir=cache)
+    again = run_training(replace(spec, outputs_only=True, stored=()), cache_dir=cache)
+    assert again.record.get("outputs_only") and "train_log" not in again.record
+    (p1,), (p2,) = first.predictions.values(), again.predictions.values()
+    np.testing.assert_array_equal(p1["arrays"]["test_logits"], p2["arrays"]["test_logits"])
+    assert not any("lora_" in n for n, _ in lora._bases[tiny_bert][0].named_parameters())

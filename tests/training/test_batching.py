@@ -40,7 +40,9 @@ def test_eval_batches_and_endless_grouped_epochs():
         epoch = [next(it) for _ in range(13)]  # 200 rows / 16 = 12 full batches + one of 8
         assert sorted(np.concatenate(epoch).tolist()) == list(range(200))
     # grouped: far less padding than random batches of the same size
-    pad = lambda bs: sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs)
+    def pad(bs):
+        return sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs)
+
     it = endless_length_grouped(lengths, 16, np.random.default_rng(1))
     grouped = [next(it) for _ in range(13)]
     shuffled = np.array_split(np.random.default_rng(2).permutation(200), 13)

@@ -55,10 +55,10 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
 
     cpu, ebm = get_preset("cpu"), get_preset("cpu-ebm")
     assert asdict(ebm.hyper) == asdict(cpu.hyper) and (ebm.tasks, ebm.seeds, ebm.train_size) == (cpu.tasks, cpu.seeds, cpu.train_size)
-    assert cpu.recipe_options["ebm-hidden"]["noise_lm"] == "tiny-scratch"
+    assert cpu.options_for("ebm-hidden")["noise_lm"] == "tiny-scratch"
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
-        registry.get("recipe", "ebm-hidden")(**opts)
+        registry.create("recipe", "ebm-hidden", **opts)
 
 
 def test_extra_outputs_are_not_part_of_the_training_identity():
@@ -88,8 +88,19 @@ def test_paper_preset_noise_corpus_and_noise_lm_epochs_follow_the_reference():
     """~2M noise samples per task (so K=8 reuses none), and 8 noise-LM epochs on MRPC (items 2.6, 2.7)."""
     from calibench import registry
 
-    opts = get_preset("paper").recipe_options["ebm-hidden"]
+    opts = get_preset("paper").options_for("ebm-hidden")
     assert opts["max_noise_samples"] == 2_000_000
-    recipe = registry.get("recipe", "ebm-hidden")(**opts)
+    recipe = registry.create("recipe", "ebm-hidden", **opts)
     assert {t: recipe.noise_config(t).epochs for t in ("mrpc", "rte", "cola", "wnli", "sst2")} == {
         "mrpc": 8, "rte": 8, "cola": 8, "wnli": 16, "sst2": 4}
+
+
+def test_every_preset_is_in_the_docs_and_the_help():
+    from calibench import presets
+    from calibench.cli import build_parser
+
+    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
+               if "--preset" in a.option_strings)
+    for name in presets.PRESETS:
+        assert f"``{name}``" in presets.__doc__
+        assert name in run.help
