@@ -21,7 +21,7 @@ def test_method_errors():
         parse_method("temp-scaling(train)")
     with pytest.raises(MethodSyntaxError, match="no method"):
         parse_methods(" , ")
-    with pytest.raises(ValueError, match="unknown option.*valid options: ece_bins, fit_on, objective"):
+    with pytest.raises(ValueError, match="unknown option.*valid options: fit_on, objective"):
         parse_method("temp-scaling(bins=3)").calibrator.instantiate("calibrator")
 
 
