@@ -19,7 +19,7 @@ register("inference", "mc-dropout", "baselines.mc_dropout:MCDropout",
 
 # post-hoc calibrators: fit(logits, labels) on the dev half (fit_on=train: the training set)
 register("calibrator", "temp-scaling", "baselines.temperature:TemperatureScaling",
-         description="one temperature fitted by NLL (L-BFGS on log T) on the dev half; fit_on=train, objective=ece-grid")
+         description="one temperature fitted by NLL (L-BFGS on log T) on the dev half; fit_on=train, objective=ece-grid (the reference's 13-value grid by the paper's ECE)")
 register("calibrator", "vector-scaling", "baselines.netcal_calibrators:VectorScaling",
          description="netcal: per-class weight and bias by maximum likelihood (Platt scaling when binary)")
 register("calibrator", "histogram-binning", "baselines.netcal_calibrators:HistogramBinning",

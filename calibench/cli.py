@@ -99,6 +99,32 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--train-size", type=int, help="without a cached corpus: noise LM training examples")
     show.add_argument("--data-dir")
 
+    sc = sub.add_parser("score", help="calibrate and score saved dev/test logits from any model (no training)",
+                        description="Fit each method's calibrator on the --dev logits, score the --test logits with "
+                                    "every registered metric, store the results and show the leaderboard. Files: "
+                                    ".npz (logits, labels[, seeds]), .npy logits with --dev-labels/--test-labels, "
+                                    ".jsonl lines {\"logits\": [...], \"label\": k[, \"seed\": s]}, .parquet "
+                                    "columns logits, label[, seed]. One --dev/--test pair per seed, or a seed field.")
+    sc.add_argument("--dev", action="append", required=True, metavar="FILE",
+                    help="dev-half logits with labels (fits the calibrators); repeat once per seed")
+    sc.add_argument("--test", action="append", required=True, metavar="FILE",
+                    help="test-half logits with labels (every reported number); repeat once per seed")
+    sc.add_argument("--dev-labels", action="append", metavar="FILE", help="labels .npy for .npy --dev logits")
+    sc.add_argument("--test-labels", action="append", metavar="FILE", help="labels .npy for .npy --test logits")
+    sc.add_argument("--methods", "-m", default="baseline,temp-scaling",
+                    help="baseline (the logits as they are) and/or calibrators, comma-separated "
+                         "(default baseline,temp-scaling; see calibench ls methods)")
+    sc.add_argument("--seeds", "-s", type=_seeds, help="seeds of the --dev/--test pairs (default 0, 1, ...)")
+    sc.add_argument("--task", required=True, help="name of the task on the board (e.g. my-sentiment)")
+    sc.add_argument("--model", default="external", help="name of the model that made the logits (default external)")
+    sc.add_argument("--task-metric", choices=["accuracy", "mcc", "f1"], default="accuracy",
+                    help="the task's own metric, stored beside the calibration metrics (default accuracy)")
+    sc.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
+    sc.add_argument(*flags.STORE, dest="output_dir", help="results store (default ./calibench-runs)")
+    sc.add_argument("--metric", type=_csv, default=["ece", "aurc"],
+                    help="metric key(s) of the leaderboard shown at the end (default ece,aurc)")
+    sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of that leaderboard (1000)")
+
     res = sub.add_parser("results", help="show the stored results table")
     res.add_argument(*flags.STORE, dest="output_dir", default=None, help="results store (default ./calibench-runs)")
     res.add_argument("--task")
@@ -134,7 +160,8 @@ def _add_board_options(parser: argparse.ArgumentParser) -> None:
     B = flags.BOARD
     parser.add_argument(B["metrics"], type=_csv, default=["ece"],
                         help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
-                             "ece_classwise, ece_adaptive, f1, mcc; one table each")
+                             "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
+                             "(calibench ls metrics lists all); one table each")
     parser.add_argument(B["reference"], default="baseline", help="method every other is tested against (default baseline)")
     parser.add_argument(B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
     parser.add_argument(B["confidence"], type=float, default=0.95, help="level of every interval (0.95)")
@@ -281,11 +308,23 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 t.add_row(e.name, kind, e.description, e.source)
         console.print(t)
     if what in ("all", "metrics"):
-        t = Table(title="metrics", header_style="bold")
-        for col in ("name", "description", "source"):
+        from calibench.metrics import metric_spec
+        from calibench.metrics.ood import OOD_METRIC_DESCRIPTIONS, OOD_SCORE_DESCRIPTIONS
+
+        t = Table(title="metrics (calibench leaderboard --metric NAME)", header_style="bold")
+        for col in ("name", "estimator (default parameters)", "description", "source"):
             t.add_column(col)
         for e in registry.entries("metric"):
-            t.add_row(e.name, e.description, e.source)
+            t.add_row(e.name, metric_spec(e.name).estimator, e.description, e.source)
+        console.print(t)
+        t = Table(title="OOD detection metrics (in-distribution test half vs out-of-distribution inputs, per score)",
+                  header_style="bold")
+        for col in ("name", "description"):
+            t.add_column(col)
+        for name, description in OOD_METRIC_DESCRIPTIONS.items():
+            t.add_row(name, description)
+        for name, description in OOD_SCORE_DESCRIPTIONS.items():
+            t.add_row(f"score: {name}", description)
         console.print(t)
     if what in ("all", "models"):
         t = Table(title="models (any Hugging Face encoder id or local path also works)", header_style="bold")
@@ -330,6 +369,43 @@ def cmd_noise(args: argparse.Namespace) -> int:
     table.caption = pv.source
     console.print(table)
     console.print(", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in pv.stats.items()))
+    return 0
+
+
+@command("score")
+def cmd_score(args: argparse.Namespace) -> int:
+    import shlex
+
+    from calibench import api
+    from calibench.external import collect_seeds, score
+    from calibench.metrics import get_metric
+    from calibench.report.tables import results_table
+    from calibench.report.terminal import render_terminal
+
+    for key in args.metric:  # an unknown board metric fails before any scoring
+        get_metric(key)
+    seeds = None if args.seeds is None else (list(range(args.seeds)) if isinstance(args.seeds, int) else args.seeds)
+    sets = collect_seeds(args.dev, args.test, dev_labels=args.dev_labels, test_labels=args.test_labels, seeds=seeds)
+    output_dir = args.output_dir or api.DEFAULT_OUTPUT
+    options = {"ece_bins": args.ece_bins} if args.ece_bins is not None else {}
+    files = [a for pair in zip(["--dev"] * len(args.dev), args.dev) for a in pair]
+    files += [a for pair in zip(["--test"] * len(args.test), args.test) for a in pair]
+    command = shlex.join(["calibench", "score", *files, "--methods", args.methods, "--task", args.task,
+                          "--model", args.model])
+    summary = score(sets, args.methods, task=args.task, output_dir=output_dir, model=args.model,
+                    task_metric=args.task_metric, metric_options=options, command=command)
+    console = _console()
+    console.print(f"[bold]calibench score[/bold]: {args.task}, {len(sets)} seed(s), model {args.model}; "
+                  f"{summary.computed} result(s) computed, {summary.reused} reused; store: {output_dir}")
+    console.print(results_table(summary.records, title=f"{args.task} (test predictions)"))
+    methods = sorted({r["method"] for r in summary.records})
+    reference = "baseline" if "baseline" in methods else methods[0]
+    runs = api.load_runs(output_dir, tasks=[args.task], model=args.model)
+    runs = [r for r in runs if r.method in methods]
+    lb = api.leaderboard(runs, metrics=args.metric, reference=reference, n_resamples=args.resamples)
+    console.print(render_terminal(lb))
+    console.print(f"the board again: calibench leaderboard {flags.STORE[0]} {output_dir} --tasks {args.task} "
+                  f"--metric {','.join(args.metric)}")
     return 0
 
 

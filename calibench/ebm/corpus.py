@@ -44,6 +44,7 @@ LM_KIND = "noise-lm"
 CORPUS_KIND = "noise-corpus"
 PREVIEW_SIZE = 1000  # masked-input / sample pairs kept with a corpus for `noise show`
 _CHUNK = 512  # inputs sampled per round while filling a corpus
+_EARLY_STOP_AFTER = 256  # attempts before the keep rate is trusted to give up early
 
 
 def _hash(obj: Any) -> str:
@@ -241,7 +242,11 @@ def generate_samples(
     pos = 0
     n_train = len(train_texts)
     while len(kept) < n_samples:
-        if counts["attempted"] >= max_attempts:
+        # stop as soon as the keep rate so far cannot fill the corpus within max_attempts (a
+        # noise LM that never keeps the pair separator fails in seconds, not after hours)
+        projected = counts["attempted"] * n_samples / max(len(kept), 1e-9)
+        hopeless = counts["attempted"] >= _EARLY_STOP_AFTER and projected > max_attempts
+        if counts["attempted"] >= max_attempts or hopeless:
             raise RuntimeError(
                 f"noise model kept only {len(kept)} of {counts['attempted']} samples "
                 f"({counts['dropped_separator']} lost the pair separator); train it longer or lower mask_rate"

@@ -31,7 +31,7 @@ from calibench.models.heads import ClassificationHead
 ScalarHeadKind = Literal["mlp", "linear"]
 
 #: the key under which recipes keep the scalar energy head in ``Classifier.extra_heads``
-SCALAR_HEAD_KEY = "ebm_energy"
+SCALAR_HEAD_KEY = "energy"
 
 
 class EnergyName(str, Enum):

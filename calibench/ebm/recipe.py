@@ -23,12 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from calibench.ebm.energy import SCALAR_HEAD_KEY
 from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
-SCALAR_HEAD = "energy"  # key of the scalar energy's head in Classifier.extra_heads
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
-REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "wnli": 16}
+REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "mrpc": 8, "wnli": 16}  # mrpc: its NCE scripts
 
 
 class _ProgressAdapter:
@@ -98,6 +98,7 @@ class EBMRecipe(Recipe):
                                 lr=self.options["noise_lr"])
 
     def setup(self, ctx) -> None:
+        from calibench.ebm.casing import warn_on_case_mismatch
         from calibench.ebm.corpus import get_noise_corpus
         from calibench.ebm.energy import make_scalar_head, resolve_energy
         from calibench.training.batching import endless_length_grouped
@@ -107,7 +108,7 @@ class EBMRecipe(Recipe):
             raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
         spec = resolve_energy(self.energy)
         if spec.needs_scalar_head:
-            ctx.model.extra_heads[SCALAR_HEAD] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
+            ctx.model.extra_heads[SCALAR_HEAD_KEY] = make_scalar_head(ctx.model.hidden_size, o["scalar_head"],
                                                                   ctx.model.dropout_p)
         nce_bs = int(o["nce_batch_size"] or ctx.spec.hyper.batch_size)
         needed = ctx.total_steps * nce_bs * int(o["k"])
@@ -118,6 +119,7 @@ class EBMRecipe(Recipe):
                                       n_samples, o["noise_seed"], ctx.artifacts, report)
         finally:
             report.close()
+        warn_on_case_mismatch(ctx.train_texts, corpus.texts, ctx.tokenizer)
         ctx.state["noise"] = ctx.encode(corpus.texts)
         ctx.state["noise_lengths"] = ctx.state["noise"].lengths
         ctx.state["noise_pass_size"] = math.ceil(nce_bs * int(o["k"]) / self._noise_passes())
@@ -132,7 +134,7 @@ class EBMRecipe(Recipe):
         from calibench.ebm.energy import compute_energy
 
         out = model(**batch)
-        head = model.extra_heads[SCALAR_HEAD] if SCALAR_HEAD in model.extra_heads else None
+        head = model.extra_heads[SCALAR_HEAD_KEY] if SCALAR_HEAD_KEY in model.extra_heads else None
         return compute_energy(self.energy, out.logits.float(), out.hidden, head).float()
 
     def loss(self, model, batch, ctx) -> LossOutput:

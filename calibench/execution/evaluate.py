@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from calibench.tracking import Tracker
 
 #: bumped when metric definitions change, so stored evaluations are recomputed
-EVAL_PROTOCOL = "calibench-eval-v2"
+#: (v3: the paper's ECE, SmoothECE, debiased L2 CE and the selective metrics join every result)
+EVAL_PROTOCOL = "calibench-eval-v3"
 
 
 def result_key(method: MethodSpec, prediction_key: str, calibrator_identity: dict[str, Any] | None,

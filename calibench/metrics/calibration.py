@@ -1,9 +1,11 @@
 """Binned calibration estimators: ECE (top-label, classwise, equal-width or equal-mass bins,
 L1 or L2) and MCE.
 
-Why so many: the EBM paper's ECE is classwise (20 equal-width bins per class, averaged over
-classes), the usual NLU convention (Desai & Durrett 2020) is top-label, and adaptive
-(equal-mass) bins reduce the bias of sparse bins. They give different numbers on the same
+Why so many: the usual NLU convention (Desai & Durrett 2020) is top-label; the EBM paper
+reports uncertainty-calibration's ``get_ece(probs, labels, num_bins=20)``, top-label with 20
+equal-width right-closed bins (``closed="right"``); classwise ECE (per-class bins, averaged
+over classes) is that library's ``mode='marginal'``, equal to the paper's only on binary
+tasks; adaptive (equal-mass) bins reduce the bias of sparse bins. They give different numbers on the same
 predictions, so every value is reported with its canonical estimator string, e.g.
 ``ece(bins=15,scheme=width,norm=l1,confidence=top-label)``.
 
@@ -21,8 +23,10 @@ and the estimator is the mean over columns (classwise ECE = the per-class ECEs a
 Bin convention (identical to ``netcal.metrics.ECE`` / ``MCE`` with ``detection=False``, so
 values agree with netcal to rounding): values are first clipped to [eps, 1 - eps] with
 eps = float64 machine epsilon, so a value of exactly 0 lands in the first bin and exactly 1
-in the last; bins are [e_t, e_{t+1}) over the edges e. ``scheme="width"``: e =
-``np.linspace(0, 1, bins + 1)``. ``scheme="mass"``: e = ``np.quantile(values, linspace(0, 1,
+in the last; bins are [e_t, e_{t+1}) over the edges e (``closed="left"``, the default) or
+(e_t, e_{t+1}] with upper edges ``t / bins`` computed as uncertainty-calibration does
+(``closed="right"``, equal-width only; a value at an edge then joins the lower bin).
+``scheme="width"``: e = ``np.linspace(0, 1, bins + 1)``. ``scheme="mass"``: e = ``np.quantile(values, linspace(0, 1,
 bins + 1))`` of the (resampled) sample, with e_0 = 0 and e_bins = 1; tied quantiles make
 empty bins (netcal raises there instead). Empty bins contribute nothing.
 
@@ -50,15 +54,17 @@ from calibench.metrics.inputs import (
 Scheme = Literal["width", "mass"]
 Norm = Literal["l1", "l2"]
 Confidence = Literal["top-label", "classwise"]
+Closed = Literal["left", "right"]
 SCHEMES: tuple[str, ...] = ("width", "mass")
 NORMS: tuple[str, ...] = ("l1", "l2")
 CONFIDENCES: tuple[str, ...] = ("top-label", "classwise")
+CLOSED: tuple[str, ...] = ("left", "right")
 
 #: Values are clipped to [CLIP_EPS, 1 - CLIP_EPS] before binning, as netcal does.
 CLIP_EPS = float(np.finfo(np.float64).eps)
 
 
-def _check_params(bins: int, scheme: str, confidence: str, norm: str | None = None) -> None:
+def _check_params(bins: int, scheme: str, confidence: str, norm: str | None = None, closed: str = "left") -> None:
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ValueError(f"bins must be a positive integer, got {bins!r}")
     if scheme not in SCHEMES:
@@ -67,6 +73,10 @@ def _check_params(bins: int, scheme: str, confidence: str, norm: str | None = No
         raise ValueError(f"confidence must be one of {CONFIDENCES}, got {confidence!r}")
     if norm is not None and norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if closed not in CLOSED:
+        raise ValueError(f"closed must be one of {CLOSED}, got {closed!r}")
+    if closed == "right" and scheme != "width":
+        raise ValueError("closed='right' is defined for equal-width bins only (scheme='width')")
 
 
 def _columns(p: np.ndarray, y: np.ndarray, confidence: str) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +143,7 @@ def _bin_sums(
     confidence: str,
     terms: tuple[str, ...],
     with_count: bool,
+    closed: str = "left",
 ) -> tuple[np.ndarray | None, list[np.ndarray]]:
     """Per (resample, column, bin) sums of per-example ``terms`` (and counts): (B, K, bins) arrays.
 
@@ -143,7 +154,10 @@ def _bin_sums(
     values, hits = _columns(p, y, confidence)
     n_cols = values.shape[0]
     per_example = [_TERMS[t](values, hits) for t in terms]  # each (K, n)
-    if scheme == "width":  # bins do not depend on the resample: bin every example once
+    if scheme == "width" and closed == "right":  # (a, b]: the upper edges as uncertainty-calibration has them
+        upper = np.arange(1, bins + 1) * 1.0 / bins
+        width_ids = np.minimum(np.searchsorted(upper, values, side="left"), bins - 1)
+    elif scheme == "width":  # bins do not depend on the resample: bin every example once
         edges = np.linspace(0.0, 1.0, bins + 1)
         width_ids = np.minimum(np.searchsorted(edges, values, side="right") - 1, bins - 1)
     else:
@@ -178,13 +192,16 @@ def ece_batched(
     scheme: Scheme = "width",
     norm: Norm = "l1",
     confidence: Confidence = "top-label",
+    closed: Closed = "left",
 ) -> np.ndarray:
     """Expected calibration error on each resample row of ``idx`` (None = the sample) -> (B,)."""
-    _check_params(bins, scheme, confidence, norm)
+    _check_params(bins, scheme, confidence, norm, closed)
     p, y = check_inputs(probs, labels)
     idx = check_index(idx, len(y))
     m = idx.shape[1]
-    count, (residual,) = _bin_sums(p, y, idx, bins, scheme, confidence, ("residual",), with_count=norm == "l2")
+    count, (residual,) = _bin_sums(
+        p, y, idx, bins, scheme, confidence, ("residual",), with_count=norm == "l2", closed=closed
+    )
     if norm == "l1":  # sum_b (N_b / m) |acc_b - conf_b|
         per_column = np.abs(residual).sum(axis=2) / m
     else:  # sqrt(sum_b (N_b / m) (acc_b - conf_b)^2), empty bins contribute 0
@@ -200,9 +217,12 @@ def ece(
     scheme: Scheme = "width",
     norm: Norm = "l1",
     confidence: Confidence = "top-label",
+    closed: Closed = "left",
 ) -> float:
     """Expected calibration error; see the module docstring for the exact definition."""
-    return float(ece_batched(probs, labels, None, bins=bins, scheme=scheme, norm=norm, confidence=confidence)[0])
+    return float(
+        ece_batched(probs, labels, None, bins=bins, scheme=scheme, norm=norm, confidence=confidence, closed=closed)[0]
+    )
 
 
 def mce_batched(
@@ -236,11 +256,20 @@ def mce(
 
 
 def ece_estimator(
-    bins: int = 15, scheme: Scheme = "width", norm: Norm = "l1", confidence: Confidence = "top-label"
+    bins: int = 15,
+    scheme: Scheme = "width",
+    norm: Norm = "l1",
+    confidence: Confidence = "top-label",
+    closed: Closed = "left",
 ) -> str:
-    """Canonical estimator string of an ECE, e.g. ``ece(bins=15,scheme=width,norm=l1,confidence=top-label)``."""
-    _check_params(bins, scheme, confidence, norm)
-    return estimator_string("ece", bins=bins, scheme=scheme, norm=norm, confidence=confidence)
+    """Canonical estimator string of an ECE, e.g. ``ece(bins=15,scheme=width,norm=l1,confidence=top-label)``.
+
+    ``closed`` is named only when it is ``right`` (``...,closed=right)``), so every estimator
+    string stored before the option existed still names the same estimator.
+    """
+    _check_params(bins, scheme, confidence, norm, closed)
+    extra = {"closed": closed} if closed == "right" else {}
+    return estimator_string("ece", bins=bins, scheme=scheme, norm=norm, confidence=confidence, **extra)
 
 
 def mce_estimator(bins: int = 15, scheme: Scheme = "width", confidence: Confidence = "top-label") -> str:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from calibench.metrics import calibration, classification, scoring
+from calibench.metrics import calibration, classification, robust, scoring, selective
 from calibench.metrics.inputs import check_index, check_inputs, estimator_string
 
 Needs = Literal["classes", "probabilities"]
@@ -217,7 +217,8 @@ BUILTIN: tuple[Metric, ...] = (
         lower_is_better=True,
         defaults={"bins": 20, "confidence": "classwise"},
         run_options={"bins": "classwise_bins"},
-        description="classwise ECE (the EBM paper's): equal-width bins per class, averaged over classes",
+        description="classwise ECE: equal-width bins per class, averaged over classes (uncertainty-calibration's "
+        "mode='marginal'; equals the EBM paper's ECE only on binary tasks)",
     ),
     Metric(
         "ece_adaptive",
@@ -239,6 +240,76 @@ BUILTIN: tuple[Metric, ...] = (
         lower_is_better=True,
         run_options=_ECE_BINS,
         description="maximum calibration error over non-empty bins, top-label",
+    ),
+    Metric(
+        "ece_paper",
+        calibration.ece,
+        title="ECE (EBM paper)",
+        batched=calibration.ece_batched,
+        estimator=calibration.ece_estimator,
+        lower_is_better=True,
+        defaults={"bins": 20, "closed": "right"},
+        description="the EBM paper's ECE, uncertainty-calibration's get_ece(num_bins=20): top-label, 20 "
+        "equal-width bins (a, b]",
+    ),
+    Metric(
+        "smece",
+        robust.smece,
+        title="SmoothECE",
+        batched=robust.smece_batched,
+        estimator=robust.smece_estimator,
+        lower_is_better=True,
+        description="SmoothECE (relplot): top-label residual kernel-smoothed, bandwidth chosen from the data",
+    ),
+    Metric(
+        "debiased_l2_ce",
+        robust.debiased_l2_ce,
+        title="Debiased L2 CE",
+        batched=robust.debiased_l2_ce_batched,
+        estimator=robust.debiased_l2_ce_estimator,
+        lower_is_better=True,
+        description="debiased top-label L2 calibration error, 15 equal-mass bins (uncertainty-calibration; "
+        "NaN below 15 examples)",
+    ),
+    Metric(
+        "aurc",
+        selective.aurc,
+        title="AURC",
+        batched=selective.aurc_batched,
+        estimator=lambda: selective.selective_estimator("aurc"),
+        lower_is_better=True,
+        description="area under the risk-coverage curve of MSP: mean selective risk over coverages k/n",
+    ),
+    Metric(
+        "eaurc",
+        selective.eaurc,
+        title="E-AURC",
+        batched=selective.eaurc_batched,
+        estimator=lambda: selective.selective_estimator("eaurc"),
+        lower_is_better=True,
+        description="AURC minus the AURC of the oracle ranking at the same accuracy",
+    ),
+    *(
+        Metric(
+            selective.coverage_key(coverage),
+            selective.selective_accuracy,
+            title=f"Sel. acc. @{coverage:.0%}",
+            batched=selective.selective_accuracy_batched,
+            estimator=lambda coverage: selective.selective_estimator("selective_accuracy", coverage=coverage),
+            lower_is_better=False,
+            defaults={"coverage": coverage},
+            description=f"accuracy on the {coverage:.0%} most confident test inputs (MSP)",
+        )
+        for coverage in selective.REPORTED_COVERAGES
+    ),
+    Metric(
+        "misclassification_auroc",
+        selective.misclassification_auroc,
+        title="Misclass. AUROC",
+        batched=selective.misclassification_auroc_batched,
+        estimator=selective.auroc_estimator,
+        lower_is_better=False,
+        description="AUROC of MSP for telling correct predictions from errors (NaN without both)",
     ),
 )
 

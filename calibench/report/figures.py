@@ -1,5 +1,5 @@
-"""Figures of the report: reliability diagrams with confidence histograms, and the
-critical-difference diagram (drawn by :func:`calibench.stats.cd_diagram`).
+"""Figures of the report: reliability diagrams with confidence histograms, risk-coverage
+curves, and the critical-difference diagram (drawn by :func:`calibench.stats.cd_diagram`).
 
 Drawn on bare matplotlib ``Figure`` objects with the Agg canvas: no pyplot global state, no
 display needed, and nothing left open once the PNG bytes are returned. Text that comes from
@@ -9,13 +9,14 @@ runs (method and task names) is drawn with mathtext off, so a ``$`` in a name pr
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from calibench.metrics import ReliabilityBins, parse_estimator, reliability_bins
+from calibench.metrics.selective import RiskCoverage, risk_coverage_curve
 from calibench.report.leaderboard import MetricBoard
 
 #: Binning of the diagrams when the leaderboard's ECE estimator is not a top-label
@@ -99,6 +100,49 @@ def reliability_png(rb: ReliabilityBins, *, title: str, subtitle: str) -> bytes:
     bottom.set_ylabel("examples")
     bottom.legend(loc="upper left", fontsize=6.5, frameon=False)
     fig.subplots_adjust(left=0.16, right=0.97, top=0.91, bottom=0.1)
+    return _png(fig)
+
+
+def seed_mean_curve(probs: Sequence[np.ndarray], labels: np.ndarray) -> RiskCoverage:
+    """The risk-coverage curve averaged over seeds (every seed has the same test set, so the same
+    coverage grid); its mean risk is the seeds' mean AURC."""
+    curves = [risk_coverage_curve(p, labels) for p in probs]
+    return RiskCoverage(
+        coverage=curves[0].coverage,
+        risk=np.mean([c.risk for c in curves], axis=0),
+        oracle_risk=np.mean([c.oracle_risk for c in curves], axis=0),
+    )
+
+
+def risk_coverage_png(curves: Mapping[str, RiskCoverage], *, title: str, subtitle: str) -> bytes:
+    """Risk-coverage curves of several methods on one task, as PNG bytes.
+
+    One line per method (selective risk on the most confident fraction of the test inputs,
+    by maximum softmax probability), its AURC in the legend; dotted: the oracle ranking of the
+    first method (errors last), the lower bound at its accuracy.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.8, 4.6))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    top = 0.0
+    for i, (method, c) in enumerate(curves.items()):
+        ax.plot(c.coverage, c.risk, linewidth=1.3, color=f"C{i % 10}", label=f"{method} (AURC {c.risk.mean():.3f})")
+        top = max(top, float(c.risk[len(c.risk) // 20 :].max()))  # ignore the noisy first 5%
+    first = next(iter(curves.values()))
+    ax.plot(first.coverage, first.oracle_risk, linestyle=":", color="0.4", linewidth=1.1, label="oracle ranking")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, min(1.0, max(0.05, 1.15 * top)))
+    ax.set_xlabel("coverage (most confident kept)")
+    ax.set_ylabel("selective risk (error rate)")
+    legend = ax.legend(loc="upper left", fontsize=6.5, frameon=False)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+    fig.text(0.02, 0.985, title, fontsize=9, fontweight="bold", va="top", ha="left", parse_math=False)
+    fig.text(0.02, 0.948, subtitle, fontsize=7, va="top", ha="left", color="0.25", parse_math=False)
+    fig.subplots_adjust(left=0.19, right=0.96, top=0.91, bottom=0.1)
     return _png(fig)
 
 

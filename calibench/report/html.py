@@ -17,7 +17,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 
-from calibench.report.figures import cd_png, diagram_binning, pooled_bins, reliability_png
+from calibench.report.figures import (
+    cd_png,
+    diagram_binning,
+    pooled_bins,
+    reliability_png,
+    risk_coverage_png,
+    seed_mean_curve,
+)
 from calibench.report.leaderboard import Leaderboard, MetricBoard
 from calibench.report.runs import Run
 from calibench.report.text import (
@@ -134,6 +141,22 @@ def comparisons_html(lb: Leaderboard, board: MetricBoard) -> str:
     )
 
 
+def risk_coverage_html(task: str, by_cell: dict[tuple[str, str], list[Run]], save) -> str:
+    """The figure of every method's risk-coverage curve on ``task`` (saved through ``save``)."""
+    curves = {}
+    for m in sorted({m for (t, m) in by_cell if t == task}):
+        rs = by_cell[(task, m)]
+        curves[m] = seed_mean_curve([r.probs for r in rs], rs[0].labels)
+    n_seeds = max(len(by_cell[(task, m)]) for m in curves)
+    summary = f"mean over {n_seeds} seed(s); AURC = mean selective risk"
+    src = save(image_name("risk-coverage", task),
+               risk_coverage_png(curves, title=f"{task}: risk vs coverage", subtitle=summary))
+    return (
+        "<figure>" + _img(src, f"risk-coverage curves on {task}", 380, 460)
+        + f"<figcaption>Risk-coverage curves on <code>{esc(task)}</code> ({esc(summary)}).</figcaption></figure>"
+    )
+
+
 def protocol_html(lb: Leaderboard) -> str:
     rows = []
     for t in lb.tasks:
@@ -212,12 +235,14 @@ def write_report(
                 f"difference (alpha = {lb.options.alpha:g}).</figcaption></figure>"
             )
 
-    body.append('<h2 id="reliability">Reliability diagrams</h2>')
+    body.append('<h2 id="reliability">Reliability diagrams and risk-coverage curves</h2>')
     body.append(
         '<p class="legend">Per task and method, the test predictions of every seed pooled (counts are summed over '
         f"seeds), binned by top-label confidence into {esc(binning.source)}. Bars: accuracy per bin, labelled with "
         "the bin's count; hatched red: the gap to the bin's mean confidence; dashed: perfect calibration. Below: "
-        "examples per confidence bin, with the overall accuracy and mean confidence.</p>"
+        "examples per confidence bin, with the overall accuracy and mean confidence. Last per task: the "
+        "risk-coverage curves of every method (error rate on the most confident fraction of the test inputs, "
+        "averaged over seeds; ties in confidence are averaged over their orderings), with each method's AURC.</p>"
     )
     for t in lb.tasks:
         body.append(f"<h3><code>{esc(t)}</code></h3><div class=\"grid\">")
@@ -232,6 +257,7 @@ def write_report(
                 "<figure>" + _img(src, f"reliability diagram of {m} on {t}", 380, 460)
                 + f"<figcaption><code>{esc(m)}</code> on <code>{esc(t)}</code>: {esc(summary)}</figcaption></figure>"
             )
+        body.append(risk_coverage_html(t, by_cell, save))
         body.append("</div>")
     body.append(protocol_html(lb))
 

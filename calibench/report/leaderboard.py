@@ -318,6 +318,8 @@ def _stable_seed(base: int, *parts: str) -> int:
 
 
 def _training_summary(config: Mapping[str, Any]) -> str:
+    if "external" in config:  # scored from saved predictions (calibench score): no training here
+        return f"saved predictions scored by calibench score ({config['external'].get('protocol', '?')})"
     h = config.get("hyper", {})
     length = f"{h.get('max_steps')} steps" if h.get("max_steps") else f"{h.get('epochs'):g} epochs"
     parts = [

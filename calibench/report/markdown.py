@@ -27,6 +27,12 @@ PROTOCOL_TEXT = {
         "*test* half (every number here); the training set is optionally subsampled by a hash of "
         "(data seed, row index), the same rows for every method and seed"
     ),
+    "dev-halves-v2": (
+        "each official GLUE dev set is split in file order into a *dev* half (calibrator fitting: the first "
+        "n//2 rows) and a *test* half (every number here: the last n//2 rows; for odd n the middle row is "
+        "unused, as in the paper's code); MRPC's text is normalised as the paper's code does; the training "
+        "set is optionally subsampled by a hash of (data seed, row index), the same rows for every method and seed"
+    ),
 }
 
 

@@ -9,6 +9,8 @@ Runs come from a results store (:func:`load_store_runs`) or from exported result
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,6 +179,7 @@ def metric_disagreements(runs: Iterable[Run], atol: float) -> list[Disagreement]
     for run in runs:
         for key, fresh in recompute_metrics(run).items():
             stored = float(run.record["metrics"][key]["value"])
-            if not (abs(stored - fresh["value"]) <= atol):  # NaN-safe: a NaN disagrees
+            both_undefined = math.isnan(stored) and math.isnan(fresh["value"])  # e.g. AUROC without errors
+            if not (abs(stored - fresh["value"]) <= atol or both_undefined):  # one NaN alone disagrees
                 out.append(Disagreement(run.name, key, fresh["estimator"], stored, fresh["value"]))
     return out

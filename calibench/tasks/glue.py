@@ -59,6 +59,8 @@ MRPC = TaskSpec(
             unlisted_split="train",
         ),
     ),
+    # The reference code's MRPC clean-up: the corpus is tokenised with spaces before punctuation.
+    text_replacements=((" ,", ","), (" .", "."), (" 's", "'s")),
     description="Microsoft Research Paraphrase Corpus: are the two sentences paraphrases? (F1, accuracy)",
 )
 

@@ -70,6 +70,9 @@ class TaskSpec:
     metrics: tuple[str, ...] = ()
     train_split_name: str = "train"
     dev_split_name: str = "validation"
+    # Literal (old, new) replacements applied in order to every text field of every split
+    # before the protocol: the reference code's per-task text normalisation.
+    text_replacements: tuple[tuple[str, str], ...] = ()
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:

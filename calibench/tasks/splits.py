@@ -1,4 +1,4 @@
-"""The paper's data protocol, ``dev-halves-v1``, and the fingerprint that identifies its output.
+"""The paper's data protocol, ``dev-halves-v2``, and the fingerprint that identifies its output.
 
 GLUE test labels are hidden, so (He et al., EACL 2021) each official dev set is split in
 file order: the first half is "dev" (calibration / validation), the second half "test"
@@ -6,8 +6,13 @@ file order: the first half is "dev" (calibration / validation), the second half 
 
 * pair examples with an empty side -- and, for single-sentence tasks, empty sentences --
   are dropped first (empty = None or whitespace only), and counted per source split;
-* ``dev`` = the first ``n // 2`` rows, ``test`` = the remaining ``n - n // 2`` (so ``test``
-  gets the extra row when ``n`` is odd);
+* a task's text normalisation (:attr:`TaskSpec.text_replacements`, e.g. MRPC's
+  ``' ,' -> ','``) is applied to every split first, as the reference code does;
+* ``dev`` = the first ``n // 2`` rows, ``test`` = the last ``n // 2`` rows: for odd ``n`` the
+  middle row is in neither half, as in the reference (``cal_num = n // 2``).
+  ``dev-halves-v1``, the protocol before this one, gave that row to ``test`` and did not
+  normalise MRPC; results stored under it keep its name and fingerprint, and a rerun under
+  v2 trains anew (the fingerprint hashes the protocol name).
 * the training set is optionally subsampled to ``train_size`` rows chosen by ``data_seed``
   alone, kept in file order. The choice ranks rows by a fixed 64-bit hash of
   ``(data_seed, idx)``, so it is identical on every machine and NumPy version, independent
@@ -37,7 +42,7 @@ from calibench.tasks.loading import load_task, table_of, to_dataset
 from calibench.tasks.lookup import get_task
 from calibench.tasks.spec import TaskSpec
 
-PROTOCOL = "dev-halves-v1"
+PROTOCOL = "dev-halves-v2"
 SPLIT_NAMES: tuple[str, ...] = ("train", "dev", "test")
 FINGERPRINT_CHARS = 16  # hex digits of sha256 kept: 64 bits, ample for naming split variants
 
@@ -107,6 +112,24 @@ def compute_fingerprint(
 
 
 # --------------------------------------------------------------------------- protocol steps
+
+
+def normalize_texts(task: TaskSpec, table: pa.Table) -> pa.Table:
+    """Apply ``task.text_replacements`` (literal, in order) to every text field of ``table``."""
+    if not task.text_replacements:
+        return table
+    for field in task.text_fields:
+        col = table.column(field)
+        for old, new in task.text_replacements:
+            col = pc.replace_substring(col, pattern=old, replacement=new)
+        table = table.set_column(table.schema.get_field_index(field), field, col)
+    return table
+
+
+def dev_test_halves(official_dev: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The first ``n // 2`` rows and the last ``n // 2`` rows (odd ``n``: the middle row in neither)."""
+    half = official_dev.num_rows // 2
+    return official_dev.slice(0, half), official_dev.slice(official_dev.num_rows - half)
 
 
 def drop_empty(task: TaskSpec, table: pa.Table) -> tuple[pa.Table, int]:
@@ -191,7 +214,7 @@ def prepare_splits(
     train_size: int | None = None,
     data_seed: int = 0,
 ) -> Splits:
-    """Load ``task`` and apply the ``dev-halves-v1`` protocol (see the module docstring).
+    """Load ``task`` and apply the ``dev-halves-v2`` protocol (see the module docstring).
 
     ``train_size=None`` keeps the whole training set; a larger ``train_size`` than there are
     usable training rows is an error. ``data_dir`` is resolved as in
@@ -202,8 +225,8 @@ def prepare_splits(
     seed = _check_seed(data_seed)
     loaded = load_task(spec, data_dir)
 
-    train, dropped_train = drop_empty(spec, table_of(loaded.train))
-    official_dev, dropped_dev = drop_empty(spec, table_of(loaded.dev))
+    train, dropped_train = drop_empty(spec, normalize_texts(spec, table_of(loaded.train)))
+    official_dev, dropped_dev = drop_empty(spec, normalize_texts(spec, table_of(loaded.dev)))
     n_train_full = train.num_rows
     if n_train_full == 0:
         raise DataError(f"{spec.name}: no usable training rows in {loaded.train_file or loaded.source} "
@@ -222,8 +245,8 @@ def prepare_splits(
             f"{spec.name}: the official dev split {spec.dev_split_name!r} has {official_dev.num_rows} usable "
             "rows; at least 2 are needed to split it into dev and test halves"
         )
-    half = official_dev.num_rows // 2
-    tables = {"train": train, "dev": official_dev.slice(0, half), "test": official_dev.slice(half)}
+    dev, test = dev_test_halves(official_dev)
+    tables = {"train": train, "dev": dev, "test": test}
 
     stats: dict[str, Any] = {
         "task": spec.name,
@@ -235,6 +258,7 @@ def prepare_splits(
         "n_official_dev": official_dev.num_rows,
         "n_dev": tables["dev"].num_rows,
         "n_test": tables["test"].num_rows,
+        "n_unused_middle": official_dev.num_rows - dev.num_rows - test.num_rows,
         "dropped_empty": {"train": dropped_train, "official_dev": dropped_dev},
         "dropped_malformed": dict(loaded.dropped_malformed),
         "train_label_counts": _label_counts(spec, tables["train"]),

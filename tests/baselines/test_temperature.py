@@ -56,6 +56,19 @@ def test_ece_grid_objective_picks_a_grid_temperature_near_the_nll_one(synthetic)
     assert ts.temperature_ == pytest.approx(2.0, abs=0.3)
 
 
+def test_ece_grid_is_the_reference_tscal_calibrator(synthetic):
+    """13 temperatures scored by the paper's get_ece(num_bins=20), first minimum (audit item 2.2)."""
+    calibration = pytest.importorskip("calibration", reason="uncertainty-calibration not installed")
+    assert TemperatureScaling.GRID.tolist() == [0.1, 0.5, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.25, 2.5, 3.0]
+    assert "ece_bins" not in TemperatureScaling().options
+    for seed, (n, c, scale) in enumerate([(400, 2, 3.0), (300, 3, 0.6), (800, 4, 1.7), (97, 2, 5.0)]):
+        logits, labels = synthetic(n, c, scale=scale, seed=seed)
+        scores = [calibration.get_ece(np.exp(log_softmax(logits / t, axis=1)), labels, num_bins=20)
+                  for t in TemperatureScaling.GRID]
+        expected = float(TemperatureScaling.GRID[int(np.argmin(scores))])
+        assert TemperatureScaling(objective="ece-grid").fit(logits, labels).temperature_ == expected
+
+
 def test_predict_proba_is_softmax_of_scaled_logits(synthetic):
     logits, labels = synthetic(300, 3, scale=2.0)
     ts = TemperatureScaling().fit(logits, labels)

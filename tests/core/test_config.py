@@ -59,3 +59,26 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
         registry.get("recipe", "ebm-hidden")(**opts)
+
+
+def test_paper_steps_are_the_reference_scripts_divided_by_stepdiv():
+    """The reference divides MAXSTEP/WARMSTEP by STEPDIV (4 on the large tasks) in the baseline
+    and the NCE scripts alike; paper-full-steps is the undivided schedule (audit item 2.11)."""
+    paper, full = get_preset("paper"), get_preset("paper-full-steps")
+    assert (paper.hyper_for("sst2").max_steps, paper.hyper_for("sst2").warmup_steps) == (20935 // 4, 1256 // 4)
+    assert (full.hyper_for("sst2").max_steps, full.hyper_for("sst2").warmup_steps) == (20935, 1256)
+    assert full.hyper_for("qqp").max_steps == 4 * paper.hyper_for("qqp").max_steps == 113272
+    for small in ("mrpc", "cola", "rte", "wnli"):  # STEPDIV=1 there
+        assert full.hyper_for(small) == paper.hyper_for(small)
+    assert full.recipe_options == paper.recipe_options  # EBM and baseline share one schedule
+
+
+def test_paper_preset_noise_corpus_and_noise_lm_epochs_follow_the_reference():
+    """~2M noise samples per task (so K=8 reuses none), and 8 noise-LM epochs on MRPC (items 2.6, 2.7)."""
+    from calibench import registry
+
+    opts = get_preset("paper").recipe_options["ebm-hidden"]
+    assert opts["max_noise_samples"] == 2_000_000
+    recipe = registry.get("recipe", "ebm-hidden")(**opts)
+    assert {t: recipe.noise_config(t).epochs for t in ("mrpc", "rte", "cola", "wnli", "sst2")} == {
+        "mrpc": 8, "rte": 8, "cola": 8, "wnli": 16, "sst2": 4}

@@ -253,3 +253,25 @@ def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_p
     opts = get_preset(None).recipe_options["ebm-hidden"]
     assert seen["cfg"] == registry.get("recipe", "ebm-hidden")(**opts).noise_config("sst2").resolved()
     assert seen["cfg"].lm == opts["noise_lm"]
+
+
+def test_a_noise_lm_that_never_keeps_the_separator_fails_fast() -> None:
+    """Every sample loses its pair separator: the corpus gives up after the first few hundred
+    attempts (the keep rate cannot reach n_samples), not after 20 x n_samples."""
+    from types import SimpleNamespace
+
+    from calibench.ebm.noise_model import NoiseSamples
+    from calibench.ebm.sampling import DecodedSample
+
+    calls = []
+
+    def sample(batch, rng=None, generator=None):
+        calls.append(len(batch))
+        lost = DecodedSample(fields=None, dropped="separator", n_tokens=5, truncated=False, raw="a b")
+        return NoiseSamples(masked=[[1]] * len(batch), samples=[lost] * len(batch))
+
+    tokenizer = SimpleNamespace(convert_ids_to_tokens=lambda i: "[SEP]")
+    model = SimpleNamespace(sample=sample, tokenizer=tokenizer, tokens=SimpleNamespace(sep=0))
+    with pytest.raises(RuntimeError, match="lost the pair separator"):
+        generate_samples(model, [("a", "b")] * 10, n_samples=48, seed=0)
+    assert sum(calls) < 400  # the old bound: 20 * 48 + 10 * 512 = 6080 attempts

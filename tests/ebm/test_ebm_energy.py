@@ -25,7 +25,7 @@ def test_names_are_the_method_strings() -> None:
     assert resolve_energy("sharp-hidden").name is EnergyName.SHARP_HIDDEN
     assert resolve_energy(EnergyName.HIDDEN).needs_scalar_head is False
     assert resolve_energy("scalar").needs_scalar_head is True
-    assert SCALAR_HEAD_KEY  # recipes store the head under this key
+    assert SCALAR_HEAD_KEY == "energy"  # the key recipes store the head under (tests/ebm/test_recipe.py)
 
 
 def test_unknown_energy_suggests_the_close_name() -> None:

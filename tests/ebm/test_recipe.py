@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec
 from calibench.ebm import recipe as ebm_recipe
-from calibench.ebm.energy import compute_energy
+from calibench.ebm.energy import SCALAR_HEAD_KEY, compute_energy
 from calibench.ebm.nce import nce_loss
 from calibench.execution.jobs import build_context
 from calibench.training.loop import TrainingDiverged, train
@@ -59,7 +59,7 @@ def test_loss_is_ce_plus_lambda_nce(name, tiny_bert, shared_glue_dir, tmp_path, 
     out = recipe.loss(model, batch, ctx)
     with torch.no_grad():
         ce = F.cross_entropy(model(**batch).logits, batch["labels"])
-        head = model.extra_heads["energy"] if name == "ebm-scalar" else None
+        head = model.extra_heads[SCALAR_HEAD_KEY] if name == "ebm-scalar" else None
 
         def energy(enc, idx):
             o = model(**ctx.batch(enc, idx))
@@ -80,20 +80,20 @@ def test_loss_is_ce_plus_lambda_nce(name, tiny_bert, shared_glue_dir, tmp_path, 
 def test_scalar_head_is_trained(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):
     ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
     log = train(ctx, recipe, log_every=1)
-    head = ctx.model.extra_heads["energy"]
+    head = ctx.model.extra_heads[SCALAR_HEAD_KEY]
     assert head.out_proj.out_features == 1  # the reference's 2-layer shape with one output
     assert all(p.grad is None for p in head.parameters())  # zeroed after the last step...
     assert len(log.history) == 4 and all(np.isfinite(h["nce/loss"]) for h in log.history)
     ctx2, recipe2 = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
     recipe2.setup(ctx2)
-    before = [p.detach().clone() for p in ctx2.model.extra_heads["energy"].parameters()]
+    before = [p.detach().clone() for p in ctx2.model.extra_heads[SCALAR_HEAD_KEY].parameters()]
     ctx3, recipe3 = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1)
     train(ctx3, recipe3)
-    after = list(ctx3.model.extra_heads["energy"].parameters())
+    after = list(ctx3.model.extra_heads[SCALAR_HEAD_KEY].parameters())
     assert any(not torch.equal(b, a) for b, a in zip(before, after))  # ...and it moved
     linear = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-scalar", k=1, scalar_head="linear")
     linear[1].setup(linear[0])
-    assert isinstance(linear[0].model.extra_heads["energy"], torch.nn.Linear)
+    assert isinstance(linear[0].model.extra_heads[SCALAR_HEAD_KEY], torch.nn.Linear)
 
 
 def test_hidden_variants_add_no_head(tiny_bert, shared_glue_dir, tmp_path, fake_corpus):

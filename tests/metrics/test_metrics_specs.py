@@ -35,7 +35,17 @@ ESTIMATORS = {
     "ece_classwise": "ece(bins=20,scheme=width,norm=l1,confidence=classwise)",
     "ece_adaptive": "ece(bins=15,scheme=mass,norm=l1,confidence=top-label)",
     "mce": "mce(bins=15,scheme=width,confidence=top-label)",
+    "ece_paper": "ece(bins=20,scheme=width,norm=l1,confidence=top-label,closed=right)",
+    "smece": "smece(confidence=top-label,kernel=reflected-gaussian,bandwidth=auto,eps=0.001)",
+    "debiased_l2_ce": "debiased_l2_ce(bins=15,scheme=mass-midpoints,confidence=top-label)",
+    "aurc": "aurc(score=msp,ties=expected)",
+    "eaurc": "eaurc(score=msp,ties=expected)",
+    "selective_accuracy_80": "selective_accuracy(coverage=0.8,score=msp,ties=expected)",
+    "selective_accuracy_90": "selective_accuracy(coverage=0.9,score=msp,ties=expected)",
+    "misclassification_auroc": "misclassification_auroc(score=msp,ties=half)",
 }
+EXTRA = ["ece_paper", "smece", "debiased_l2_ce", "aurc", "eaurc", "selective_accuracy_80", "selective_accuracy_90",
+         "misclassification_auroc"]
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +55,9 @@ def binary(make_predictions):
 
 def test_table_estimators_and_directions():
     assert {k: s.estimator for k, s in METRICS.items()} == ESTIMATORS
-    assert {k for k, s in METRICS.items() if not s.lower_is_better} == {"accuracy", "mcc", "f1"}
+    assert {k for k, s in METRICS.items() if not s.lower_is_better} == {
+        "accuracy", "mcc", "f1", "selective_accuracy_80", "selective_accuracy_90", "misclassification_auroc"
+    }
     assert all(s.name == k for k, s in METRICS.items())
 
 
@@ -60,7 +72,7 @@ def test_table_estimators_and_directions():
 def test_evaluate_keys_values_and_estimators(binary, task_metric, keys):
     probs, labels = binary
     out = evaluate(probs, labels, task_metric)
-    assert list(out) == [*keys, "nll", "brier", "ece", "ece_classwise", "ece_adaptive", "mce"]
+    assert list(out) == [*keys, "nll", "brier", "ece", "ece_classwise", "ece_adaptive", "mce", *EXTRA]
     assert {k: v["estimator"] for k, v in out.items()} == {k: ESTIMATORS[k] for k in out}
     direct = {
         "accuracy": accuracy(probs, labels),
@@ -72,6 +84,7 @@ def test_evaluate_keys_values_and_estimators(binary, task_metric, keys):
         "ece_classwise": ece(probs, labels, bins=20, confidence="classwise"),
         "ece_adaptive": ece(probs, labels, bins=15, scheme="mass"),
         "mce": mce(probs, labels, bins=15),
+        **{key: metric_spec(key).fn(probs, labels) for key in EXTRA},
     }
     for key, value in out.items():
         assert isinstance(value["value"], float)
@@ -95,7 +108,7 @@ def test_metric_spec_binds_parameters(binary):
     probs, labels = binary
     spec = metric_spec("ece", bins=10, norm="l2")
     assert spec.estimator == "ece(bins=10,scheme=width,norm=l2,confidence=top-label)"
-    assert dict(spec.params) == {"bins": 10, "scheme": "width", "norm": "l2", "confidence": "top-label"}
+    assert dict(spec.params) == {"bins": 10, "scheme": "width", "norm": "l2", "confidence": "top-label", "closed": "left"}
     assert spec(probs, labels) == ece(probs, labels, bins=10, norm="l2")
     assert spec.batched(probs, labels, None)[0] == spec.fn(probs, labels)
     assert metric_fn("f1", pos_label=0)(probs, labels) == f1(probs, labels, pos_label=0)

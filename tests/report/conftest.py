@@ -77,7 +77,7 @@ def make_record(
         "n_test": n,
         "config": config,
         "training": {
-            "split": {"fingerprint": fingerprint, "protocol": "dev-halves-v1", "n_train": 48, "n_dev": n,
+            "split": {"fingerprint": fingerprint, "protocol": "dev-halves-v2", "n_train": 48, "n_dev": n,
                       "n_test": n, "train_size": 48, "data_seed": 0, "source": "parquet:/somewhere/local/glue"},
             "precision": "fp32",
             "versions": {"calibench": "0.1.0"},

@@ -22,6 +22,10 @@ from calibench.report.runs import Run
 EVIL = '<script>alert("x")</script>'
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
+#: Images of the module's report: 3 tasks x 4 methods reliability diagrams, 3 risk-coverage
+#: figures (one per task), 2 CD diagrams.
+N_IMAGES = 17
+
 #: Set to a path to keep the browser test's screenshot for a person to look at.
 SCREENSHOT_ENV = "CALIBENCH_REPORT_SCREENSHOT"
 
@@ -48,14 +52,17 @@ def test_report_files_and_images(report):
     lb, _, index = report
     page = index.read_text()
     srcs = re.findall(r'<img src="([^"]+)"', page)
-    # one reliability diagram per task and method, one CD diagram per metric
-    assert len(srcs) == len(lb.tasks) * len(lb.methods) + len(lb.boards) == 14
+    # one reliability diagram per task and method, one risk-coverage figure per task, one CD diagram per metric
+    assert len(srcs) == len(lb.tasks) * len(lb.methods) + len(lb.tasks) + len(lb.boards) == N_IMAGES
+    assert len([s for s in srcs if Path(s).name.startswith("risk-coverage-")]) == len(lb.tasks)
+    for t in lb.tasks:
+        assert f'alt="risk-coverage curves on {t}"' in page
     for src in srcs:
         w, h = _png_size(index.parent / src)
         assert w > 300 and h > 150
     assert sorted(p.name for p in (index.parent / "img").iterdir()) == sorted(Path(s).name for s in srcs)
     for needle in ("ECE ↓", "Accuracy ↑", "Reliability diagrams", "Critical-difference diagram",
-                   "ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected", "dev-halves-v1",
+                   "ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected", "dev-halves-v2",
                    lb.task_info["sst2"].fingerprint):
         assert needle in page
 
@@ -92,6 +99,19 @@ def test_diagrams_show_the_bins_behind_the_reported_ece(report):
     assert np.nansum(rb.confidence * rb.count) == pytest.approx(top.sum())
 
 
+def test_risk_coverage_figure_shows_each_methods_mean_curve(report):
+    from calibench.metrics import metric_spec
+    from calibench.report.figures import seed_mean_curve
+
+    _, runs, _ = report
+    sel = sorted((r for r in runs if r.task == "rte" and r.method == "baseline"), key=lambda r: r.seed)
+    curve = seed_mean_curve([r.probs for r in sel], sel[0].labels)
+    aurc = metric_spec("aurc")
+    # the curve's mean risk is the seeds' mean AURC, the value the board's AURC column shows
+    assert curve.risk.mean() == pytest.approx(np.mean([aurc.fn(r.probs, r.labels) for r in sel]), abs=1e-12)
+    assert curve.coverage[-1] == 1.0 and np.all(curve.oracle_risk <= curve.risk + 1e-12)
+
+
 def _browser() -> str | None:
     for name in BROWSERS:
         path = shutil.which(name)
@@ -118,7 +138,7 @@ def test_report_in_a_headless_browser(report, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     loaded = re.search(r'data-images-loaded="(\d+)/(\d+)"', dom.stdout)
     assert loaded, "the page's load handler did not run"
-    assert loaded.group(1) == loaded.group(2) == "14"  # every image decoded (naturalWidth > 0)
+    assert loaded.group(1) == loaded.group(2) == str(N_IMAGES)  # every image decoded (naturalWidth > 0)
     assert "<script>alert" not in dom.stdout  # the injected label stayed text
 
     screenshot = tmp_path / "report.png"
@@ -145,7 +165,7 @@ def test_a_broken_image_is_detected(report, tmp_path):
     copy.mkdir()
     shutil.copy(index, copy / "index.html")  # the page without its img/ folder
     dom = _chromium(browser, tmp_path, "--dump-dom", (copy / "index.html").as_uri())
-    assert 'data-images-loaded="0/14"' in dom.stdout
+    assert f'data-images-loaded="0/{N_IMAGES}"' in dom.stdout
     assert re.search(r'<p id="image-warning"(?! hidden)', dom.stdout)
 
 

@@ -82,7 +82,7 @@ def test_markdown_is_deterministic_and_self_describing(six_by_three):
                         "--format markdown", run_commands=run_commands(list(reversed(runs)))[0])
     assert a == b  # input order does not matter
     for needle in ("ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected over all 15 comparisons",
-                   "`dev-halves-v1`", f"calibench {__version__}", "`minilm`", "0, 1, 2",
+                   "`dev-halves-v2`", f"calibench {__version__}", "`minilm`", "0, 1, 2",
                    lb.task_info["rte"].fingerprint, "calibench leaderboard --from r --format markdown",
                    "Friedman test over 3 tasks and 6 methods", "Nemenyi critical difference"):
         assert needle in a
@@ -116,6 +116,21 @@ def test_run_command_is_rebuilt_only_when_a_preset_reproduces_it(make_runs):
     seeds = make_runs(tasks=("rte",), seeds=(3, 7), n=30, ece_bins=10)
     (cmd,), _ = run_commands(seeds)
     assert "--seeds 3,7" in cmd and cmd.endswith("--ece-bins 10")
+
+
+def test_run_command_survives_metrics_added_since_the_results(make_runs):
+    """Results stored before a metric joined `calibench run` are still recreated by it (every
+    stored estimator is one the run computes); a stored estimator the run does not compute is not."""
+    from calibench.report.runs import Run
+
+    runs = make_runs(tasks=("rte",), methods=("baseline",), n=30)
+    older = [Run({**r.record, "metrics": {k: v for k, v in r.record["metrics"].items() if k in ("accuracy", "ece")}},
+                 r.probs, r.labels, r.source) for r in runs]
+    (cmd,), problems = run_commands(older)
+    assert not problems and cmd.startswith("calibench run --preset cpu")
+    foreign = [Run({**r.record, "metrics": {**r.record["metrics"], "nll": {"value": 0.0, "estimator": "nll(eps=0.1)"}}},
+                   r.probs, r.labels, r.source) for r in runs]
+    assert run_commands(foreign)[0] == ()
 
 
 def test_leaderboard_command_lists_only_non_defaults():

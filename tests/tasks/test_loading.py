@@ -60,8 +60,8 @@ def test_qnli_real_dev_split(shared_glue_dir: Path, tmp_path: Path, write_parque
     rows = pair_rows(10)
     write_parquet(root, "qnli", {"train": {"question": rows["sentence1"], "sentence": rows["sentence2"], "label": rows["label"]}})
     splits = prepare_splits("qnli", root)
-    assert (splits.stats["n_dev"], splits.stats["n_test"]) == (2731, 2732)
-    assert splits.dev["idx"][:3] == [0, 1, 2] and splits.test["idx"][0] == 2731
+    assert (splits.stats["n_dev"], splits.stats["n_test"], splits.stats["n_unused_middle"]) == (2731, 2731, 1)
+    assert splits.dev["idx"][:3] == [0, 1, 2] and splits.test["idx"][0] == 2732
     assert splits.train["idx"][:] == list(range(10))  # no idx column: the row number, as on the hub
 
 

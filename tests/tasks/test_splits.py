@@ -1,4 +1,4 @@
-"""The dev-halves-v1 protocol: halves in file order, seeded subsampling, empty sides, fingerprint."""
+"""The dev-halves-v2 protocol: halves in file order, seeded subsampling, empty sides, fingerprint."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ Writer = Callable[..., Path]  # the write_parquet fixture
 RowFactory = Callable[..., dict[str, list[Any]]]  # the pair_rows fixture
 
 STATS_KEYS = {
-    "task", "source", "source_origin", "dev_split", "n_train_full", "n_train", "n_official_dev", "n_dev", "n_test",
+    "task", "source", "source_origin", "dev_split", "n_train_full", "n_train", "n_official_dev", "n_dev", "n_test", "n_unused_middle",
     "dropped_empty", "dropped_malformed", "data_seed", "train_size",
 }
 
@@ -43,17 +43,22 @@ def test_real_dev_halves_in_file_order(name: str, shared_glue_dir: Path) -> None
     official = pq.read_table(shared_glue_dir / spec.hf_config / "validation.parquet")
     n = official.num_rows
     splits = prepare_splits(name, shared_glue_dir)
-    assert splits.protocol == PROTOCOL == "dev-halves-v1"
-    assert (splits.dev.num_rows, splits.test.num_rows) == (n // 2, n - n // 2)
-    assert _idx(splits.dev) + _idx(splits.test) == official.column("idx").to_pylist()
-    assert splits.test[spec.text_fields[0]][:] == official.column(spec.text_fields[0]).to_pylist()[n // 2 :]
+    assert splits.protocol == PROTOCOL == "dev-halves-v2"
+    assert (splits.dev.num_rows, splits.test.num_rows) == (n // 2, n // 2)
+    idx = official.column("idx").to_pylist()
+    assert _idx(splits.dev) + _idx(splits.test) == idx[: n // 2] + idx[n - n // 2 :]
+    texts = official.column(spec.text_fields[0]).to_pylist()[n - n // 2 :]
+    for old, new in spec.text_replacements:
+        texts = [t.replace(old, new) for t in texts]
+    assert splits.test[spec.text_fields[0]][:] == texts
     assert splits.train.num_rows == splits.stats["n_train_full"] == pq.read_metadata(
         shared_glue_dir / spec.hf_config / "train.parquet").num_rows
 
 
-def test_odd_dev_set_gives_the_extra_row_to_test(rte_copy: Path) -> None:
-    splits = prepare_splits("rte", rte_copy)  # 11 official dev rows
-    assert (_idx(splits.dev), _idx(splits.test)) == ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9, 10])
+def test_odd_dev_set_leaves_the_middle_row_out_as_the_reference_does(rte_copy: Path) -> None:
+    splits = prepare_splits("rte", rte_copy)  # 11 official dev rows: cal_num = 5, row 5 unused
+    assert (_idx(splits.dev), _idx(splits.test)) == ([0, 1, 2, 3, 4], [6, 7, 8, 9, 10])
+    assert splits.stats["n_unused_middle"] == 1
     assert splits.dev["sentence1"][:] == [f"premise d{i}" for i in range(5)]
 
 
@@ -65,7 +70,7 @@ def test_splits_shape_and_stats(rte_copy: Path) -> None:
     assert set(splits.stats) == STATS_KEYS
     json.dumps(splits.stats)  # goes into run records as is
     assert splits.stats["n_train_full"] == 40 and splits.stats["n_train"] == 10
-    assert (splits.stats["n_official_dev"], splits.stats["n_dev"], splits.stats["n_test"]) == (11, 5, 6)
+    assert (splits.stats["n_official_dev"], splits.stats["n_dev"], splits.stats["n_test"]) == (11, 5, 5)
     assert (splits.stats["data_seed"], splits.stats["train_size"]) == (3, 10)
     assert splits.stats["source"] == f"parquet:{rte_copy}" and splits.stats["dev_split"] == "validation"
     assert "fingerprint=" in repr(splits) and "train=10" in repr(splits)
@@ -100,7 +105,7 @@ def test_subsamples_of_one_seed_are_nested(rte_copy: Path) -> None:
 
 
 def test_subsample_is_pinned_across_versions_and_machines() -> None:
-    """A fixed hash, not an RNG stream: these positions must never change under dev-halves-v1."""
+    """A fixed hash, not an RNG stream: these positions must never change (dev-halves-v1 and v2 alike)."""
     idx = np.arange(100, dtype=np.int64)
     assert subsample_positions(idx, 5, 0).tolist() == GOLDEN_POSITIONS_SEED0
     assert subsample_positions(idx, 5, 1).tolist() == GOLDEN_POSITIONS_SEED1
@@ -172,8 +177,8 @@ def test_pairs_with_an_empty_side_are_dropped_before_halving(
     splits = prepare_splits("rte", tmp_path, train_size=6)
     assert splits.stats["dropped_empty"] == {"train": 2, "official_dev": 3}
     assert splits.stats["n_train_full"] == 6 and _idx(splits.train) == [0, 2, 3, 5, 6, 7]
-    # 7 usable dev rows: 3 for dev, 4 for test, computed after the drop.
-    assert (_idx(splits.dev), _idx(splits.test)) == ([1, 2, 4], [5, 6, 8, 9])
+    # 7 usable dev rows: 3 for dev, 3 for test (the middle one, idx 5, unused), after the drop.
+    assert (_idx(splits.dev), _idx(splits.test)) == ([1, 2, 4], [6, 8, 9])
 
 
 def test_single_sentence_tasks_drop_empty_sentences(tmp_path: Path, write_parquet: Writer) -> None:
@@ -199,12 +204,13 @@ def _toy_parts() -> dict[str, pa.Table]:
     }
 
 
-GOLDEN_FINGERPRINT = "70af528a8ace86f3"
+GOLDEN_FINGERPRINT = "d477e59e9443f7bf"  # under dev-halves-v2
+GOLDEN_FINGERPRINT_V1 = "70af528a8ace86f3"  # the same content under dev-halves-v1: stored v1 results keep it
 
 
-def _reference_fingerprint(parts: dict[str, pa.Table]) -> str:
+def _reference_fingerprint(parts: dict[str, pa.Table], protocol: str = PROTOCOL) -> str:
     """The documented definition, restated with struct and plain Python."""
-    h = hashlib.sha256("\x00".join(["calibench-splits/1", PROTOCOL, "rte", "entailment|not_entailment",
+    h = hashlib.sha256("\x00".join(["calibench-splits/1", protocol, "rte", "entailment|not_entailment",
                                      "sentence1|sentence2"]).encode())
     for name in sorted(parts):
         rows = parts[name].to_pylist()
@@ -221,6 +227,8 @@ def _reference_fingerprint(parts: dict[str, pa.Table]) -> str:
 def test_fingerprint_is_pinned() -> None:
     """The definition is part of the protocol: same content, same hex, in every process and machine."""
     assert compute_fingerprint(RTE, _toy_parts()) == _reference_fingerprint(_toy_parts()) == GOLDEN_FINGERPRINT
+    v1 = compute_fingerprint(RTE, _toy_parts(), protocol="dev-halves-v1")
+    assert v1 == _reference_fingerprint(_toy_parts(), "dev-halves-v1") == GOLDEN_FINGERPRINT_V1
 
 
 def test_fingerprint_is_stable_and_from_content(rte_copy: Path, tmp_path: Path) -> None:
@@ -240,7 +248,7 @@ def test_fingerprint_depends_on_task_and_protocol() -> None:
     parts = _toy_parts()
     base = compute_fingerprint(RTE, parts)
     assert compute_fingerprint(replace(RTE, name="rte2"), parts) != base
-    assert compute_fingerprint(RTE, parts, protocol="dev-halves-v2") != base
+    assert compute_fingerprint(RTE, parts, protocol="dev-halves-v1") != base
     moved = dict(parts, dev=parts["test"].slice(0, 1), test=pa.concat_tables([parts["dev"], parts["test"].slice(1)]))
     assert compute_fingerprint(RTE, moved) != base  # same rows, different dev/test boundary
 
@@ -279,3 +287,22 @@ def test_custom_task_specs_work_without_registration(tmp_path: Path, write_parqu
     write_parquet(tmp_path, "toy", {"train": pair_rows(4), "validation": pair_rows(4)})
     splits = prepare_splits(toy, tmp_path)
     assert isinstance(splits, Splits) and splits.task is toy and splits.stats["task"] == "toy-nli"
+
+
+def test_mrpc_text_is_normalised_as_the_reference_does(shared_glue_dir: Path) -> None:
+    """' ,' -> ',', ' .' -> '.', " 's" -> "'s" in every split and both sentences."""
+    official = pq.read_table(shared_glue_dir / "mrpc" / "validation.parquet")
+    raw = official.column("sentence1").to_pylist()
+    row = next(i for i, t in enumerate(raw[: len(raw) // 2]) if " ," in t or " 's" in t or " ." in t)
+    splits = prepare_splits("mrpc", shared_glue_dir)
+    got = splits.dev["sentence1"][row]
+    assert got == raw[row].replace(" ,", ",").replace(" .", ".").replace(" 's", "'s") != raw[row]
+    for ds in (splits.train, splits.dev, splits.test):
+        for field in ("sentence1", "sentence2"):
+            assert not any(" ," in t or " 's" in t for t in ds[field][:])
+
+
+def test_other_tasks_are_not_normalised(shared_glue_dir: Path) -> None:
+    official = pq.read_table(shared_glue_dir / "rte" / "validation.parquet")
+    splits = prepare_splits("rte", shared_glue_dir)
+    assert splits.dev["sentence1"][:] == official.column("sentence1").to_pylist()[: official.num_rows // 2]
