@@ -1,4 +1,4 @@
-"""What every post-hoc calibrator in ``baselines`` shares: the ``fit_on`` option and input checks.
+"""What every post-hoc calibrator in ``baselines`` shares: input checks (``fit_on`` is the base's).
 
 A calibrator sees numpy logits and integer labels from stored predictions. Checking them
 once, here, means a wrong shape fails with a message naming the calibrator and the
@@ -11,10 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from calibench.errors import OptionError
 from calibench.methods.base import Calibrator
-
-FIT_SPLITS: tuple[str, ...] = ("dev", "train")
 
 
 class PostHocCalibrator(Calibrator):
@@ -27,9 +24,7 @@ class PostHocCalibrator(Calibrator):
     defaults: ClassVar[dict[str, Any]] = {"fit_on": "dev"}
 
     def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        if self.options["fit_on"] not in FIT_SPLITS:
-            raise OptionError(f"{self.name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
+        super().__init__(**options)  # the base checks fit_on
         self.num_classes_: int | None = None
 
     def _check_fit(self, logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -301,11 +301,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         console.print(t)
     if what in ("all", "methods"):
         t = Table(title="methods (compose as recipe+inference+calibrator)", header_style="bold")
-        for col in ("name", "kind", "description", "source"):
+        for col in ("name", "kind", "description", "library", "source"):
             t.add_column(col)
         for kind in registry.METHOD_KINDS:
             for e in registry.entries(kind):
-                t.add_row(e.name, kind, e.description, e.source)
+                t.add_row(e.name, kind, e.description, e.library, e.source)
         console.print(t)
     if what in ("all", "metrics"):
         from calibench.metrics import metric_spec

@@ -60,13 +60,8 @@ def restore_registry():
     from calibench import registry
 
     registry.load_plugins()
-    entries = {k: dict(v) for k, v in registry._entries.items()}
-    errors = dict(registry._plugin_errors)
+    state = registry.snapshot()
     try:
         yield registry
     finally:
-        for kind, saved in entries.items():
-            registry._entries[kind].clear()
-            registry._entries[kind].update(saved)
-        registry._plugin_errors.clear()
-        registry._plugin_errors.update(errors)
+        registry.restore(state)

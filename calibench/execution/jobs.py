@@ -118,17 +118,20 @@ def run_training(
     out = TrainingOutput(key=spec.key)
     wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
     t_pred = time.perf_counter()
+    fitted: dict[str, dict[str, Any]] = {}  # prediction key -> what its inference procedure fitted
     for name, opts in spec.inferences:
         options = dict(opts)
         inference = registry.get("inference", name)(**options)
         seed_everything(spec.seed + 1)  # stochastic inference is reproducible too
+        inference.fit(model, ctx, enc["dev"])  # the dev half only: the test half stays unseen
         arrays: dict[str, np.ndarray] = {}
         for split in wanted:
             arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
             arrays[f"{split}_labels"] = enc[split].labels
-        out.predictions[inference_key(spec.key, name, inference.options)] = {
-            "inference": name, "options": inference.options, "arrays": arrays, "splits": wanted,
-        }
+        pkey = inference_key(spec.key, name, inference.options)
+        out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays, "splits": wanted}
+        if inference.fitted_params():
+            fitted[pkey] = inference.fitted_params()
     import torch
 
     out.record = {
@@ -141,6 +144,7 @@ def run_training(
         "precision": ctx.state["precision"],
         "torch_threads": torch.get_num_threads(),
         "recipe_record": recipe.record(ctx),
+        "inference_params": fitted,
         "versions": versions(),
     }
     return out

@@ -78,18 +78,45 @@ class Recipe(_Configurable, ABC):
 class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""
 
+    def fit(self, model: "Classifier", ctx: "TrainContext", dev: Any) -> "Inference":
+        """Called once per training, before any :meth:`predict`, by a procedure that learns from
+        data (last-layer Laplace: its Hessian from ``ctx.train``, its prior precision from ``dev``).
+        ``dev`` is the tokenised dev half with labels; the test half is never given. Default: nothing."""
+        return self
+
+    def fitted_params(self) -> dict[str, Any]:
+        """What :meth:`fit` learnt, JSON-serialisable, stored in the training record."""
+        return {}
+
     @abstractmethod
     def predict(self, model: "Classifier", loader: Any, ctx: "TrainContext") -> np.ndarray:
         """Logits (or log mean probabilities) for every example of ``loader``, in order."""
 
 
 FitSplit = Literal["dev", "train"]
+FIT_SPLITS: tuple[FitSplit, ...] = ("dev", "train")
 
 
 class Calibrator(_Configurable, ABC):
-    """A post-hoc calibrator with the scikit-learn contract, on numpy logits."""
+    """A post-hoc calibrator with the scikit-learn contract, on numpy logits.
+
+    The core owns the ``fit_on`` option (which split's logits the calibrator is fitted
+    on): every subclass accepts it, with default ``dev``, whether or not its ``defaults``
+    list it, and a value other than ``dev`` or ``train`` is refused here.
+    """
 
     defaults: ClassVar[dict[str, Any]] = {"fit_on": "dev"}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fit_on" not in cls.defaults:
+            cls.defaults = {"fit_on": "dev", **cls.defaults}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.options["fit_on"] not in FIT_SPLITS:
+            name = getattr(self, "name", type(self).__name__)
+            raise OptionError(f"{name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
 
     @property
     def fit_on(self) -> FitSplit:

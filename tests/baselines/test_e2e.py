@@ -45,7 +45,8 @@ def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, sh
     mixed = rows["mixup(on=embeddings)+isotonic(fit_on=train)"]
     assert mixed["recipe"] == {"name": "mixup", "options": {"alpha": 0.4, "on": "embeddings"}}
     assert len({base, rows["mixup"]["training_key"], mixed["training_key"]}) == 3
-    assert rows["label-smoothing+vector-scaling"]["recipe"] == {"name": "label-smoothing", "options": {"alpha": 0.1}}
+    assert rows["label-smoothing+vector-scaling"]["recipe"] == {"name": "label-smoothing",
+                                                          "options": {"alpha": 0.1, "spread": "others"}}
     for c in calibrators:
         assert rows[f"baseline+{c}"]["calibrator"]["name"] == c
 
@@ -90,16 +91,49 @@ def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, sha
     # this interpreter's pip and setuptools build it; --target keeps it out of this environment
     run("-m", "pip", "install", "--no-deps", "--no-build-isolation", "--target", str(target), str(src))
     listed = run("-m", "calibench.cli", "ls", "methods")
-    assert "focal-loss" in listed and "calibench-example-plugin" in listed and "failed to load" not in listed
+    assert "confidence-penalty" in listed and "calibench-example-plugin" in listed and "failed to load" not in listed
 
     out = str(tmp_path / "runs")
-    run("-m", "calibench.cli", "run", "--methods", "focal-loss,focal-loss(gamma=1)+temp-scaling", *TINY,
+    run("-m", "calibench.cli", "run", "--methods", "confidence-penalty,confidence-penalty(beta=0.3)+temp-scaling", *TINY,
         "--data-dir", str(shared_glue_dir), "--output-dir", out)
     records = json.loads(run("-m", "calibench.cli", "results", "--output-dir", out, "--format", "json"))
     by = {r["method"]: r for r in records}
-    assert by["focal-loss"]["recipe"] == {"name": "focal-loss", "options": {"gamma": 3.0}}
-    assert by["focal-loss(gamma=1)+temp-scaling"]["recipe"]["options"] == {"gamma": 1}
-    assert by["focal-loss"]["training_key"] != by["focal-loss(gamma=1)+temp-scaling"]["training_key"]
+    assert by["confidence-penalty"]["recipe"] == {"name": "confidence-penalty", "options": {"beta": 0.1}}
+    assert by["confidence-penalty(beta=0.3)+temp-scaling"]["recipe"]["options"] == {"beta": 0.3}
+    assert by["confidence-penalty"]["training_key"] != by["confidence-penalty(beta=0.3)+temp-scaling"]["training_key"]
     assert all(r["n_test"] == 138 for r in records)
     # the plugin's own unit tests pass in that environment too
     run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(src / "tests"))
+
+
+def test_focal_loss_and_last_layer_laplace_run_end_to_end_and_compose_with_temp_scaling(tmp_path, shared_glue_dir,
+                                                                                         minilm, capsys):
+    pytest.importorskip("laplace", reason="laplace-torch not installed (see the README's test install line)")
+    kron, diag = "last-layer-laplace(grid=20)+temp-scaling", "last-layer-laplace(fit_size=24,grid=20,hessian=diag,link=mc)"
+    out = str(tmp_path / "runs")
+    code = main(["run", "--methods", ",".join(["focal-loss+temp-scaling", kron, diag]), *TINY,
+                 "--data-dir", str(shared_glue_dir), "--output-dir", out])
+    text = " ".join(capsys.readouterr().out.split())
+    assert code == 0, text
+    assert "2 distinct training(s), 3 evaluation(s)" in text
+
+    store = Store(out)
+    rows = {r["method"]: r for r in store.results()}
+    focal = rows["focal-loss+temp-scaling"]
+    assert focal["recipe"] == {"name": "focal-loss", "options": {"gamma": "flsd-53"}}
+    assert focal["calibrator"]["params"]["temperature"] > 0
+    history = store.training(focal["training_key"])["record"]["train_log"]["history"]
+    assert all(0.0 < h["p_true"] < 1.0 for h in history)
+
+    kron, diag = rows[kron], rows[diag]
+    assert kron["training_key"] == diag["training_key"] != focal["training_key"] and kron["recipe"]["name"] == "baseline"
+    assert kron["inference"]["options"]["hessian"] == "kron" and kron["calibrator"]["params"]["temperature"] > 0
+    fitted = store.training(kron["training_key"])["record"]["inference_params"]
+    # fitted on the training rows and the dev half (138 rows; tests/execution/test_inference_fit.py checks which)
+    assert fitted[kron["prediction_key"]]["n_dev"] == 138 and fitted[kron["prediction_key"]]["n_hessian"] == 48
+    assert fitted[diag["prediction_key"]]["n_dev"] == 138 and fitted[diag["prediction_key"]]["n_hessian"] == 24
+    assert all(f["prior_precision"] > 0 for f in fitted.values())
+    logits = store.artifacts.read("logits", diag["prediction_key"]).arrays["test_logits"]
+    np.testing.assert_allclose(np.exp(logits).sum(axis=1), 1.0, atol=1e-4)
+    for r in rows.values():
+        assert r["n_test"] == 138 and all(np.isfinite(m["value"]) for m in r["metrics"].values()), r["method"]

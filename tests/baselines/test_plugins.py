@@ -12,11 +12,15 @@ from calibench import registry
 from calibench.methods.compose import parse_method, parse_methods
 
 BASELINES = {
-    "recipe": {"label-smoothing", "mixup"},
-    "inference": {"mc-dropout"},
+    "recipe": {"label-smoothing", "mixup", "focal-loss"},
+    "inference": {"mc-dropout", "last-layer-laplace"},
     "calibrator": {"temp-scaling", "vector-scaling", "histogram-binning", "isotonic", "bbq", "enir",
                    "beta-calibration"},
 }
+#: the library that does each method's work, as `calibench ls methods` names it
+LIBRARIES = {"baseline": "torch", "label-smoothing": "torch", "focal-loss": "torch", "mixup": "calibench",
+             "deterministic": "calibench", "mc-dropout": "calibench", "last-layer-laplace": "laplace-torch",
+             "temp-scaling": "scipy", "vector-scaling": "netcal", "isotonic": "netcal", "ebm-hidden": "calibench"}
 DONE_WHEN = "baseline,temp-scaling,label-smoothing,mixup,mc-dropout,label-smoothing+temp-scaling"
 
 
@@ -50,6 +54,10 @@ def test_ls_lists_every_baseline_with_kind_and_source_without_importing_torch():
     for kind, names in BASELINES.items():
         for name in names:
             assert kind in rows[name] and "calibench" in rows[name], rows.get(name)
+    header = next(line for line in out.stdout.splitlines() if "description" in line)
+    column = [c.strip() for c in header.split("┃")].index("library")
+    for name, library in LIBRARIES.items():
+        assert [c.strip() for c in rows[name].split("│")][column] == library, rows[name]
 
 
 def write_plugin(root: Path, dist: str, module: str, source: str) -> None:
@@ -66,11 +74,15 @@ def test_a_broken_plugin_is_named_and_the_others_still_load(tmp_path):
     write_plugin(tmp_path, "goodplug", "goodplug_register", """
         from calibench.registry import register
         register("calibrator", "good-calibrator", "goodplug_impl:Good", description="from a healthy plugin")
+        register("calibrator", "good-wrapper", "goodplug_impl:Wrap", description="wraps", library="sklearn")
     """)
     out = cli("ls", "methods", pythonpath=str(tmp_path))
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "good-calibrator" in text and "goodplug" in text  # the healthy third-party plugin
+    # the library column: the plugin's own name unless it names the library it wraps
+    assert "good-calibrator │ calibrator │ from a healthy plugin │ goodplug │ goodplug" in text
+    assert "good-wrapper │ calibrator │ wraps │ sklearn │ goodplug" in text
     assert "temp-scaling" in text and "mixup" in text  # calibench's own baselines
     assert "plugins that failed to load" in text
     assert "brokenplug (brokenplug_register): ImportError: needs a missing library" in text

@@ -1,5 +1,7 @@
 """label-smoothing and mixup: each loss is the one its paper defines, on a tiny real encoder."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -12,28 +14,56 @@ from calibench.methods.cross_entropy import CrossEntropy
 from calibench.training.batching import collate
 
 
-def smoothed_ce_by_hand(logits: torch.Tensor, labels: torch.Tensor, alpha: float) -> torch.Tensor:
-    """-sum_c q_c log p_c with q = (1 - alpha) onehot + alpha / C, averaged over the batch."""
-    c = logits.shape[1]
-    q = (1 - alpha) * F.one_hot(labels, c).float() + alpha / c
+def smoothed_ce_by_hand(logits: torch.Tensor, labels: torch.Tensor, alpha: float, spread: str) -> torch.Tensor:
+    """-sum_c q_c log p_c, averaged over the batch, with q built entry by entry from the definitions:
+    "all" q = (1 - alpha) onehot + alpha / C; "others" q = 1 - alpha on gold, alpha / (C - 1) elsewhere."""
+    n, c = logits.shape
+    q = torch.empty(n, c)
+    for i in range(n):
+        for j in range(c):
+            gold = j == int(labels[i])
+            if spread == "all":
+                q[i, j] = (1 - alpha) * gold + alpha / c
+            else:
+                q[i, j] = 1 - alpha if gold else alpha / (c - 1)
     return -(q * torch.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
 
 
+@pytest.mark.parametrize("spread", ["others", "all"])
 @pytest.mark.parametrize("alpha", [0.0, 0.1, 0.3])
-def test_label_smoothing_is_cross_entropy_against_smoothed_targets(tiny_model, encoded, fake_ctx, alpha):
+def test_label_smoothing_is_cross_entropy_against_smoothed_targets(tiny_model, encoded, fake_ctx, alpha, spread):
     model, enc = tiny_model(), encoded(12)
     batch = collate(enc, np.arange(12))
-    loss = LabelSmoothing(alpha=alpha).loss(model, batch, fake_ctx()).loss
-    expected = smoothed_ce_by_hand(model(**batch).logits, batch["labels"], alpha)
+    loss = LabelSmoothing(alpha=alpha, spread=spread).loss(model, batch, fake_ctx()).loss
+    expected = smoothed_ce_by_hand(model(**batch).logits, batch["labels"], alpha, spread)
     torch.testing.assert_close(loss, expected)
     if alpha == 0.0:
         torch.testing.assert_close(loss, CrossEntropy().loss(model, batch, fake_ctx()).loss)
+    if spread == "all":  # torch's own definition
+        torch.testing.assert_close(loss, F.cross_entropy(model(**batch).logits, batch["labels"], label_smoothing=alpha))
+
+
+def test_default_is_desai_durrett_and_torch_gives_half_their_smoothing_on_a_binary_task():
+    """Desai & Durrett's alpha = 0.1 targets 0.9 / 0.1 on two classes; torch's alpha = 0.1 targets 0.95 / 0.05,
+    i.e. torch needs alpha = 0.2 to smooth as much."""
+    logits, labels = torch.tensor([[3.0, 0.0], [0.0, 2.0], [1.0, -1.0], [-2.0, 0.5]]), torch.tensor([0, 1, 1, 0])
+    model = lambda **_: SimpleNamespace(logits=logits)  # fixed logits stand in for a model
+    default = LabelSmoothing(alpha=0.1).loss(model, {"labels": labels}, None).loss
+    log_p = torch.log_softmax(logits, dim=1)
+    gold, other = log_p.gather(1, labels[:, None]).squeeze(1), log_p.gather(1, 1 - labels[:, None]).squeeze(1)
+    torch.testing.assert_close(default, -(0.9 * gold + 0.1 * other).mean())
+    torch.testing.assert_close(default, F.cross_entropy(logits, labels, label_smoothing=0.2))
+    torch_01 = LabelSmoothing(alpha=0.1, spread="all").loss(model, {"labels": labels}, None).loss
+    torch.testing.assert_close(torch_01, -(0.95 * gold + 0.05 * other).mean())
+    assert not torch.isclose(default, torch_01)
 
 
 def test_label_smoothing_options():
-    assert LabelSmoothing().options == {"alpha": 0.1}
+    assert LabelSmoothing().options == {"alpha": 0.1, "spread": "others"}
     with pytest.raises(ValueError, match=r"alpha must be a number in \[0, 1\)"):
         LabelSmoothing(alpha=1.0)
+    with pytest.raises(ValueError, match="spread must be 'others'"):
+        LabelSmoothing(spread="uniform")
 
 
 def setup_mixup(ctx, **options) -> Mixup:

@@ -30,21 +30,42 @@ def test_listing_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_register_rejects_conflicting_names():
-    registry.register("recipe", "test-dummy", "x.y:Z")
-    registry.register("recipe", "test-dummy", "x.y:Z")  # idempotent
+def test_register_rejects_conflicting_names(restore_registry):
+    restore_registry.register("recipe", "test-dummy", "x.y:Z")
+    restore_registry.register("recipe", "test-dummy", "x.y:Z")  # idempotent
     with pytest.raises(ValueError, match="already registered"):
-        registry.register("recipe", "test-dummy", "other:Thing")
+        restore_registry.register("recipe", "test-dummy", "other:Thing")
     with pytest.raises(ValueError, match="may not"):
-        registry.register("recipe", "a+b", "x:y")
+        restore_registry.register("recipe", "a+b", "x:y")
+
+
+def test_tests_that_register_put_the_registry_back():
+    assert "test-dummy" not in registry.names("recipe")
+    assert "test-nan-loss" not in registry.names("recipe")
+
+
+def test_calibench_registers_through_its_own_entry_point():
+    from importlib.metadata import entry_points
+
+    assert "calibench.builtin" in {ep.value for ep in entry_points(group="calibench.methods")}
+    source = open(registry.__file__).read()
+    assert "import calibench.builtin" not in source and "from calibench import builtin" not in source
+
+
+def test_tasks_are_described_once():
+    from calibench.tasks.glue import GLUE_TASKS
+
+    for name, spec in GLUE_TASKS.items():
+        assert registry.get("task", name) is spec
+        assert registry.get_entry("task", name).description == spec.description
 
 
 def test_method_composition_defaults_and_options():
     m = parse_method("temp-scaling")
     assert (m.recipe.name, m.inference.name, m.calibrator.name) == ("baseline", "deterministic", "temp-scaling")
-    m = parse_method("baseline + temp-scaling(fit_on=train, ece_bins=10)")
-    assert m.label == "baseline+temp-scaling(fit_on=train,ece_bins=10)"
-    assert m.calibrator.opts == {"fit_on": "train", "ece_bins": 10}
+    m = parse_method("baseline + temp-scaling(fit_on=train, objective=ece-grid)")
+    assert m.label == "baseline+temp-scaling(fit_on=train,objective=ece-grid)"
+    assert m.calibrator.opts == {"fit_on": "train", "objective": "ece-grid"}
     assert parse_method("baseline").calibrator is None
 
 
@@ -55,7 +76,7 @@ def test_method_errors():
         parse_method("temp-scaling(train)")
     with pytest.raises(MethodSyntaxError, match="no method"):
         parse_methods(" , ")
-    with pytest.raises(ValueError, match="unknown option.*valid options: ece_bins, fit_on, objective"):
+    with pytest.raises(ValueError, match="unknown option.*valid options: fit_on, objective"):
         parse_method("temp-scaling(bins=3)").calibrator.instantiate("calibrator")
 
 

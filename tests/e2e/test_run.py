@@ -71,8 +71,8 @@ class NanLoss(Recipe):
         return LossOutput(out + (float("nan") if ctx.step >= 2 else 0.0), {"probe": float(ctx.step)})
 
 
-def test_nan_loss_is_recorded_and_the_grid_goes_on(tmp_path, glue_dir, minilm, capsys, fast):
-    registry.register("recipe", "test-nan-loss", NanLoss, description="test only")
+def test_nan_loss_is_recorded_and_the_grid_goes_on(tmp_path, glue_dir, minilm, capsys, fast, restore_registry):
+    restore_registry.register("recipe", "test-nan-loss", NanLoss, description="test only")
     out = str(tmp_path / "runs")
     args = ["--methods", "baseline,test-nan-loss", *fast, "--data-dir", glue_dir, "--output-dir", out]
     assert run_cli(*args) == 1

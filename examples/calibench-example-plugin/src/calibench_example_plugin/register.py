@@ -2,5 +2,5 @@
 
 from calibench.registry import register
 
-register("recipe", "focal-loss", "calibench_example_plugin.focal:FocalLoss",
-         description="focal loss, gamma=3 (Mukhoti et al. 2020)")
+register("recipe", "confidence-penalty", "calibench_example_plugin.confidence_penalty:ConfidencePenalty",
+         description="cross-entropy minus beta=0.1 times the prediction's entropy (Pereyra et al. 2017)")
