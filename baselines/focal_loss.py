@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 #: FLSD-53 (Mukhoti et al. 2020): gamma = 5 below this probability of the gold label, 3 at or above it
@@ -55,7 +56,7 @@ class FocalLoss(Recipe):
         g = self.options["gamma"]
         fixed = isinstance(g, (int, float)) and not isinstance(g, bool)
         if not (g in SCHEDULES or (fixed and g >= 0)):
-            raise ValueError(f"focal-loss: gamma must be a number >= 0 or one of {', '.join(SCHEDULES)}, got {g!r}")
+            raise OptionError(f"focal-loss: gamma must be a number >= 0 or one of {', '.join(SCHEDULES)}, got {g!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:
         losses, p = focal_loss(model(**batch).logits, batch["labels"], self.options["gamma"])

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 SPREADS: tuple[str, ...] = ("others", "all")
@@ -49,9 +50,9 @@ class LabelSmoothing(Recipe):
         super().__init__(**options)
         alpha = self.options["alpha"]
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
-            raise ValueError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
+            raise OptionError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
         if self.options["spread"] not in SPREADS:
-            raise ValueError(f"label-smoothing: spread must be 'others' (Desai & Durrett 2020) or 'all' "
+            raise OptionError(f"label-smoothing: spread must be 'others' (Desai & Durrett 2020) or 'all' "
                              f"(torch's), got {self.options['spread']!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:

@@ -45,6 +45,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from calibench.errors import OptionError
 from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
@@ -104,15 +105,15 @@ class LastLayerLaplace(Inference):
         super().__init__(**options)
         o = self.options
         if o["hessian"] not in HESSIANS:
-            raise ValueError(f"last-layer-laplace: hessian must be one of {', '.join(HESSIANS)}, got {o['hessian']!r}")
+            raise OptionError(f"last-layer-laplace: hessian must be one of {', '.join(HESSIANS)}, got {o['hessian']!r}")
         if o["link"] not in LINKS:
-            raise ValueError(f"last-layer-laplace: link must be one of {', '.join(LINKS)}, got {o['link']!r}")
+            raise OptionError(f"last-layer-laplace: link must be one of {', '.join(LINKS)}, got {o['link']!r}")
         for key in ("samples", "fit_size", "grid"):
             v = o[key]
             if (v is not None or key != "fit_size") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-                raise ValueError(f"last-layer-laplace: {key} must be a positive integer, got {v!r}")
+                raise OptionError(f"last-layer-laplace: {key} must be a positive integer, got {v!r}")
         if importlib.util.find_spec("laplace") is None:
-            raise ValueError(f"last-layer-laplace needs laplace-torch, which is not installed: {INSTALL}")
+            raise OptionError(f"last-layer-laplace needs laplace-torch, which is not installed: {INSTALL}")
         self.la_: Any = None
         self.n_fit_ = self.n_dev_ = 0
         self._dev: tuple[Any, torch.Tensor] = (None, torch.empty(0))

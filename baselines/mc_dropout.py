@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from calibench.errors import OptionError
 from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
@@ -104,7 +105,7 @@ class MCDropout(Inference):
         super().__init__(**options)
         t = self.options["passes"]
         if isinstance(t, bool) or not isinstance(t, int) or t < 1:
-            raise ValueError(f"mc-dropout: passes must be a positive integer, got {t!r}")
+            raise OptionError(f"mc-dropout: passes must be a positive integer, got {t!r}")
 
     def predict(self, model, loader: Encoded, ctx) -> np.ndarray:
         passes = int(self.options["passes"])

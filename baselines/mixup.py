@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 #: mixes the recipe's generator seed apart from every other stream seeded by the training seed
@@ -71,9 +72,9 @@ class Mixup(Recipe):
         super().__init__(**options)
         alpha = self.options["alpha"]
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-            raise ValueError(f"mixup: alpha must be a number > 0, got {alpha!r}")
+            raise OptionError(f"mixup: alpha must be a number > 0, got {alpha!r}")
         if self.options["on"] not in MIX_ON:
-            raise ValueError(f"mixup: on must be one of {', '.join(MIX_ON)}, got {self.options['on']!r}")
+            raise OptionError(f"mixup: on must be one of {', '.join(MIX_ON)}, got {self.options['on']!r}")
 
     def setup(self, ctx) -> None:
         ctx.state["mixup_rng"] = mixup_generator(ctx.spec.seed)

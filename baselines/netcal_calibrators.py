@@ -50,6 +50,7 @@ import numpy as np
 from scipy.special import softmax
 
 from baselines.calibrator import PostHocCalibrator
+from calibench.errors import OptionError
 
 #: a row whose calibrated probabilities sum to no more than this is treated as all-zero
 ZERO_ROW = 1e-12
@@ -161,7 +162,7 @@ class HistogramBinning(NetcalCalibrator):
         super().__init__(**options)
         bins = self.options["bins"]
         if isinstance(bins, bool) or not isinstance(bins, int) or bins < 1:
-            raise ValueError(f"histogram-binning: bins must be a positive integer, got {bins!r}")
+            raise OptionError(f"histogram-binning: bins must be a positive integer, got {bins!r}")
 
 
 class IsotonicRegression(NetcalCalibrator):
@@ -180,7 +181,7 @@ class _ScoredEnsemble(NetcalCalibrator):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if self.options["score"] not in ("BIC", "AIC"):
-            raise ValueError(f"{self.name}: score must be 'BIC' or 'AIC', got {self.options['score']!r}")
+            raise OptionError(f"{self.name}: score must be 'BIC' or 'AIC', got {self.options['score']!r}")
 
 
 class BBQ(_ScoredEnsemble):
@@ -206,7 +207,7 @@ class BetaCalibration(NetcalCalibrator):
 
     def fit(self, logits: np.ndarray, labels: np.ndarray) -> BetaCalibration:
         if np.ndim(logits) == 2 and np.shape(logits)[1] > 2:
-            raise ValueError(f"beta-calibration is defined for binary tasks (Kull et al. 2017); got "
+            raise OptionError(f"beta-calibration is defined for binary tasks (Kull et al. 2017); got "
                              f"{np.shape(logits)[1]} classes. Use vector-scaling or a binning calibrator.")
         super().fit(logits, labels)
         return self

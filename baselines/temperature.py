@@ -17,6 +17,7 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax, logsumexp
 
 from baselines.calibrator import PostHocCalibrator
+from calibench.errors import OptionError
 
 
 def nll_and_grad(log_t: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
@@ -42,7 +43,7 @@ class TemperatureScaling(PostHocCalibrator):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         if self.options["objective"] not in ("nll", "ece-grid"):
-            raise ValueError(f"temp-scaling: objective must be 'nll' or 'ece-grid', got {self.options['objective']!r}")
+            raise OptionError(f"temp-scaling: objective must be 'nll' or 'ece-grid', got {self.options['objective']!r}")
         self.temperature_: float | None = None
 
     def fit(self, logits: np.ndarray, labels: np.ndarray) -> TemperatureScaling:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from calibench.errors import OptionError
 from calibench.presets import get_preset
 
 if TYPE_CHECKING:
@@ -85,10 +86,14 @@ def resolve_run(
             return default
         return given
 
+    if tasks is not None and not [t for t in tasks if t.strip()]:
+        raise OptionError("--tasks names no task; give one or more, e.g. --tasks sst2,rte (see `calibench ls tasks`)")
+    if ece_bins is not None and ece_bins < 1:
+        raise OptionError(f"--ece-bins must be >= 1 (got {ece_bins})")
     task_list = pick("tasks", tasks, list(p.tasks))
     if isinstance(seeds, int):
         if seeds < 1:
-            raise ValueError(f"--seeds must be >= 1 (got {seeds})")
+            raise OptionError(f"--seeds must be >= 1 (got {seeds})")
         seed_list = list(range(seeds))
     else:
         seed_list = pick("seeds", seeds, list(p.seeds))
@@ -97,7 +102,7 @@ def resolve_run(
     else:
         size = pick("train size", train_size, p.train_size)
     if size is not None and size < 1:
-        raise ValueError(f"--train-size must be >= 1 (got {size})")
+        raise OptionError(f"--train-size must be >= 1 (got {size})")
     hyper = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
              "precision": precision, "max_length": max_length}
     return RunConfig(
@@ -112,7 +117,7 @@ def resolve_run(
         output_dir=output_dir or DEFAULT_OUTPUT,
         device=device,
         hyper_overrides={k: v for k, v in hyper.items() if v is not None},
-        metric_options={"ece_bins": ece_bins} if ece_bins else {},
+        metric_options={"ece_bins": ece_bins} if ece_bins is not None else {},
     )
 
 
@@ -122,6 +127,7 @@ class RunResult:
     plan: Plan
     summary: Summary
     records: list[dict[str, Any]]
+    verdict: str = ""  # which method calibrated best, and whether significantly (report.verdict)
 
 
 def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executor | None = None) -> Plan:
@@ -154,7 +160,7 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
 def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool = False,
         on_event: Callable[..., None] | None = None, executor: str | Executor = "local", address: str | None = None,
         num_cpus: int | None = None, cpus_per_job: float = 1.0, track: str | None = None,
-        tracking_uri: str | None = None) -> RunResult:
+        tracking_uri: str | None = None, on_plan: Callable[[Any], None] | None = None) -> RunResult:
     """Plan, train what is missing, score every method; returns the records of this run.
 
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
@@ -162,6 +168,7 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     here; ``cpus_per_job`` per job), or an executor instance, which the caller owns.
     ``track="mlflow"`` mirrors the run into MLflow (``tracking_uri``, default a SQLite file
     beside the store); the store stays the source of truth and tracking errors only warn.
+    ``on_plan(plan)`` is called once the plan is made, before anything trains.
     """
     import contextlib
     from functools import partial
@@ -174,40 +181,88 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     from calibench.tracking import open_tracker
 
     if tracking_uri is not None and track is None:
-        raise ValueError("--tracking-uri needs --track mlflow")
+        raise OptionError("--tracking-uri needs --track mlflow")
     if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
     exe = make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job,
                         device=cfg.device) if owned else executor
     tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
-    store = Store(cfg.output_dir)
     job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()))
     if exe.in_process:  # live objects cannot travel to another process
         job = partial(job, progress=progress)
     with exe if owned else contextlib.nullcontext(exe):
         plan = plan_run(cfg, progress, executor=exe)
+        store = Store(cfg.output_dir)  # after the plan: a run refused at validation leaves no store
+        if on_plan is not None:
+            on_plan(plan)
         summary = run_trainings(plan, store, job, executor=exe, retry_failed=retry_failed, on_event=on_event,
                                 progress=progress, tracker=tracker)
     run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
     records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
                and r["training_key"] in {s.key for s in plan.trainings}]
+    verdict = _verdict(store, records, [m.label for m in cfg.methods])
+    store.backup()  # a way back if the database file is damaged later (calibench check --restore)
     store.close()
-    return RunResult(cfg, plan, summary, records)
+    return RunResult(cfg, plan, summary, records, verdict)
+
+
+def _verdict(store: Any, records: list[dict[str, Any]], methods: list[str]) -> str:
+    from calibench.report.verdict import run_verdict
+
+    return run_verdict(_readable_runs(store, records)[0], methods)
+
+
+def _readable_runs(store: Any, records: list[dict[str, Any]]) -> tuple[list[Any], int]:
+    """The records with their stored test probabilities, and how many could not be read
+    (missing or corrupt: `calibench check` names them, a rerun recomputes them)."""
+    from calibench.report.runs import Run
+    from calibench.store.artifacts import PROBS, ArtifactCorrupt, ArtifactMissing
+
+    runs, unreadable = [], 0
+    for rec in records:
+        try:
+            arrays = store.artifacts.read(PROBS, rec["key"]).arrays
+        except (ArtifactMissing, ArtifactCorrupt):
+            unreadable += 1
+            continue
+        runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
+    return runs, unreadable
 
 
 def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
     """Stored result records (see :func:`calibench.report.tables.to_frame` for a DataFrame)."""
     from calibench.store.db import Store
 
-    if not (Path(output_dir) / Store.DB_NAME).exists():
-        raise FileNotFoundError(f"no results store in {output_dir!r}; run `calibench run` first or pass --output-dir")
-    store = Store(output_dir)
+    store = Store(output_dir, read_only=True)
     try:
         return store.results(task=task, method=method)
     finally:
         store.close()
+
+
+def stored_value_warnings(output_dir: str, records: list[dict[str, Any]]) -> list[str]:
+    """Stored metric values that their recomputation on the stored float32 probabilities
+    contradicts (an edited database), and results whose probabilities cannot be read."""
+    from calibench.report.export import STORE_ATOL
+    from calibench.report.runs import metric_disagreements
+    from calibench.store.db import Store
+
+    store = Store(output_dir, read_only=True)
+    try:
+        runs, unreadable = _readable_runs(store, records)
+    finally:
+        store.close()
+    lines = [disagreement_warning(d) for d in metric_disagreements(runs, STORE_ATOL)]
+    if unreadable:
+        lines.append(f"{unreadable} result(s) have missing or corrupt test probabilities, so their stored values "
+                     f"cannot be checked: `calibench check -o {output_dir}` lists them; a rerun recomputes them")
+    return lines
+
+
+def disagreement_warning(d: Any) -> str:
+    return f"stored value differs from its recomputation on the stored float32 probabilities: {d}"
 
 
 # -- leaderboard, export and report ------------------------------------------------------
@@ -229,7 +284,7 @@ def load_runs(
     from calibench.report.runs import load_store_runs, select_runs
 
     if store is not None and results_dir is not None:
-        raise ValueError("read results from a store or from an exported results directory, not both")
+        raise OptionError("read results from a store or from an exported results directory, not both")
     runs = load_result_runs(results_dir) if results_dir is not None else load_store_runs(store or DEFAULT_OUTPUT)
     return select_runs(runs, tasks=tasks, methods=methods, model=model)
 
@@ -254,7 +309,10 @@ def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, resu
     from calibench.report.provenance import run_commands
 
     commands, problems = run_commands(runs)
-    export = f"calibench export --store {DEFAULT_OUTPUT} -o {shlex.quote(results_dir)}" if results_dir else None
+    from calibench import flags
+
+    export = (f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
+              if results_dir else None)
     source = f"in `{results_dir}`" if results_dir else ""
     return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
                            export_command=export, source_note=source)

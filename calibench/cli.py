@@ -11,7 +11,13 @@ import os
 import sys
 from typing import Any, Callable, Sequence
 
+from calibench import flags
+from calibench.errors import CalibenchError
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+#: exit status of a run that finished its own work but found jobs busy in another sweep
+EXIT_INCOMPLETE = 3
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
@@ -55,25 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="train and evaluate methods x tasks x seeds (skips finished work)",
                        description="Train and evaluate. Unset options come from the preset, which says what it chose.")
-    r.add_argument("--methods", "-m", required=True, type=str,
+    r.add_argument(flags.RUN["methods"], "-m", required=True, type=str,
                    help="comma-separated methods, each recipe[+inference][+calibrator], e.g. baseline,temp-scaling")
-    r.add_argument("--tasks", "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
-    r.add_argument("--seeds", "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
-    r.add_argument("--model", help="encoder: Hugging Face id, local path, or alias (minilm)")
-    r.add_argument("--preset", help=_preset_help())
-    r.add_argument("--train-size", type=int, help="seeded training subsample size (default: the preset's)")
-    r.add_argument("--full-train", action="store_true", help="use the whole training set")
-    r.add_argument("--data-seed", type=int, default=0, help="seed of the training subsample (default 0)")
+    r.add_argument(flags.RUN["tasks"], "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
+    r.add_argument(flags.RUN["seeds"], "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
+    r.add_argument(flags.RUN["model"], help="encoder: Hugging Face id, local path, or alias (minilm)")
+    r.add_argument(flags.RUN["preset"], help=_preset_help())
+    r.add_argument(flags.RUN["train_size"], type=int, help="seeded training subsample size (default: the preset's)")
+    r.add_argument(flags.RUN["full_train"], action="store_true", help="use the whole training set")
+    r.add_argument(flags.RUN["data_seed"], type=int, default=0, help="seed of the training subsample (default 0)")
     r.add_argument("--data-dir", help="local GLUE copy (nyu-mll/glue parquet or GLUE TSV layout); "
                                       "default: $CALIBENCH_DATA_DIR, ./glue, ../shared/glue, then the hub")
-    r.add_argument("--epochs", type=float)
-    r.add_argument("--max-steps", type=int, help="optimisation steps (overrides epochs)")
-    r.add_argument("--batch-size", type=int)
-    r.add_argument("--lr", "--learning-rate", dest="lr", type=float)
-    r.add_argument("--max-length", type=int)
-    r.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="auto: bf16 where native")
-    r.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
-    r.add_argument("--output-dir", "-o", help="results store and artifacts (default ./calibench-runs)")
+    r.add_argument(flags.HYPER["epochs"], type=float)
+    r.add_argument(flags.HYPER["max_steps"], type=int, help="optimisation steps (overrides epochs)")
+    r.add_argument(flags.HYPER["batch_size"], type=int)
+    r.add_argument(flags.HYPER["lr"], "--learning-rate", dest="lr", type=float)
+    r.add_argument(flags.HYPER["max_length"], type=int)
+    r.add_argument(flags.HYPER["precision"], choices=["auto", "bf16", "fp32"], help="auto: bf16 where native")
+    r.add_argument(flags.RUN["ece_bins"], type=int, help="bins of the top-label ECE (default 15)")
+    r.add_argument(*flags.STORE, dest="output_dir", help="results store and artifacts (default ./calibench-runs)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
     r.add_argument("--dry-run", action="store_true", help="print the plan and stop")
@@ -96,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--task", "-t", required=True)
     show.add_argument("-n", type=int, default=10, help="how many pairs (default 10)")
     show.add_argument("--seed", type=int, default=0)
-    show.add_argument("--output-dir", "-o", default=None, help="store whose cached corpora to read")
+    show.add_argument(*flags.STORE, dest="output_dir", default=None, help="store whose cached corpora to read")
     show.add_argument("--train-size", type=int, help="without a cached corpus: noise LM training examples")
     show.add_argument("--data-dir")
 
@@ -121,47 +127,57 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--task-metric", choices=["accuracy", "mcc", "f1"], default="accuracy",
                     help="the task's own metric, stored beside the calibration metrics (default accuracy)")
     sc.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
-    sc.add_argument("--output-dir", "-o", help="results store (default ./calibench-runs)")
+    sc.add_argument(*flags.STORE, dest="output_dir", help="results store (default ./calibench-runs)")
     sc.add_argument("--metric", type=_csv, default=["ece", "aurc"],
                     help="metric key(s) of the leaderboard shown at the end (default ece,aurc)")
     sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of that leaderboard (1000)")
 
     res = sub.add_parser("results", help="show the stored results table")
-    res.add_argument("--output-dir", "-o", default=None)
+    res.add_argument(*flags.STORE, dest="output_dir", default=None, help="results store (default ./calibench-runs)")
     res.add_argument("--task")
     res.add_argument("--method")
     res.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    ck = sub.add_parser("check", help="report what is missing or corrupt in a store and what a rerun recomputes "
+                                      "(exit 1 if anything is)")
+    ck.add_argument(*flags.STORE, dest="store", default=None,
+                    help="results store (default ./calibench-runs)")
+    way = ck.add_mutually_exclusive_group()
+    way.add_argument("--rebuild", action="store_true",
+                     help="write a new database from the artifacts' manifests (the damaged file is kept beside it)")
+    way.add_argument("--restore", action="store_true",
+                     help="put back the database backup that the last `calibench run` wrote")
     _add_reporting_parsers(sub)
     return p
 
 
 def _add_selection(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tasks", type=_csv, help="only these tasks (comma-separated)")
-    parser.add_argument("--methods", type=_csv, help="only these methods (comma-separated labels)")
-    parser.add_argument("--model", help="only results of this encoder")
+    parser.add_argument(flags.SELECT["tasks"], type=_csv, help="only these tasks (comma-separated)")
+    parser.add_argument(flags.SELECT["methods"], type=_csv, help="only these methods (comma-separated labels)")
+    parser.add_argument(flags.SELECT["model"], help="only results of this encoder")
 
 
-def _add_source(parser: argparse.ArgumentParser, store_flags: tuple[str, ...]) -> None:
+def _add_source(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
-    src.add_argument(*store_flags, dest="store", help="results store (default ./calibench-runs)")
-    src.add_argument("--from", dest="results_dir", metavar="DIR",
+    src.add_argument(*flags.STORE, dest="store", help="results store (default ./calibench-runs)")
+    src.add_argument(flags.FROM, dest="results_dir", metavar="DIR",
                      help="exported results (calibench export); every metric is recomputed and checked")
 
 
 def _add_board_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--metric", type=_csv, default=["ece"],
+    B = flags.BOARD
+    parser.add_argument(B["metrics"], type=_csv, default=["ece"],
                         help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
                              "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
                              "(calibench ls metrics lists all); one table each")
-    parser.add_argument("--reference", default="baseline", help="method every other is tested against (default baseline)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="level of every interval (0.95)")
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (1000)")
-    parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap resamples (0)")
-    parser.add_argument("--ci", choices=["auto", "seed", "bootstrap"], default="auto",
+    parser.add_argument(B["reference"], default="baseline", help="method every other is tested against (default baseline)")
+    parser.add_argument(B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
+    parser.add_argument(B["confidence"], type=float, default=0.95, help="level of every interval (0.95)")
+    parser.add_argument(B["n_resamples"], type=int, default=1000, help="bootstrap resamples (1000)")
+    parser.add_argument(B["seed"], type=int, default=0, help="seed of the bootstrap resamples (0)")
+    parser.add_argument(B["ci"], choices=["auto", "seed", "bootstrap"], default="auto",
                         help="the ± shown: t-interval over seeds, or bootstrap over test examples "
                              "(auto: seeds where every cell has 2+)")
-    parser.add_argument("--test", choices=["bootstrap", "t-test"], default="bootstrap",
+    parser.add_argument(B["test"], choices=["bootstrap", "t-test"], default="bootstrap",
                         help="primary paired test: bootstrap over seeds and test examples (default) or t-test over seeds")
     _add_selection(parser)
 
@@ -170,25 +186,25 @@ def _add_reporting_parsers(sub: Any) -> None:
     lb = sub.add_parser("leaderboard", help="per task and method: mean ± interval, paired tests against a reference "
                                             "(Holm), average ranks, Friedman and Nemenyi",
                         description="Every number is recomputed from the stored per-example test probabilities.")
-    _add_source(lb, ("--output-dir", "-o", "--store"))
+    _add_source(lb)
     _add_board_options(lb)
     lb.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
-    lb.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    lb.add_argument(flags.OUTPUT, metavar="FILE", help="write to FILE instead of the terminal")
     lb.add_argument("--check", metavar="FILE",
                     help="regenerate the markdown FILE (implies --format markdown) and exit 1, printing a diff, "
                          "if the committed file differs")
 
     ex = sub.add_parser("export", help="write stored results (config, metrics, per-example test probabilities) "
                                        "as reviewable JSON-lines files for the leaderboard")
-    ex.add_argument("--output-dir", "-o", dest="out", required=True, metavar="DIR", help="e.g. leaderboard/results")
-    ex.add_argument("--store", help="results store (default ./calibench-runs)")
+    ex.add_argument(flags.OUTPUT, dest="out", required=True, metavar="DIR", help="where to write, e.g. leaderboard/results")
+    ex.add_argument(*flags.STORE, dest="store", help="results store (default ./calibench-runs)")
     ex.add_argument("--keep-existing", action="store_true",
                     help="keep result files in DIR that this export does not write (default: remove them)")
     _add_selection(ex)
 
     rp = sub.add_parser("report", help="HTML report: tables, critical-difference and reliability diagrams")
-    rp.add_argument("--output-dir", "-o", dest="out", default="report", metavar="DIR", help="default ./report")
-    _add_source(rp, ("--store",))
+    rp.add_argument(flags.OUTPUT, dest="out", default="report", metavar="DIR", help="where to write (default ./report)")
+    _add_source(rp)
     _add_board_options(rp)
 
 
@@ -217,9 +233,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_length=args.max_length, ece_bins=args.ece_bins,
     )
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
+
+    def announce(plan: Any) -> None:
+        from calibench.tasks.splits import split_notes
+
+        for stats in plan.split_stats.values():
+            for note in split_notes(stats):
+                console.print(f"[yellow]{note}[/yellow]" if note.startswith("warning") else note)
+
     with make_sweep_progress(console) as progress:
         if args.dry_run:
             plan = api.plan_run(cfg, progress)
+            announce(plan)
             console.print(f"plan: {plan.describe()}")
             for s in plan.trainings:
                 infs = ", ".join(n for n, _ in s.inferences)
@@ -234,21 +259,34 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         result = api.run(cfg, progress=progress, retry_failed=args.retry_failed, on_event=on_event,
                          executor=args.executor, address=args.address, num_cpus=args.num_cpus,
-                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri)
+                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri,
+                         on_plan=announce)
     s = result.summary
+    for line in s.repaired:
+        console.print(f"[yellow]repaired[/yellow] {line}")
     console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, reused {len(s.skipped)}, "
                   f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
                   + (f", taken over by another sweep {len(s.lost)}" if s.lost else "") + "; "
                   f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused")
     if result.records:
         console.print(results_table(result.records, title="calibench results (test half)"))
+        if result.verdict:
+            console.print(result.verdict)
+    if s.missing_evaluations:
+        console.print(f"[yellow]not evaluated[/yellow] (no usable logits): {', '.join(s.missing_evaluations)}")
     if s.failed:
         console.print("[red bold]failed trainings[/red bold] (their results are absent; "
                       "fix and rerun with --retry-failed):")
         for key, err in s.failed.items():
             console.print(f"  [red]{key}[/red]: {err}")
     console.print(f"store: {cfg.output_dir}")
-    return 1 if s.failed else 0
+    if s.failed:
+        return 1
+    if s.busy:
+        console.print(f"[yellow]incomplete[/yellow]: {len(s.busy)} training(s) were running in another sweep on "
+                      "this store; their results are missing above. Rerun this command once that sweep has finished.")
+        return EXIT_INCOMPLETE
+    return 0
 
 
 @command("ls")
@@ -373,7 +411,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     runs = [r for r in runs if r.method in methods]
     lb = api.leaderboard(runs, metrics=args.metric, reference=reference, n_resamples=args.resamples)
     console.print(render_terminal(lb))
-    console.print(f"the board again: calibench leaderboard -o {output_dir} --tasks {args.task} "
+    console.print(f"the board again: calibench leaderboard {flags.STORE[0]} {output_dir} --tasks {args.task} "
                   f"--metric {','.join(args.metric)}")
     return 0
 
@@ -383,7 +421,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     from calibench import api
     from calibench.report.tables import results_table, to_frame
 
-    records = api.results(args.output_dir or api.DEFAULT_OUTPUT, task=args.task, method=args.method)
+    from calibench.report.tables import comparable_groups
+
+    store = args.output_dir or api.DEFAULT_OUTPUT
+    records = api.results(store, task=args.task, method=args.method)
+    for line in comparable_groups(records)[1]:
+        print(f"calibench: note: {line}", file=sys.stderr)
+    for line in api.stored_value_warnings(store, records):
+        print(f"calibench: warning: {line}", file=sys.stderr)
     if args.format == "table":
         _console().print(results_table(records, title="stored results (test half)"))
     elif args.format == "csv":
@@ -393,6 +438,39 @@ def cmd_results(args: argparse.Namespace) -> int:
 
         sys.stdout.write(json.dumps(records, indent=1) + "\n")
     return 0
+
+
+@command("check")
+def cmd_check(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.store.check import check_store
+    from calibench.store.db import Store
+    from calibench.store.recovery import rebuild_index, restore_backup
+
+    root = args.store or api.DEFAULT_OUTPUT
+    if args.rebuild:
+        done = rebuild_index(root)
+        print(f"rebuilt {root}/{Store.DB_NAME} from the artifacts: {done.trainings} training(s), "
+              f"{done.predictions} prediction(s), {done.results} result(s)"
+              + (f"; the old file is {done.moved_aside}" if done.moved_aside else ""))
+        for line in done.skipped:
+            print(f"  not used: {line}")
+    elif args.restore:
+        aside = restore_backup(root)
+        print(f"restored {root}/{Store.DB_NAME} from {Store.BACKUP_NAME}" + (f"; the old file is {aside}" if aside else ""))
+    store = Store(root, read_only=True)
+    try:
+        problems = check_store(store)
+        n_results = len(store.results())
+    finally:
+        store.close()
+    if not problems:
+        print(f"{root}: {n_results} result(s), every artifact intact")
+        return 0
+    print(f"{root}: {len(problems)} problem(s):")
+    for p in problems:
+        print(f"  {p.what}\n    -> {p.remedy}")
+    return 1
 
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -412,11 +490,10 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
 
     runs = api.load_runs(args.store, args.results_dir, tasks=args.tasks, methods=args.methods, model=args.model)
     if args.results_dir is not None:
-        return runs, ("--from", args.results_dir)
+        return runs, (flags.FROM, args.results_dir)
     for d in metric_disagreements(runs, STORE_ATOL):
-        print(f"calibench: warning: stored value differs from its recomputation on the stored float32 "
-              f"probabilities: {d}", file=sys.stderr)
-    return runs, ("-o", args.store or api.DEFAULT_OUTPUT)
+        print(f"calibench: warning: {api.disagreement_warning(d)}", file=sys.stderr)
+    return runs, (flags.STORE[0], args.store or api.DEFAULT_OUTPUT)
 
 
 @command("leaderboard")
@@ -444,7 +521,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             with open(target, "w", encoding="utf-8") as f:
                 Console(file=f, width=100, color_system=None).print(render_terminal(lb))
         return 0
-    extra = ["--format", "markdown"] + (["--output", target] if target else [])
+    extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
     command = command_line("leaderboard", source=source, options=opts, tasks=args.tasks, methods=args.methods,
                            model=args.model, extra=extra)
@@ -492,7 +569,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     lb = api.leaderboard(runs, **options)
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
     command = command_line("report", source=source, options=opts, tasks=args.tasks, methods=args.methods,
-                           model=args.model, extra=["-o", args.out])
+                           model=args.model, extra=[flags.OUTPUT, args.out])
     index = api.report(lb, runs, args.out, command=command)
     print(f"wrote {index}")
     return 0
@@ -521,29 +598,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: finished results are stored; rerun the same command to resume", file=sys.stderr)
         return 130
-    except Exception as exc:
-        if not _is_user_error(exc):
-            raise
+    except CalibenchError as exc:  # a user error: its message names the problem and the way out
         print(f"calibench: error: {exc}", file=sys.stderr)
         return 2
-
-
-def _is_user_error(exc: BaseException) -> bool:
-    """Errors caused by input: shown as one line, not a traceback."""
-    from calibench.registry import RegistryError
-
-    from calibench.execution.ray_executor import ClusterTooSmall, RayNotInstalled
-    from calibench.tracking import TrackingNotInstalled
-
-    user: tuple[type[BaseException], ...] = (RegistryError, ValueError, FileNotFoundError, RayNotInstalled,
-                                             ClusterTooSmall, TrackingNotInstalled)
-    try:
-        from calibench.models.encoders import ModelLoadError
-
-        user += (ModelLoadError,)
-    except ImportError:  # pragma: no cover
-        pass
-    return isinstance(exc, user)
 
 
 if __name__ == "__main__":  # pragma: no cover

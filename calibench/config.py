@@ -13,6 +13,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from calibench.errors import OptionError
+
 #: bumped whenever a change alters the numbers a training produces, so old results are not reused
 TRAINING_PROTOCOL = "calibench-train-v1"
 
@@ -55,7 +57,7 @@ class Hyper:
         if self.max_length < 8:
             problems.append(f"max_length must be >= 8 (got {self.max_length})")
         if problems:
-            raise ValueError("invalid training options: " + "; ".join(problems))
+            raise OptionError("invalid training options: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
+from calibench.errors import CalibenchError
+
 Kind = Literal["recipe", "inference", "calibrator", "task", "metric"]
 KINDS: tuple[Kind, ...] = ("recipe", "inference", "calibrator", "task", "metric")
 METHOD_KINDS: tuple[Kind, ...] = ("recipe", "inference", "calibrator")
@@ -36,7 +38,7 @@ OWN_SOURCE = "calibench"
 BUILTIN_MODULE = "calibench.builtin"
 
 
-class RegistryError(KeyError):
+class RegistryError(CalibenchError, KeyError):
     """An unknown or ambiguous name; the message lists the closest known names."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -65,6 +65,8 @@ def parse_call(text: str) -> tuple[str, list[tuple[str, Any]]]:
         key, eq, value = item.partition("=")
         if not eq or not key.strip().isidentifier():
             raise SpecSyntaxError(f"option {item.strip()!r} in {text.strip()!r} is not key=value")
+        if any(k == key.strip() for k, _ in options):  # else the last would win silently
+            raise SpecSyntaxError(f"option {key.strip()!r} is given twice in {text.strip()!r}; give each option once")
         options.append((key.strip(), parse_value(value.strip())))
     return name, options
 

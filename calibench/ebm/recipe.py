@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from calibench.ebm import ENERGY_NAMES
 from calibench.ebm.energy import SCALAR_HEAD_KEY
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
@@ -87,9 +88,9 @@ class EBMRecipe(Recipe):
         if o["energy"] not in ENERGY_NAMES:
             raise ValueError(f"ebm: energy must be one of {', '.join(ENERGY_NAMES)}, got {o['energy']!r}")
         if o["k"] < 1 or o["nce_lambda"] < 0:
-            raise ValueError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
+            raise OptionError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
         if self._noise_passes() < 1:
-            raise ValueError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
+            raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
 
     @property
     def energy(self) -> str:

@@ -43,10 +43,14 @@ class Summary:
     evaluated: int = 0
     reused_evaluations: int = 0
     missing_evaluations: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)  # damaged or missing artifacts found and regenerated
 
 
-def training_complete(store: Store, spec: TrainingSpec) -> bool:
+def training_complete(store: Store, spec: TrainingSpec, damaged: list[str] | None = None) -> bool:
     """Done, and every prediction this plan needs is stored with an intact artifact.
+
+    A logits artifact that is missing or fails its checksum counts as absent, so the
+    training runs again; ``damaged`` collects what was found.
 
     ``spec.inferences`` hold the options the planner resolved, so nothing is rebuilt here.
     """
@@ -56,7 +60,12 @@ def training_complete(store: Store, spec: TrainingSpec) -> bool:
     for name, opts in spec.inferences:
         pkey = inference_key(spec.key, name, dict(opts))
         pred = store.prediction(pkey)
-        if pred is None or not store.artifacts.exists(LOGITS, pkey):
+        if pred is None:
+            return False
+        problem = store.artifacts.damage(LOGITS, pkey)
+        if problem is not None:
+            if damaged is not None:
+                damaged.append(f"{spec.data.task} {spec.recipe} seed {spec.seed}: logits {pkey} {problem}; retrained")
             return False
         if spec.need_train_logits and "train" not in pred["splits"]:
             return False
@@ -70,11 +79,18 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
     of the new owner's job too (same keys, same content), so nothing is left dangling.
     """
     preds = []
+    # a prediction stored before whose logits are now rewritten (they were damaged or deleted):
+    # the results computed from the old logits are dropped with the new row and recomputed
+    stale = [pkey for pkey in out.predictions
+             if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)]
+    claimed = store.training(out.key) or {}
     for pkey, p in out.predictions.items():
-        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data={"inference": p["inference"],
-                                                                           "options": p["options"]})
+        # the artifact carries its rows too, so a damaged database can be rebuilt from the artifacts
+        meta = {"inference": p["inference"], "options": p["options"], "training_key": out.key,
+                "splits": p["splits"], "spec": claimed.get("spec"), "record": out.record}
+        store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data=meta)
         preds.append((pkey, p["inference"], p["options"], p["splits"]))
-    return store.finish_training(out.key, owner, out.record, preds)
+    return store.finish_training(out.key, owner, out.record, preds, drop_results_of=stale)
 
 
 def run_trainings(
@@ -116,7 +132,7 @@ def run_trainings(
 
     def needs_run(spec: TrainingSpec) -> int | None:
         """The attempt count a claim must find, or None (with its event) if it needs no run here."""
-        if training_complete(store, spec):
+        if training_complete(store, spec, summary.repaired):
             summary.skipped.append(spec.key)
             notify("skipped", spec)
             track(spec.key)

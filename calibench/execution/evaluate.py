@@ -19,7 +19,7 @@ from calibench.execution.planner import Plan
 from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
 from calibench.records import PartRecord, ResultRecord
-from calibench.store.artifacts import LOGITS, PROBS
+from calibench.store.artifacts import LOGITS, PROBS, ArtifactCorrupt, ArtifactMissing
 from calibench.store.db import Store
 
 if TYPE_CHECKING:
@@ -92,25 +92,31 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
                              else member_preds[0]["options"])
         cal_id = ev.calibrator.identity() if ev.calibrator is not None else None
         rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
-        if store.has_result(rkey):
+        problem = store.artifacts.damage(PROBS, rkey) if store.has_result(rkey) else "missing"
+        if problem is None:
             summary.reused_evaluations += 1
             stored = store.result(rkey) if tracker is not None else None
             if stored is not None:
                 tracker.log_evaluation(stored)
             continue
+        if store.has_result(rkey):
+            summary.repaired.append(f"{ev.task} {ev.method.label} seed {ev.seed}: test probabilities {rkey} "
+                                    f"{problem}; recalibrated from the logits")
         if ev.prediction_key not in cache:
-            if ev.member_keys:  # an ensemble: its members' stored predictions, combined
-                from calibench.methods.ensemble import combine_predictions
+            try:
+                if ev.member_keys:  # an ensemble: its members' stored predictions, combined
+                    from calibench.methods.ensemble import combine_predictions
 
-                arrays = combine_predictions([store.artifacts.read(LOGITS, k).arrays for k in ev.member_keys])
-            else:
-                arrays = store.artifacts.read(LOGITS, ev.prediction_key).arrays
+                    arrays = combine_predictions([store.artifacts.read(LOGITS, k).arrays for k in ev.member_keys])
+                else:
+                    arrays = store.artifacts.read(LOGITS, ev.prediction_key).arrays
+            except (ArtifactMissing, ArtifactCorrupt) as exc:  # its training failed to regenerate them
+                summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed} ({exc})")
+                continue
             cache = {ev.prediction_key: arrays}
         arrays = cache[ev.prediction_key]
         task = get_task(ev.task)
         probs, metrics, cal_record = evaluate_method(ev.method, ev.calibrator, arrays, task.metric, metric_options)
-        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
-                                                   "test_labels": arrays["test_labels"]})
         spec = specs[ev.training_key]
         training_record = (store.training(ev.training_key) or {}).get("record") or {}
         training = {k: training_record.get(k) for k in TRAINING_FACTS}
@@ -136,6 +142,10 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
                       "seconds": ((store.training(t) or {}).get("record") or {}).get("total_seconds")}
                      for t, k in zip(ev.member_trainings, ev.member_keys)],
         ).to_json()
+        store.artifacts.delete(PROBS, rkey)  # a leftover of a dropped result is never kept
+        # the record travels with the probabilities, so a damaged database can be rebuilt
+        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
+                                                   "test_labels": arrays["test_labels"]}, json_data={"record": record})
         store.put_result(rkey, record)
         summary.evaluated += 1
         if tracker is not None:

@@ -6,6 +6,7 @@ themselves import, so that no executor module imports another.
 
 from __future__ import annotations
 
+from calibench.errors import OptionError
 from calibench.execution.executor import Executor
 from calibench.execution.local import LocalExecutor
 
@@ -20,10 +21,10 @@ def make_executor(name: str, *, address: str | None = None, num_cpus: int | None
         if cpus_per_job != 1.0:
             given.append("--cpus-per-job")
         if given:
-            raise ValueError(f"{', '.join(given)} only apply to --executor ray")
+            raise OptionError(f"{', '.join(given)} only apply to --executor ray")
         return LocalExecutor()
     if name == "ray":
         from calibench.execution.ray_executor import RayExecutor
 
         return RayExecutor(address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=device)
-    raise ValueError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")
+    raise OptionError(f"unknown executor {name!r}; choose one of {', '.join(EXECUTORS)}")

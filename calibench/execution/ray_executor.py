@@ -31,6 +31,7 @@ import os
 from typing import Any, Iterable, Iterator
 
 from calibench.config import TrainingSpec
+from calibench.errors import CalibenchError, MissingDependency, OptionError
 from calibench.execution.executor import Job, JobFailed, Outcome
 
 #: environment a joined cluster's workers need to behave like this driver (offline hub, data dir)
@@ -38,11 +39,11 @@ FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"
                  "CALIBENCH_DATA_DIR")
 
 
-class RayNotInstalled(ImportError):
+class RayNotInstalled(MissingDependency):
     """``--executor ray`` without Ray installed."""
 
 
-class ClusterTooSmall(RuntimeError):
+class ClusterTooSmall(CalibenchError, RuntimeError):
     """No node of the cluster can fit one training job: it would wait forever."""
 
 
@@ -89,11 +90,11 @@ class RayExecutor:
         """``num_cpus`` sizes a local cluster (default: every core); ``device`` ``cpu`` keeps
         jobs off GPUs even where the cluster has some."""
         if cpus_per_job <= 0:
-            raise ValueError(f"--cpus-per-job must be > 0 (got {cpus_per_job})")
+            raise OptionError(f"--cpus-per-job must be > 0 (got {cpus_per_job})")
         if num_cpus is not None and num_cpus < 1:
-            raise ValueError(f"--num-cpus must be >= 1 (got {num_cpus})")
+            raise OptionError(f"--num-cpus must be >= 1 (got {num_cpus})")
         if address is not None and num_cpus is not None:
-            raise ValueError("--num-cpus sizes a local Ray cluster; a joined cluster (--address) has its own size")
+            raise OptionError("--num-cpus sizes a local Ray cluster; a joined cluster (--address) has its own size")
         self.ray = import_ray()
         self.address = address
         self.num_cpus = num_cpus

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 
+from calibench.errors import OptionError
 from calibench.methods.lora import LORA_OPTIONS, LoraSettings, lora_settings, resolve_lora_options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,7 +46,7 @@ class _Configurable:
         valid = set(self.defaults) | self.shared_options
         unknown = sorted(set(options) - valid)
         if unknown:
-            raise ValueError(
+            raise OptionError(
                 f"{type(self).__name__}: unknown option(s) {', '.join(unknown)}; "
                 f"valid options: {', '.join(sorted(valid)) or '(none)'}"
             )
@@ -148,7 +149,7 @@ class Calibrator(_Configurable, ABC):
         super().__init__(**options)
         if self.options["fit_on"] not in FIT_SPLITS:
             name = getattr(self, "name", type(self).__name__)
-            raise ValueError(f"{name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
+            raise OptionError(f"{name}: fit_on must be 'dev' or 'train', got {self.options['fit_on']!r}")
 
     @property
     def fit_on(self) -> FitSplit:

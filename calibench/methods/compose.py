@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from calibench import registry
+from calibench.errors import CalibenchError
 from calibench.specstring import SpecSyntaxError, format_call, parse_call, split_top
 
 DEFAULT_RECIPE = "baseline"
@@ -43,7 +44,7 @@ class MethodSpec:
     calibrator: Part | None
 
 
-class MethodSyntaxError(ValueError):
+class MethodSyntaxError(CalibenchError, ValueError):
     pass
 
 

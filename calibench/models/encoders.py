@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from calibench.errors import CalibenchError
 
-class ModelLoadError(RuntimeError):
+
+class ModelLoadError(CalibenchError, RuntimeError):
     """A model that cannot be loaded; the message says how to get it."""
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from calibench.errors import StoreNotFound
 from calibench.report.runs import (
     Disagreement,
     LeaderboardError,
@@ -247,10 +248,10 @@ def load_result_runs(results_dir: str | Path, *, verify: bool = True) -> list[Ru
     """
     root = Path(results_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"no results directory {str(root)!r} (write one with `calibench export -o DIR`)")
+        raise StoreNotFound(f"no results directory {str(root)!r} (write one with `calibench export --output DIR`)")
     paths = sorted(root.rglob("*.jsonl"))
     if not paths:
-        raise FileNotFoundError(f"no *.jsonl result files under {str(root)!r}")
+        raise StoreNotFound(f"no *.jsonl result files under {str(root)!r}")
     runs = [read_run(p) for p in paths]
     if verify:
         bad = metric_disagreements(runs, SUBMITTED_ATOL)

@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from calibench.errors import OptionError
 from calibench.metrics import MetricSpec, get_metric, metric_spec
 from calibench.report.runs import (
     LeaderboardError,
@@ -83,19 +84,19 @@ class LeaderboardOptions:
 
     def __post_init__(self) -> None:
         if not self.metrics:
-            raise ValueError("choose at least one metric")
+            raise OptionError("choose at least one metric")
         if len(set(self.metrics)) != len(self.metrics):
-            raise ValueError(f"metrics listed twice: {list(self.metrics)}")
+            raise OptionError(f"metrics listed twice: {list(self.metrics)}")
         if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must lie in (0, 1), got {self.alpha}")
+            raise OptionError(f"alpha must lie in (0, 1), got {self.alpha}")
         if not 0 < self.confidence < 1:
-            raise ValueError(f"confidence must lie in (0, 1), got {self.confidence}")
+            raise OptionError(f"confidence must lie in (0, 1), got {self.confidence}")
         if self.n_resamples < 100:
-            raise ValueError(f"use at least 100 bootstrap resamples, got {self.n_resamples}")
+            raise OptionError(f"use at least 100 bootstrap resamples, got {self.n_resamples}")
         if self.ci not in ("auto", "seed", "bootstrap"):
-            raise ValueError(f"ci must be auto, seed or bootstrap, got {self.ci!r}")
+            raise OptionError(f"ci must be auto, seed or bootstrap, got {self.ci!r}")
         if self.test not in ("bootstrap", "t-test"):
-            raise ValueError(f"test must be bootstrap or t-test, got {self.test!r}")
+            raise OptionError(f"test must be bootstrap or t-test, got {self.test!r}")
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
+from calibench import flags
 from calibench.metrics import parse_estimator
 from calibench.report.leaderboard import LeaderboardOptions
 from calibench.report.runs import Run
 
-#: Hyper-parameters ``calibench run`` sets from flags; the rest must come from a preset.
-_FLAG_HYPER: tuple[tuple[str, str], ...] = (
-    ("batch_size", "--batch-size"),
-    ("lr", "--lr"),
-    ("precision", "--precision"),
-    ("max_length", "--max-length"),
+#: Hyper-parameters a reproduction command always states (besides its length, epochs or
+#: steps); the rest must come from a preset.
+_FLAG_HYPER: tuple[tuple[str, str], ...] = tuple(
+    (k, flags.HYPER[k]) for k in ("batch_size", "lr", "precision", "max_length")
 )
 
 
@@ -45,32 +44,23 @@ def command_line(
 ) -> str:
     """``calibench <subcommand> ...`` (leaderboard or report) with every option that differs from its default.
 
-    ``source`` is ``("--from", DIR)`` or ``("-o", STORE)``; ``extra`` are the output flags. Paths
+    ``source`` is ``(flags.FROM, DIR)`` or ``(flags.STORE[0], STORE)``; ``extra`` are the output flags. Paths
     are written as given (relative paths stay relative, so a committed command works from the
     repository root).
     """
     default = LeaderboardOptions()
     args = ["calibench", subcommand, *source]
-    if options.metrics != default.metrics:
-        args += ["--metric", ",".join(options.metrics)]
-    if options.reference != default.reference:
-        args += ["--reference", options.reference]
-    for flag, value, base in (
-        ("--alpha", options.alpha, default.alpha),
-        ("--confidence", options.confidence, default.confidence),
-        ("--resamples", options.n_resamples, default.n_resamples),
-        ("--bootstrap-seed", options.seed, default.seed),
-        ("--ci", options.ci, default.ci),
-        ("--test", options.test, default.test),
-    ):
+    for name, flag in flags.BOARD.items():
+        value, base = getattr(options, name), getattr(default, name)
         if value != base:
-            args += [flag, str(value)]
+            args += [flag, ",".join(value) if name == "metrics" else str(value)]
+    S = flags.SELECT
     if tasks:
-        args += ["--tasks", ",".join(tasks)]
+        args += [S["tasks"], ",".join(tasks)]
     if methods:
-        args += ["--methods", ",".join(methods)]
+        args += [S["methods"], ",".join(methods)]
     if model:
-        args += ["--model", model]
+        args += [S["model"], model]
     return _quote_all([*args, *extra])
 
 
@@ -97,7 +87,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
         if not any(all(c.get(k) == e for k, e in stored.items()) for c in candidates):
             return None
     default_bins = int(parse_estimator(evaluation_specs("accuracy")["ece"].estimator)[1]["bins"])
-    return [] if n_bins == default_bins else ["--ece-bins", str(n_bins)]
+    return [] if n_bins == default_bins else [flags.RUN["ece_bins"], str(n_bins)]
 
 
 def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, str]:
@@ -124,10 +114,10 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     length: list[str]
     if hyper.get("max_steps"):
         overrides["max_steps"] = hyper["max_steps"]
-        length = ["--max-steps", str(hyper["max_steps"])]
+        length = [flags.HYPER["max_steps"], str(hyper["max_steps"])]
     else:
         overrides["epochs"] = hyper["epochs"]
-        length = ["--epochs", repr(hyper["epochs"])]
+        length = [flags.HYPER["epochs"], repr(hyper["epochs"])]
     for name, preset in PRESETS.items():
         if asdict(preset.hyper_for(task, **overrides)) != dict(hyper):
             continue
@@ -140,10 +130,11 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
         methods = sorted({r.method for r in runs})
         seeds = sorted({r.seed for r in runs})
         seed_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
-        args = ["--preset", name, "--methods", ",".join(methods), "--seeds", seed_arg, "--model", runs[0].model]
-        args += ["--full-train"] if train_size is None else ["--train-size", str(train_size)]
+        R = flags.RUN
+        args = [R["preset"], name, R["methods"], ",".join(methods), R["seeds"], seed_arg, R["model"], runs[0].model]
+        args += [R["full_train"]] if train_size is None else [R["train_size"], str(train_size)]
         if data_seed:
-            args += ["--data-seed", str(data_seed)]
+            args += [R["data_seed"], str(data_seed)]
         args += length
         for key, flag in _FLAG_HYPER:
             args += [flag, repr(hyper[key]) if isinstance(hyper[key], float) else str(hyper[key])]
@@ -168,6 +159,6 @@ def run_commands(runs: Sequence[Run]) -> tuple[tuple[str, ...], tuple[str, ...]]
     commands = []
     for args, tasks in sorted(grouped.items(), key=lambda kv: kv[1]):
         a = list(args)
-        i = a.index("--methods")
-        commands.append(_quote_all(["calibench", "run", *a[: i + 2], "--tasks", ",".join(tasks), *a[i + 2 :]]))
+        i = a.index(flags.RUN["methods"])
+        commands.append(_quote_all(["calibench", "run", *a[: i + 2], flags.RUN["tasks"], ",".join(tasks), *a[i + 2 :]]))
     return tuple(commands), tuple(problems)

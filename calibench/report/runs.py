@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from calibench.errors import CalibenchError
 from calibench.metrics import EstimatorMismatch, MetricSpec
 from calibench.metrics import spec_from_estimator as _spec_from_estimator
 from calibench.records import RecordError, ResultRecord
 
 
-class LeaderboardError(ValueError):
+class LeaderboardError(CalibenchError, ValueError):
     """Results that cannot be put on one leaderboard (or one column of it), with the reason."""
 
 
@@ -91,9 +92,7 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
     from calibench.store.artifacts import PROBS, ArtifactCorrupt, ArtifactMissing
     from calibench.store.db import Store
 
-    if not (Path(store_dir) / Store.DB_NAME).exists():
-        raise FileNotFoundError(f"no results store in {str(store_dir)!r}; run `calibench run` first or pass -o/--store")
-    store = Store(store_dir)
+    store = Store(store_dir, read_only=True)
     try:
         runs = []
         for rec in store.results():

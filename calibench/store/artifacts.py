@@ -113,7 +113,7 @@ class ArtifactStore:
         json_data: dict[str, Any] | None = None,
         lines: dict[str, Iterable[str]] | None = None,
     ) -> Path:
-        """Write atomically; if a complete artifact already exists under ``key`` it is kept."""
+        """Write atomically; an intact artifact already under ``key`` is kept, a damaged one replaced."""
         final = self.path(kind, key)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / _tmp_name(key)
@@ -135,10 +135,11 @@ class ArtifactStore:
             manifest = {"kind": kind, "key": key, "files": {n: _sha256(tmp / n) for n in files}}
             _fsync_write(tmp / MANIFEST, json.dumps(manifest, sort_keys=True, indent=1).encode())
             if final.exists():
-                if self.exists(kind, key):
+                if self.verify(kind, key):
                     shutil.rmtree(tmp)
                     return final
-                shutil.rmtree(final, ignore_errors=True)  # a partial leftover from an older layout
+                # a partial leftover from an older layout, or a damaged artifact: replaced, never kept
+                shutil.rmtree(final, ignore_errors=True)
             try:
                 os.replace(tmp, final)
             except OSError as exc:
@@ -177,12 +178,28 @@ class ArtifactStore:
                     out.lines[stem] = [json.loads(line) for line in f]
         return out
 
-    def verify(self, kind: str, key: str) -> bool:
+    def damage(self, kind: str, key: str) -> str | None:
+        """None for an intact artifact, else what is wrong with it (missing, or which file fails)."""
+        path = self.path(kind, key)
+        mpath = path / MANIFEST
+        if not mpath.is_file():
+            return "missing" if not path.exists() else "incomplete (no manifest)"
         try:
-            self.read(kind, key, verify=True)
-            return True
-        except (ArtifactCorrupt, ArtifactMissing, ValueError):
-            return False
+            files = json.loads(mpath.read_text())["files"]
+            items = list(files.items())
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+            return "its manifest is unreadable"
+        for name, digest in items:
+            fpath = path / name
+            if not fpath.is_file():
+                return f"{name} is missing"
+            if _sha256(fpath) != digest:
+                return f"{name} does not match its checksum"
+        return None
+
+    def verify(self, kind: str, key: str) -> bool:
+        """Whether the artifact is complete and every file matches its checksum."""
+        return self.damage(kind, key) is None
 
     def delete(self, kind: str, key: str) -> None:
         shutil.rmtree(self.path(kind, key), ignore_errors=True)

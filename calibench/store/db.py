@@ -26,10 +26,12 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from calibench.store.artifacts import LOGITS, PROBS, ArtifactStore
+from calibench.errors import StoreDamaged, StoreError, StoreNotFound
+from calibench.store.artifacts import ArtifactStore
 from calibench.store.owners import Owner, owner_known_dead
 
 #: seconds a claim stays valid without renewal; drivers renew every LEASE_S / 4
@@ -80,32 +82,87 @@ def default_owner() -> str:
 
 
 class Store:
-    """Results database + artifacts under one output directory."""
+    """Results database + artifacts under one output directory.
+
+    ``read_only=True`` (the read commands) opens an existing database without writing
+    anything: no folder is created, no WAL switch, no schema, so a store one cannot write
+    (another user's, a read-only mount) can still be read.
+    """
 
     DB_NAME = "calibench.sqlite"
+    BACKUP_NAME = "calibench.sqlite.backup"
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self.db_path = self.root / self.DB_NAME
         self.artifacts = ArtifactStore(self.root / "artifacts")
         self._local = threading.local()
-        self._raw().executescript(SCHEMA)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{str(self.root)!r} is a file, not a results store folder; pass -o a folder")
+        if read_only:
+            if not self.db_path.is_file():
+                raise StoreNotFound(f"no results store in {str(self.root)!r}; run `calibench run` first or pass -o STORE")
+            self._raw().execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        try:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # no permission, a read-only file system, a file on the way
+                raise StoreError(f"cannot write the results store {str(self.root)!r} ({exc.strerror}); "
+                                 "pass -o a folder you can write") from exc
+            self._raw().executescript(SCHEMA)
+        except PermissionError as exc:
+            raise StoreError(f"cannot write the results store {str(self.root)!r} ({exc.strerror}); "
+                             "pass -o a folder you can write") from exc
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc) and "unable to open" not in str(exc):
+                raise
+            raise StoreError(f"cannot write the results store {str(self.db_path)!r} ({exc}); "
+                             "pass -o a folder you can write") from exc
+        except sqlite3.DatabaseError as exc:
+            raise self._damaged(exc) from exc
 
     # -- connection ---------------------------------------------------------------------
     def _raw(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=60000")
+            try:
+                conn = self._connect()
+            except sqlite3.DatabaseError as exc:
+                raise self._damaged(exc) from exc
             self._local.conn = conn
         return conn
 
+    def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            uri = self.db_path.resolve().as_uri()
+            try:
+                conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60.0, isolation_level=None)
+                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # a WAL database in a folder we cannot write (no -shm to create): nobody can
+                # be writing it through this folder either, so read the file as it is
+                conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, timeout=60.0, isolation_level=None)
+        else:
+            conn = sqlite3.connect(self.db_path, timeout=60.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout=60000")
+        if not self.read_only:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        return conn
+
+    def _damaged(self, exc: sqlite3.DatabaseError) -> Exception:
+        """The error for an unreadable database file, or ``exc`` itself when it is not damage."""
+        if isinstance(exc, sqlite3.OperationalError):  # locked, busy, no such file: not damage
+            return exc
+        from calibench.store.recovery import damaged_message
+
+        return StoreDamaged(damaged_message(self, exc))
+
     def _conn(self) -> "_Tx":
-        return _Tx(self._raw())
+        return _Tx(self._raw(), self)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -156,11 +213,14 @@ class Store:
             return cur.rowcount == 1
 
     def finish_training(self, key: str, owner: str, record: dict[str, Any],
-                        predictions: list[tuple[str, str, dict[str, Any], list[str]]]) -> bool:
+                        predictions: list[tuple[str, str, dict[str, Any], list[str]]],
+                        drop_results_of: Sequence[str] = ()) -> bool:
         """Mark done and register its predictions, in one transaction.
 
         Only the current owner of the running claim can: returns False (and writes nothing)
-        when the claim was taken over, so a job is never recorded done twice.
+        when the claim was taken over, so a job is never recorded done twice. The results
+        of the predictions in ``drop_results_of`` (regenerated logits) are deleted with it,
+        so they are recomputed from the new logits.
         """
         now = time.time()
         with self._conn() as c:
@@ -177,6 +237,8 @@ class Store:
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (pkey, key, inference, json.dumps(options, sort_keys=True), json.dumps(splits), now),
                 )
+            for pkey in drop_results_of:
+                c.execute("DELETE FROM results WHERE prediction_key=?", (pkey,))
             return True
 
     def fail_training(self, key: str, owner: str, error: str, traceback: str) -> bool:
@@ -252,41 +314,44 @@ class Store:
             return [json.loads(r["record"]) for r in c.execute(q + " ORDER BY task, method, seed", args)]
 
     def integrity_check(self) -> list[str]:
-        """Problems found: SQLite's own check, half-written records, corrupt or missing artifacts."""
-        problems: list[str] = []
-        with self._conn() as c:
-            ok = c.execute("PRAGMA integrity_check").fetchone()[0]
-            if ok != "ok":
-                problems.append(f"sqlite: {ok}")
-            for r in c.execute("SELECT key FROM predictions").fetchall():
-                if not self.artifacts.verify(LOGITS, r["key"]):
-                    problems.append(f"prediction {r['key']}: logits artifact missing or corrupt")
-            dup = c.execute("SELECT key, COUNT(*) n FROM trainings GROUP BY key HAVING n > 1").fetchall()
-            problems += [f"training {r['key']} stored {r['n']} times" for r in dup]
-            for r in c.execute("SELECT key FROM trainings t WHERE status='done' AND (record IS NULL OR NOT EXISTS "
-                               "(SELECT 1 FROM predictions p WHERE p.training_key=t.key))").fetchall():
-                problems.append(f"training {r['key']}: done without its record or predictions")
-            for r in c.execute("SELECT p.key FROM predictions p LEFT JOIN trainings t ON t.key=p.training_key "
-                               "WHERE t.key IS NULL").fetchall():
-                problems.append(f"prediction {r['key']}: its training row is missing")
-            for r in c.execute("SELECT key FROM results").fetchall():
-                if not self.artifacts.verify(PROBS, r["key"]):
-                    problems.append(f"result {r['key']}: probs artifact missing or corrupt")
-        return problems
+        """Problems found: SQLite's own check, half-written records, corrupt or missing artifacts
+        (each with its remedy: :func:`calibench.store.check.check_store`)."""
+        from calibench.store.check import check_store
+
+        return [p.what for p in check_store(self)]
+
+    def backup(self) -> Path:
+        """A consistent copy of the database beside it (SQLite's online backup API)."""
+        from calibench.store.recovery import backup
+
+        return backup(self)
 
 
 class _Tx:
-    """``with store._conn() as c``: one IMMEDIATE transaction, committed or rolled back."""
+    """``with store._conn() as c``: one IMMEDIATE transaction (DEFERRED when read-only),
+    committed or rolled back; a damaged database file becomes :class:`StoreDamaged`."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, store: Store) -> None:
         self.conn = conn
+        self.store = store
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN" if self.store.read_only else "BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self.store._damaged(exc) from exc
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        try:
+            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        except sqlite3.DatabaseError as err:
+            if exc_type is None:
+                raise self.store._damaged(err) from err
+        if isinstance(exc, sqlite3.DatabaseError):
+            damaged = self.store._damaged(exc)
+            if damaged is not exc:
+                raise damaged from exc
 
 
 def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:

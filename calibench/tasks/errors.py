@@ -7,6 +7,8 @@ involved and what to do about it.
 
 from __future__ import annotations
 
+from calibench.errors import CalibenchError
 
-class DataError(ValueError):
+
+class DataError(CalibenchError, ValueError):
     """A task's data cannot be found, read or trusted; the message says where and how to fix it."""

@@ -68,6 +68,7 @@ class LoadedTask:
     source: DataSource
     # TSV rows dropped for too few fields or an empty label: {"train": n, "official_dev": n}.
     dropped_malformed: dict[str, int]
+    train_file: str = ""  # the file(s) the training split was read from ("" for the hub)
 
 
 @dataclass(frozen=True)
@@ -465,4 +466,17 @@ def load_task(task: str | TaskSpec, data_dir: str | os.PathLike[str] | None = No
         dev=to_dataset(spec, dev, spec.dev_split_name),
         source=source,
         dropped_malformed={"train": bad_train, "official_dev": bad_dev},
+        train_file="" if local is None else _split_file(spec, local, spec.train_split_name),
     )
+
+
+def _split_file(task: TaskSpec, local: _LocalCopy, split: str) -> str:
+    """The file a local split is read from, for messages about its rows."""
+    root = local.task_dir
+    if local.kind == "parquet":
+        files = _parquet_files(root, split)
+        return str(files[0]) if len(files) == 1 else f"{root}/{split}-*.parquet"
+    derived = task.tsv.derived
+    if derived is not None and (root / derived.source_file).is_file() and (root / derived.ids_file).is_file():
+        return str(root / derived.source_file)
+    return str(root / (task.tsv.file_for(split) or split))

@@ -184,6 +184,30 @@ def _check_seed(data_seed: int) -> int:
     return int(data_seed)
 
 
+def _label_counts(task: TaskSpec, table: pa.Table) -> dict[str, int]:
+    counts = np.bincount(table.column("label").to_numpy(), minlength=len(task.label_names))
+    return {name: int(n) for name, n in zip(task.label_names, counts)}
+
+
+def split_notes(stats: dict[str, Any]) -> list[str]:
+    """What a run says before it trains: rows dropped from a task, and a training set of one class."""
+    task, notes = stats["task"], []
+    empty = stats.get("dropped_empty", {})
+    if any(empty.values()):
+        notes.append(f"{task}: dropped {empty.get('train', 0)} training and {empty.get('official_dev', 0)} "
+                     "official-dev row(s) with an empty text field")
+    bad = stats.get("dropped_malformed", {})
+    if any(bad.values()):
+        notes.append(f"{task}: dropped {bad.get('train', 0)} training and {bad.get('official_dev', 0)} official-dev "
+                     "TSV row(s) with too few fields or an empty label")
+    counts = {k: v for k, v in stats.get("train_label_counts", {}).items() if v}
+    if len(counts) == 1:
+        (name, n), = counts.items()
+        notes.append(f"warning: {task}: every one of the {n} training examples has the label {name!r}; the classifier "
+                     "can only learn to predict it (use a larger --train-size, another --data-seed or --full-train)")
+    return notes
+
+
 def prepare_splits(
     task: TaskSpec | str,
     data_dir: str | os.PathLike[str] | None = None,
@@ -205,12 +229,13 @@ def prepare_splits(
     official_dev, dropped_dev = drop_empty(spec, normalize_texts(spec, table_of(loaded.dev)))
     n_train_full = train.num_rows
     if n_train_full == 0:
-        raise DataError(f"{spec.name}: no usable training rows in {loaded.source} ({dropped_train} had an empty text field)")
+        raise DataError(f"{spec.name}: no usable training rows in {loaded.train_file or loaded.source} "
+                        f"({dropped_train} had an empty text field)")
     if size is not None and size > n_train_full:
         raise DataError(
             f"train_size={size} exceeds the {n_train_full} usable training examples of {spec.name} "
-            f"(after dropping {dropped_train} with an empty text field); pass train_size <= {n_train_full}, "
-            "or None for all of them"
+            f"(after dropping {dropped_train} with an empty text field); use --train-size {n_train_full} or less, "
+            "or --full-train for all of them"
         )
     if size is not None and size < n_train_full:
         positions = subsample_positions(train.column("idx").to_numpy(), size, seed)
@@ -236,6 +261,7 @@ def prepare_splits(
         "n_unused_middle": official_dev.num_rows - dev.num_rows - test.num_rows,
         "dropped_empty": {"train": dropped_train, "official_dev": dropped_dev},
         "dropped_malformed": dict(loaded.dropped_malformed),
+        "train_label_counts": _label_counts(spec, tables["train"]),
         "data_seed": seed,
         "train_size": size,
     }

@@ -13,6 +13,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Protocol
 
+from calibench.errors import MissingDependency
+
 TRACKERS = ("mlflow",)
 
 
@@ -20,7 +22,7 @@ class TrackingWarning(UserWarning):
     """Tracking failed; the results store is unaffected."""
 
 
-class TrackingNotInstalled(ImportError):
+class TrackingNotInstalled(MissingDependency):
     """``--track mlflow`` without mlflow: said before the sweep starts, not after."""
 
 

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 import torch
 
+from calibench.errors import OptionError
+
 Precision = Literal["auto", "bf16", "fp32"]
 
 
@@ -27,7 +29,7 @@ def resolve_precision(precision: Precision, device: torch.device) -> Literal["bf
     if precision == "auto":
         return "bf16" if bf16_native(device) else "fp32"
     if precision not in ("bf16", "fp32"):
-        raise ValueError(f"precision must be one of auto, bf16, fp32; got {precision!r}")
+        raise OptionError(f"precision must be one of auto, bf16, fp32; got {precision!r}")
     return precision
 
 
@@ -44,5 +46,5 @@ def resolve_device(device: str | None) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
+        raise OptionError(f"device {device!r} asked for, but torch sees no CUDA GPU; use --device cpu")
     return dev

@@ -171,8 +171,8 @@ def test_a_broken_image_is_detected(report, tmp_path):
 
 def test_cli_report_from_a_store(tmp_path, make_runs, store_of, capsys):
     store = store_of(tmp_path / "store", make_runs(tasks=("rte",), methods=("baseline", "temp-scaling"), n=60))
-    assert main(["report", "--store", str(store), "-o", str(tmp_path / "r"), "--resamples", "200"]) == 0
+    assert main(["report", "--store", str(store), "--output", str(tmp_path / "r"), "--resamples", "200"]) == 0
     assert "index.html" in capsys.readouterr().out
     page = (tmp_path / "r" / "index.html").read_text()
-    assert f"calibench report -o {store} --resamples 200 -o {tmp_path / 'r'}" in page
+    assert f"calibench report -o {store} --resamples 200 --output {tmp_path / 'r'}" in page
     assert len(list((tmp_path / "r" / "img").glob("reliability-*.png"))) == 2

@@ -25,7 +25,7 @@ def test_tiny_real_run_to_leaderboard_and_report(tmp_path, shared_glue_dir, caps
     assert sorted(r.method for r in runs) == ["baseline", "temp-scaling"]
     assert metric_disagreements(runs, 1e-6) == []  # float32 storage did not move any metric here
 
-    assert main(["export", "--store", "store", "-o", "results"]) == 0
+    assert main(["export", "--store", "store", "--output", "results"]) == 0
     exported = load_result_runs("results")  # every metric recomputed and checked
     assert len(exported) == 2
     assert main(["leaderboard", "--from", "results", "--metric", "ece,accuracy", "--format", "markdown",
@@ -33,7 +33,7 @@ def test_tiny_real_run_to_leaderboard_and_report(tmp_path, shared_glue_dir, caps
     assert main(["leaderboard", "--from", "results", "--metric", "ece,accuracy", "--check", "README.md"]) == 0
     text = (tmp_path / "README.md").read_text()
     assert runs[0].fingerprint in text and "percentile bootstrap interval" in text  # one seed: bootstrap interval
-    assert main(["report", "--from", "results", "-o", "report"]) == 0
+    assert main(["report", "--from", "results", "--output", "report"]) == 0
     assert len(list((tmp_path / "report" / "img").glob("reliability-*.png"))) == 2
     capsys.readouterr()
 

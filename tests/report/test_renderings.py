@@ -139,7 +139,7 @@ def test_leaderboard_command_lists_only_non_defaults():
                         extra=["--format", "markdown"]) == (
         "calibench leaderboard --from leaderboard/results --metric ece,accuracy --resamples 5000 --format markdown")
     assert command_line("report", source=("-o", "my runs"), options=LeaderboardOptions(), methods=["a"],
-                        extra=["-o", "r"]) == "calibench report -o 'my runs' --methods a -o r"
+                        extra=["--output", "r"]) == "calibench report -o 'my runs' --methods a --output r"
 
 
 # -------------------------------------------------------------------------------- CLI
@@ -154,13 +154,13 @@ def test_cli_terminal_markdown_export_and_check(tmp_path, store, capsys, monkeyp
     out = capsys.readouterr().out
     assert "ECE ↓" in out and "Accuracy ↑" in out and "temp-scaling" in out
 
-    assert main(["export", "--store", "store", "-o", "lb/results"]) == 0
+    assert main(["export", "--store", "store", "--output", "lb/results"]) == 0
     assert "12 file(s) written" in capsys.readouterr().out
     args = ["leaderboard", "--from", "lb/results", "--resamples", "300"]
     assert main([*args, "--format", "markdown", "--output", "lb/README.md"]) == 0
     text = (tmp_path / "lb" / "README.md").read_text()
     assert "calibench leaderboard --from lb/results --resamples 300 --format markdown --output lb/README.md" in text
-    assert "calibench export --store calibench-runs -o lb/results" in text
+    assert "calibench export -o calibench-runs --output lb/results" in text
     capsys.readouterr()
     assert main([*args, "--check", "lb/README.md"]) == 0
     assert "up to date" in capsys.readouterr().out

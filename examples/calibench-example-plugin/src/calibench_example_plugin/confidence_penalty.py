@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import torch.nn.functional as F
 
+from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 
@@ -21,7 +22,7 @@ class ConfidencePenalty(Recipe):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)  # rejects unknown options, fills in defaults
         if not float(self.options["beta"]) >= 0:
-            raise ValueError(f"confidence-penalty: beta must be >= 0, got {self.options['beta']!r}")
+            raise OptionError(f"confidence-penalty: beta must be >= 0, got {self.options['beta']!r}")
 
     def loss(self, model, batch, ctx) -> LossOutput:
         log_p = F.log_softmax(model(**batch).logits.float(), dim=-1)

@@ -1,0 +1,22 @@
+"""Helpers of the store tests: the tiny run command and the damage the issue reproduces with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+#: a tiny BERT on 48 RTE examples, 4 steps: seconds, and the whole pipeline
+TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64",
+        "--seeds", "2"]
+METHODS = "baseline,temp-scaling,label-smoothing+temp-scaling"
+
+
+def run_args(store: Path, model: str, glue: str) -> list[str]:
+    return ["run", "--methods", METHODS, *TINY, "--model", model, "--data-dir", glue, "--output-dir", str(store)]
+
+
+def flip_bytes(path: Path, offset: int = 200, n: int = 8) -> None:
+    """XOR ``n`` bytes at ``offset``: the damage the issue reproduces with."""
+    data = bytearray(path.read_bytes())
+    for i in range(offset, min(offset + n, len(data))):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
