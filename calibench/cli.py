@@ -475,7 +475,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"metrics": args.metric, "reference": args.reference, "alpha": args.alpha, "confidence": args.confidence,
-            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.test}
+            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.paired_test}
 
 
 def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, str]]:
