@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from calibench.errors import MissingDependency, OptionError
+from calibench.errors import OptionError
 from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
@@ -113,7 +113,7 @@ class LastLayerLaplace(Inference):
             if (v is not None or key != "fit_size") and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
                 raise OptionError(f"last-layer-laplace: {key} must be a positive integer, got {v!r}")
         if importlib.util.find_spec("laplace") is None:
-            raise MissingDependency(f"last-layer-laplace needs laplace-torch, which is not installed: {INSTALL}")
+            raise OptionError(f"last-layer-laplace needs laplace-torch, which is not installed: {INSTALL}")
         self.la_: Any = None
         self.n_fit_ = self.n_dev_ = 0
         self._dev: tuple[Any, torch.Tensor] = (None, torch.empty(0))

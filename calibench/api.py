@@ -247,14 +247,26 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
 
 
 def _verdict(store: Any, records: list[dict[str, Any]], methods: list[str]) -> str:
-    from calibench.report.runs import Run
     from calibench.report.verdict import run_verdict
 
-    runs = []
+    return run_verdict(_readable_runs(store, records)[0], methods)
+
+
+def _readable_runs(store: Any, records: list[dict[str, Any]]) -> tuple[list[Any], int]:
+    """The records with their stored test probabilities, and how many could not be read
+    (missing or corrupt: `calibench check` names them, a rerun recomputes them)."""
+    from calibench.report.runs import Run
+    from calibench.store.artifacts import PROBS, ArtifactCorrupt, ArtifactMissing
+
+    runs, unreadable = [], 0
     for rec in records:
-        arrays = store.artifacts.read("probs", rec["key"]).arrays
+        try:
+            arrays = store.artifacts.read(PROBS, rec["key"]).arrays
+        except (ArtifactMissing, ArtifactCorrupt):
+            unreadable += 1
+            continue
         runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
-    return run_verdict(runs, methods)
+    return runs, unreadable
 
 
 def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
@@ -272,20 +284,12 @@ def stored_value_warnings(output_dir: str, records: list[dict[str, Any]]) -> lis
     """Stored metric values that their recomputation on the stored float32 probabilities
     contradicts (an edited database), and results whose probabilities cannot be read."""
     from calibench.report.export import STORE_ATOL
-    from calibench.report.runs import Run, metric_disagreements
-    from calibench.store.artifacts import ArtifactCorrupt, ArtifactMissing
+    from calibench.report.runs import metric_disagreements
     from calibench.store.db import Store
 
     store = Store(output_dir, read_only=True)
-    runs, unreadable = [], 0
     try:
-        for rec in records:
-            try:
-                arrays = store.artifacts.read("probs", rec["key"]).arrays
-            except (ArtifactMissing, ArtifactCorrupt):
-                unreadable += 1
-                continue
-            runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
+        runs, unreadable = _readable_runs(store, records)
     finally:
         store.close()
     lines = [disagreement_warning(d) for d in metric_disagreements(runs, STORE_ATOL)]

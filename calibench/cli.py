@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--task-metric", choices=["accuracy", "mcc", "f1"], default="accuracy",
                     help="the task's own metric, stored beside the calibration metrics (default accuracy)")
     sc.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
-    sc.add_argument("--output-dir", "-o", help="results store (default ./calibench-runs)")
+    sc.add_argument(*flags.STORE, dest="output_dir", help="results store (default ./calibench-runs)")
     sc.add_argument("--metric", type=_csv, default=["ece", "aurc"],
                     help="metric key(s) of the leaderboard shown at the end (default ece,aurc)")
     sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of that leaderboard (1000)")
@@ -433,7 +433,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     runs = [r for r in runs if r.method in methods]
     lb = api.leaderboard(runs, metrics=args.metric, reference=reference, n_resamples=args.resamples)
     console.print(render_terminal(lb))
-    console.print(f"the board again: calibench leaderboard -o {output_dir} --tasks {args.task} "
+    console.print(f"the board again: calibench leaderboard {flags.STORE[0]} {output_dir} --tasks {args.task} "
                   f"--metric {','.join(args.metric)}")
     return 0
 
@@ -497,7 +497,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
     return {"metrics": args.metric, "reference": args.reference, "alpha": args.alpha, "confidence": args.confidence,
-            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.test}
+            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.paired_test}
 
 
 def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, str]]:

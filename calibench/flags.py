@@ -25,7 +25,7 @@ BOARD: dict[str, str] = {
     "n_resamples": "--resamples",
     "seed": "--bootstrap-seed",
     "ci": "--ci",
-    "test": "--test",
+    "test": "--paired-test",  # not --test: `calibench score --test FILE` names a logits file
 }
 
 #: the selection of results a leaderboard, report or export shows

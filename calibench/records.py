@@ -64,6 +64,9 @@ class ResultRecord:
             raise RecordError(f"result record {d.get('key', '?')!r} lacks {', '.join(missing)}")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in d.items() if k in known}
+        for optional in ("config", "training"):  # written as null by some exports
+            if values.get(optional) is None:
+                values.pop(optional, None)
         for part in ("recipe", "inference"):
             if isinstance(values.get(part), dict):
                 values[part] = PartRecord(values[part]["name"], dict(values[part].get("options") or {}))

@@ -20,10 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
+from calibench.errors import CalibenchError
+
 FORMATS: tuple[str, ...] = (".npz", ".npy", ".jsonl", ".parquet")
 
 
-class PredictionFileError(ValueError):
+class PredictionFileError(CalibenchError, ValueError):
     """A saved-predictions file that cannot be scored, with the reason and the way out."""
 
 

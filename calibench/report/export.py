@@ -104,12 +104,12 @@ def header_of(run: Run) -> dict[str, Any]:
     header: dict[str, Any] = {"format": FORMAT}
     for k in HEADER_FIELDS:
         header[k] = rec.get(k)
-    if rec.get("members"):  # an ensemble: the seed and keys of each member training
-        header["members"] = rec["members"]
-    config = dict(rec.get("config") or {})
+    if run.result.members:  # an ensemble: the seed and keys of each member training
+        header["members"] = run.result.members
+    config = dict(run.result.config)
     config.pop("data_dir", None)  # a local path; the fingerprint identifies the data
     header["config"] = config
-    training = rec.get("training") or {}
+    training = run.result.training
     header["split"] = {k: v for k, v in sorted((training.get("split") or {}).items()) if k not in MACHINE_SPLIT_FIELDS}
     header["precision"] = training.get("precision")
     header["versions"] = training.get("versions")

@@ -208,7 +208,7 @@ def write_report(
         by_cell[(r.task, r.method)].append(r)
     ece_board = next((b for b in lb.boards if b.metric == "ece"), None)
     estimators = [
-        r.record["metrics"]["ece"]["estimator"] for r in runs if "ece" in r.record.get("metrics", {})
+        r.result.metrics["ece"]["estimator"] for r in runs if "ece" in r.result.metrics
     ]
     binning = diagram_binning(estimators)
 

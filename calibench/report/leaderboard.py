@@ -285,7 +285,7 @@ def _metric_for_task(key: str, task: str, runs: list[Run]) -> MetricSpec:
     stored: dict[str, list[Run]] = defaultdict(list)
     missing = []
     for r in runs:
-        m = r.record.get("metrics", {}).get(key)
+        m = r.result.metrics.get(key)
         if m is None:
             missing.append(r)
         else:
@@ -339,12 +339,12 @@ def _training_summary(config: Mapping[str, Any]) -> str:
 
 def _task_info(task: str, by_method: Mapping[str, list[Run]]) -> TaskInfo:
     first = next(iter(by_method.values()))[0]
-    split = (first.record.get("training") or {}).get("split") or {}
-    config = first.record.get("config") or {}
+    split = first.result.training.get("split") or {}
+    config = first.result.config
     data = config.get("data") or {}
     configs: dict[str, list[str]] = defaultdict(list)
     for method, rs in sorted(by_method.items()):
-        summaries = sorted({_training_summary(r.record.get("config") or {}) for r in rs})
+        summaries = sorted({_training_summary(r.result.config) for r in rs})
         for s in summaries:
             configs[s].append(method)
     return TaskInfo(

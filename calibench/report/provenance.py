@@ -71,7 +71,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
 
     bins = set()
     for r in runs:
-        ece = r.record.get("metrics", {}).get("ece")
+        ece = r.result.metrics.get("ece")
         if ece is None:
             return None
         bins.add(parse_estimator(ece["estimator"])[1].get("bins"))
@@ -82,7 +82,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
         {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()
     ]
     for r in runs:
-        stored = {k: v["estimator"] for k, v in r.record.get("metrics", {}).items()}
+        stored = {k: v["estimator"] for k, v in r.result.metrics.items()}
         # every stored estimator is one the run computes (a newer calibench may compute more)
         if not any(all(c.get(k) == e for k, e in stored.items()) for c in candidates):
             return None
@@ -94,7 +94,7 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     """Flags (all but ``--tasks``) of a ``calibench run`` that recreates ``runs`` of one task, or (None, why)."""
     from calibench.presets import PRESETS
 
-    configs = [r.record.get("config") or {} for r in runs]
+    configs = [r.result.config for r in runs]
     if any("external" in c for c in configs):
         return None, f"{task}: scored from saved predictions, not trained here; rerun `calibench score` on them"
     if any(not c.get("hyper") for c in configs):

@@ -150,7 +150,7 @@ def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
     Same shape as the stored ``metrics``: ``{key: {"value": float, "estimator": str}}``.
     """
     out = {}
-    for key, stored in sorted(run.record["metrics"].items()):
+    for key, stored in sorted(run.result.metrics.items()):
         spec = spec_from_estimator(key, stored["estimator"])
         out[key] = {"value": spec.fn(run.probs, run.labels), "estimator": spec.estimator}
     return out
@@ -178,7 +178,7 @@ def metric_disagreements(runs: Iterable[Run], atol: float) -> list[Disagreement]
     out = []
     for run in runs:
         for key, fresh in recompute_metrics(run).items():
-            stored = float(run.record["metrics"][key]["value"])
+            stored = float(run.result.metrics[key]["value"])
             both_undefined = math.isnan(stored) and math.isnan(fresh["value"])  # e.g. AUROC without errors
             if not (abs(stored - fresh["value"]) <= atol or both_undefined):  # one NaN alone disagrees
                 out.append(Disagreement(run.name, key, fresh["estimator"], stored, fresh["value"]))

@@ -141,10 +141,14 @@ class MlflowTracker:
         if status == "done":
             self._training_run[key] = run_id
 
-    def log_evaluation(self, record: dict[str, Any]) -> None:
+    def log_evaluation(self, stored: dict[str, Any]) -> None:
         from mlflow.entities import Metric, Param
 
-        cid = f"evaluation/{record['key']}"
+        from calibench.records import ResultRecord
+
+        rec = ResultRecord.from_json(stored)
+        record = rec.to_json()  # every field present, named by the dataclass
+        cid = f"evaluation/{rec.key}"
         if cid in self._runs:
             return
         tags = {ID_TAG: cid, "calibench.kind": "evaluation", "calibench.training_key": record["training_key"],
