@@ -47,10 +47,12 @@ class RunConfig:
         h = preset.hyper_for(self.tasks[0], **self.hyper_overrides) if self.tasks else preset.hyper
         length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
         size = f"{self.train_size} training examples per task" if self.train_size else "full training sets"
-        return (f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
-                f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
-                f"batch {h.batch_size}, lr {h.lr:g} (preset '{self.preset}'"
-                + (f"; from the preset: {', '.join(self.chosen_by_preset)})" if self.chosen_by_preset else ")"))
+        return (
+            f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
+            f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
+            f"batch {h.batch_size}, lr {h.lr:g} (preset '{self.preset}'"
+            + (f"; from the preset: {', '.join(self.chosen_by_preset)})" if self.chosen_by_preset else ")")
+        )
 
 
 def resolve_run(
@@ -103,8 +105,14 @@ def resolve_run(
         size = pick("train size", train_size, p.train_size)
     if size is not None and size < 1:
         raise OptionError(f"--train-size must be >= 1 (got {size})")
-    hyper = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
-             "precision": precision, "max_length": max_length}
+    hyper = {
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "precision": precision,
+        "max_length": max_length,
+    }
     return RunConfig(
         methods=parse_methods(methods),
         tasks=[t.strip() for t in task_list],
@@ -152,15 +160,34 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
             resolved[h.precision] = executor.resolve_precision(h.precision, cfg.device)
         return replace(h, precision=resolved[h.precision])
 
-    return make_plan(cfg.methods, cfg.tasks, cfg.seeds, model=cfg.model, hyper_for=hyper_for,
-                     train_size=cfg.train_size, data_seed=cfg.data_seed, data_dir=cfg.data_dir,
-                     recipe_defaults=preset.recipe_options, progress=progress)
+    return make_plan(
+        cfg.methods,
+        cfg.tasks,
+        cfg.seeds,
+        model=cfg.model,
+        hyper_for=hyper_for,
+        train_size=cfg.train_size,
+        data_seed=cfg.data_seed,
+        data_dir=cfg.data_dir,
+        recipe_defaults=preset.recipe_options,
+        progress=progress,
+    )
 
 
-def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool = False,
-        on_event: Callable[..., None] | None = None, executor: str | Executor = "local", address: str | None = None,
-        num_cpus: int | None = None, cpus_per_job: float = 1.0, track: str | None = None,
-        tracking_uri: str | None = None, on_plan: Callable[[Any], None] | None = None) -> RunResult:
+def run(
+    cfg: RunConfig,
+    *,
+    progress: Progress | None = None,
+    retry_failed: bool = False,
+    on_event: Callable[..., None] | None = None,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    cpus_per_job: float = 1.0,
+    track: str | None = None,
+    tracking_uri: str | None = None,
+    on_plan: Callable[[Any], None] | None = None,
+) -> RunResult:
     """Plan, train what is missing, score every method; returns the records of this run.
 
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
@@ -173,10 +200,10 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     import contextlib
     from functools import partial
 
-    from calibench.execution.executors import make_executor
-    from calibench.execution.jobs import run_training
     from calibench.execution.driver import run_trainings
     from calibench.execution.evaluate import run_evaluations
+    from calibench.execution.executors import make_executor
+    from calibench.execution.jobs import run_training
     from calibench.store.db import Store
     from calibench.tracking import open_tracker
 
@@ -185,8 +212,11 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
-    exe = make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job,
-                        device=cfg.device) if owned else executor
+    exe = (
+        make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=cfg.device)
+        if owned
+        else executor
+    )
     tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
     job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()))
     if exe.in_process:  # live objects cannot travel to another process
@@ -196,12 +226,23 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
         store = Store(cfg.output_dir)  # after the plan: a run refused at validation leaves no store
         if on_plan is not None:
             on_plan(plan)
-        summary = run_trainings(plan, store, job, executor=exe, retry_failed=retry_failed, on_event=on_event,
-                                progress=progress, tracker=tracker)
+        summary = run_trainings(
+            plan,
+            store,
+            job,
+            executor=exe,
+            retry_failed=retry_failed,
+            on_event=on_event,
+            progress=progress,
+            tracker=tracker,
+        )
     run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
-    records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
-               and r["training_key"] in {s.key for s in plan.trainings}]
+    records = [
+        r
+        for r in store.results()
+        if (r["task"], r["method"], r["seed"]) in wanted and r["training_key"] in {s.key for s in plan.trainings}
+    ]
     verdict = _verdict(store, records, [m.label for m in cfg.methods])
     store.backup()  # a way back if the database file is damaged later (calibench check --restore)
     store.close()
@@ -231,7 +272,9 @@ def _readable_runs(store: Any, records: list[dict[str, Any]]) -> tuple[list[Any]
     return runs, unreadable
 
 
-def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+def results(
+    output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None
+) -> list[dict[str, Any]]:
     """Stored result records (see :func:`calibench.report.tables.to_frame` for a DataFrame)."""
     from calibench.store.db import Store
 
@@ -256,8 +299,10 @@ def stored_value_warnings(output_dir: str, records: list[dict[str, Any]]) -> lis
         store.close()
     lines = [disagreement_warning(d) for d in metric_disagreements(runs, STORE_ATOL)]
     if unreadable:
-        lines.append(f"{unreadable} result(s) have missing or corrupt test probabilities, so their stored values "
-                     f"cannot be checked: `calibench check -o {output_dir}` lists them; a rerun recomputes them")
+        lines.append(
+            f"{unreadable} result(s) have missing or corrupt test probabilities, so their stored values "
+            f"cannot be checked: `calibench check -o {output_dir}` lists them; a rerun recomputes them"
+        )
     return lines
 
 
@@ -311,11 +356,20 @@ def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, resu
     commands, problems = run_commands(runs)
     from calibench import flags
 
-    export = (f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
-              if results_dir else None)
+    export = (
+        f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
+        if results_dir
+        else None
+    )
     source = f"in `{results_dir}`" if results_dir else ""
-    return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
-                           export_command=export, source_note=source)
+    return render_markdown(
+        lb,
+        command=command,
+        run_commands=commands,
+        run_command_problems=problems,
+        export_command=export,
+        source_note=source,
+    )
 
 
 def export_results(runs: list[Run], out_dir: str, *, keep_existing: bool = False) -> ExportSummary:
@@ -340,8 +394,16 @@ class NoisePreview:
     stats: dict[str, Any]
 
 
-def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, seed: int = 0,
-                  train_size: int | None = None, data_dir: str | None = None, progress: Progress | None = None) -> NoisePreview:
+def noise_preview(
+    task: str,
+    n: int = 10,
+    *,
+    output_dir: str = DEFAULT_OUTPUT,
+    seed: int = 0,
+    train_size: int | None = None,
+    data_dir: str | None = None,
+    progress: Progress | None = None,
+) -> NoisePreview:
     """Masked inputs beside their noise samples, to judge whether the noise is near the data.
 
     Reads the largest cached noise corpus of ``task`` under ``output_dir`` (what EBM runs
@@ -364,15 +426,25 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
     if best is not None:
         key, meta = best
         corpus = _load_corpus(artifacts, key, meta["n_samples"], len(spec.text_fields))
-        return NoisePreview(spec.name, inspect_samples(corpus, n=n, seed=seed),
-                            f"cached corpus {key} ({meta['n_samples']} samples)", corpus.stats.to_dict())
+        return NoisePreview(
+            spec.name,
+            inspect_samples(corpus, n=n, seed=seed),
+            f"cached corpus {key} ({meta['n_samples']} samples)",
+            corpus.stats.to_dict(),
+        )
     preset = get_preset(None)
     size = train_size if train_size is not None else preset.train_size
     splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
     texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
     recipe = registry.create("recipe", "ebm", **preset.options_for("ebm"))
     cfg = recipe.noise_config(spec.name).resolved()
-    model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
+    model, info = get_noise_model(
+        spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts)
+    )
     pairs = inspect_samples(model, texts, n=n, seed=seed)
-    return NoisePreview(spec.name, pairs, f"fresh samples of noise model {info.key} ({info.source})",
-                        {"noise_model": cfg.lm, "train_examples": len(texts), "mask_rate": cfg.mask_rate})
+    return NoisePreview(
+        spec.name,
+        pairs,
+        f"fresh samples of noise model {info.key} ({info.source})",
+        {"noise_model": cfg.lm, "train_examples": len(texts), "mask_rate": cfg.mask_rate},
+    )

@@ -71,8 +71,12 @@ class DataSpec:
     fingerprint: str | None = None
 
     def identity(self) -> dict[str, Any]:
-        return {"task": self.task, "train_size": self.train_size, "data_seed": self.data_seed,
-                "fingerprint": self.fingerprint}
+        return {
+            "task": self.task,
+            "train_size": self.train_size,
+            "data_seed": self.data_seed,
+            "fingerprint": self.fingerprint,
+        }
 
 
 @dataclass(frozen=True)
@@ -113,15 +117,22 @@ class TrainingSpec:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrainingSpec":
+    def from_json(cls, d: dict[str, Any]) -> TrainingSpec:
         data = DataSpec(**d["data"], data_dir=d.get("data_dir"))
         hyper = Hyper(**{f.name: d["hyper"][f.name] for f in fields(Hyper) if f.name in d["hyper"]})
         inf = tuple((n, tuple(sorted(o.items()))) for n, o in d.get("inferences", [["deterministic", {}]]))
-        return cls(data=data, recipe=d["recipe"], recipe_options=d["recipe_options"], model=d["model"],
-                   seed=d["seed"], hyper=hyper, inferences=inf,
-                   need_train_logits=d.get("need_train_logits", False))
+        return cls(
+            data=data,
+            recipe=d["recipe"],
+            recipe_options=d["recipe_options"],
+            model=d["model"],
+            seed=d["seed"],
+            hyper=hyper,
+            inferences=inf,
+            need_train_logits=d.get("need_train_logits", False),
+        )
 
-    def with_(self, **changes: Any) -> "TrainingSpec":
+    def with_(self, **changes: Any) -> TrainingSpec:
         return replace(self, **changes)
 
 

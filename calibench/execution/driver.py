@@ -81,13 +81,22 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
     preds = []
     # a prediction stored before whose logits are now rewritten (they were damaged or deleted):
     # the results computed from the old logits are dropped with the new row and recomputed
-    stale = [pkey for pkey in out.predictions
-             if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)]
+    stale = [
+        pkey
+        for pkey in out.predictions
+        if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)
+    ]
     claimed = store.training(out.key) or {}
     for pkey, p in out.predictions.items():
         # the artifact carries its rows too, so a damaged database can be rebuilt from the artifacts
-        meta = {"inference": p["inference"], "options": p["options"], "training_key": out.key,
-                "splits": p["splits"], "spec": claimed.get("spec"), "record": out.record}
+        meta = {
+            "inference": p["inference"],
+            "options": p["options"],
+            "training_key": out.key,
+            "splits": p["splits"],
+            "spec": claimed.get("spec"),
+            "record": out.record,
+        }
         store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data=meta)
         preds.append((pkey, p["inference"], p["options"], p["splits"]))
     return store.finish_training(out.key, owner, out.record, preds, drop_results_of=stale)
@@ -103,7 +112,7 @@ def run_trainings(
     owner: str | None = None,
     on_event: Callable[[str, TrainingSpec, str], None] | None = None,
     progress: Any = None,
-    tracker: "Tracker | None" = None,
+    tracker: Tracker | None = None,
     lease_s: float = LEASE_S,
 ) -> Summary:
     """Run every training the plan still needs on ``executor`` (default: in this process).
@@ -182,8 +191,7 @@ def run_trainings(
             notify("failed", spec, outcome.error)
         else:
             summary.lost.append(key)
-            notify("lost", spec, f"another sweep took this job over; its failure here is discarded "
-                                 f"({outcome.error})")
+            notify("lost", spec, f"another sweep took this job over; its failure here is discarded ({outcome.error})")
         track(key)
 
     store.artifacts.remove_stale_tmp()  # folders of writers killed mid-write

@@ -47,8 +47,12 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"calibench": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
+    return {
+        "calibench": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def build_context(
@@ -72,8 +76,9 @@ def build_context(
     from calibench.training.precision import autocast_factory, resolve_device, resolve_precision
 
     task = get_task(spec.data.task)
-    splits = prepare_splits(task, data_dir=spec.data.data_dir, train_size=spec.data.train_size,
-                            data_seed=spec.data.data_seed)
+    splits = prepare_splits(
+        task, data_dir=spec.data.data_dir, train_size=spec.data.train_size, data_seed=spec.data.data_seed
+    )
     if spec.data.fingerprint and splits.fingerprint != spec.data.fingerprint:
         raise FingerprintMismatch(
             f"{task.name}: the data changed since this job was planned (fingerprint {splits.fingerprint} "
@@ -93,14 +98,24 @@ def build_context(
     model = Classifier(encoder, task.num_labels)  # head init draws from the seeded RNG
     fields_ = task.text_fields
     max_len = spec.hyper.max_length
-    enc = {name: encode_dataset(tokenizer, ds, fields_, max_len)
-           for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))}
+    enc = {
+        name: encode_dataset(tokenizer, ds, fields_, max_len)
+        for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))
+    }
     texts = {name: list(zip(*[ds[f] for f in fields_])) for name, ds in (("train", splits.train), ("dev", splits.dev))}
     ctx = TrainContext(
-        spec=spec, task=task, model=model, tokenizer=tokenizer, train=enc["train"],
-        train_texts=texts["train"], dev_texts=texts["dev"], device=dev,
-        autocast=autocast_factory(precision, dev), rng=np.random.default_rng(spec.seed),
-        artifacts=ArtifactStore(cache_dir) if cache_dir else None, progress=progress,
+        spec=spec,
+        task=task,
+        model=model,
+        tokenizer=tokenizer,
+        train=enc["train"],
+        train_texts=texts["train"],
+        dev_texts=texts["dev"],
+        device=dev,
+        autocast=autocast_factory(precision, dev),
+        rng=np.random.default_rng(spec.seed),
+        artifacts=ArtifactStore(cache_dir) if cache_dir else None,
+        progress=progress,
     )
     ctx.state["split"] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
     ctx.state["precision"] = precision
@@ -141,7 +156,12 @@ def run_training(
                 arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
                 arrays[f"{split}_labels"] = enc[split].labels
             pkey = inference_key(spec.key, name, inference.options)
-            out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays, "splits": wanted}
+            out.predictions[pkey] = {
+                "inference": name,
+                "options": inference.options,
+                "arrays": arrays,
+                "splits": wanted,
+            }
             if inference.fitted_params():
                 fitted[pkey] = inference.fitted_params()
     import torch

@@ -10,8 +10,9 @@ same way: member 0 of each seed is that seed's plain training.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any
 
 from calibench import registry
 from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash, inference_key
@@ -44,12 +45,15 @@ class Plan:
 
     def describe(self) -> str:
         n_m = len({e.method.label for e in self.evaluations})
-        return (f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
-                f"of {n_m} method(s) on {len(self.split_stats)} task(s)")
+        return (
+            f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
+            f"of {n_m} method(s) on {len(self.split_stats)} task(s)"
+        )
 
 
-def _request(by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any],
-             train_logits: bool) -> tuple[str, str]:
+def _request(
+    by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any], train_logits: bool
+) -> tuple[str, str]:
     """Ask ``spec``'s training (added once, by key) for one prediction: ``(training key, prediction key)``."""
     key = spec.key
     prev = by_key.get(key, spec)
@@ -98,23 +102,46 @@ def make_plan(
         task = get_task(task_name)
         splits = prepare_splits(task, data_dir=data_dir, train_size=train_size, data_seed=data_seed)
         plan.split_stats[task.name] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
-        data = DataSpec(task=task.name, train_size=train_size, data_seed=data_seed, data_dir=data_dir,
-                        fingerprint=splits.fingerprint)
+        data = DataSpec(
+            task=task.name,
+            train_size=train_size,
+            data_seed=data_seed,
+            data_dir=data_dir,
+            fingerprint=splits.fingerprint,
+        )
         hyper = hyper_for(task.name)
         hyper.validate()
         for seed in seeds:
             for m, (r_name, r_opts), inference, calibrator in resolved:
-                spec = TrainingSpec(data=data, recipe=r_name, recipe_options=r_opts, model=model,
-                                    seed=seed, hyper=hyper, inferences=())
+                spec = TrainingSpec(
+                    data=data, recipe=r_name, recipe_options=r_opts, model=model, seed=seed, hyper=hyper, inferences=()
+                )
                 train_logits = calibrator is not None and calibrator.fit_on == "train"
                 if isinstance(inference, Ensemble):
-                    members = [_request(by_key, replace(spec, seed=s), inference.member_inference_name,
-                                        inference.member_inference.options, train_logits)
-                               for s in inference.member_seeds(seed)]
+                    members = [
+                        _request(
+                            by_key,
+                            replace(spec, seed=s),
+                            inference.member_inference_name,
+                            inference.member_inference.options,
+                            train_logits,
+                        )
+                        for s in inference.member_seeds(seed)
+                    ]
                     tkeys, pkeys = (tuple(x) for x in zip(*members))
                     combined = config_hash({"ensemble": pkeys})
-                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, calibrator,
-                                                    member_keys=pkeys, member_trainings=tkeys))
+                    plan.evaluations.append(
+                        EvalJob(
+                            m,
+                            task.name,
+                            seed,
+                            tkeys[0],
+                            combined,
+                            calibrator,
+                            member_keys=pkeys,
+                            member_trainings=tkeys,
+                        )
+                    )
                 else:
                     key, pkey = _request(by_key, spec, m.inference.name, inference.options, train_logits)
                     plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey, calibrator))
@@ -124,4 +151,3 @@ def make_plan(
         progress.remove_task(task_id)
     plan.trainings = list(by_key.values())
     return plan
-

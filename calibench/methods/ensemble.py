@@ -42,8 +42,10 @@ MAX_MEMBERS = 1000
 def member_seed(run_seed: int, member: int) -> int:
     """The training seed of member ``member`` of run seed ``run_seed`` (member 0 is the run seed)."""
     if not 0 <= run_seed < MEMBER_SEED_STRIDE:
-        raise ValueError(f"ensembles need run seeds in 0..{MEMBER_SEED_STRIDE - 1} (got {run_seed}), so that the "
-                         f"members of different seeds never overlap; pick smaller --seeds")
+        raise ValueError(
+            f"ensembles need run seeds in 0..{MEMBER_SEED_STRIDE - 1} (got {run_seed}), so that the "
+            f"members of different seeds never overlap; pick smaller --seeds"
+        )
     return run_seed + MEMBER_SEED_STRIDE * member
 
 
@@ -90,8 +92,7 @@ def combine_logits(member_logits: list[np.ndarray]) -> np.ndarray:
 def combine_predictions(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One prediction's arrays (``{split}_logits``, ``{split}_labels``) from the members' arrays,
     for every split all members have; their labels must agree (same data, same order)."""
-    splits = [k[: -len("_logits")] for k in members[0] if k.endswith("_logits")
-              and all(k in m for m in members)]
+    splits = [k[: -len("_logits")] for k in members[0] if k.endswith("_logits") and all(k in m for m in members)]
     out: dict[str, np.ndarray] = {}
     for split in splits:
         labels = members[0][f"{split}_labels"]

@@ -63,8 +63,9 @@ class LoraSettings:
         from peft import LoraConfig
 
         targets: Any = "all-linear" if self.targets == "all-linear" else self.targets.split("|")
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
-                          bias="none")
+        return LoraConfig(
+            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets, bias="none"
+        )
 
 
 def resolve_lora_options(given: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +73,9 @@ def resolve_lora_options(given: dict[str, Any]) -> dict[str, Any]:
     if given.get("lora_r") is None:
         extra = sorted(k for k, v in given.items() if k != "lora_r" and v != LORA_DEFAULTS[k])
         if extra:
-            raise ValueError(f"{', '.join(extra)} given without lora_r; add lora_r=8 (the adapters' rank) "
-                             f"to finetune with LoRA")
+            raise ValueError(
+                f"{', '.join(extra)} given without lora_r; add lora_r=8 (the adapters' rank) to finetune with LoRA"
+            )
         return {}
     if importlib.util.find_spec("peft") is None:  # checked when the plan is built, before any training
         raise ValueError("LoRA finetuning needs the peft package: pip install 'calibench[lora]' (or pip install peft)")
@@ -100,8 +102,13 @@ def lora_settings(options: dict[str, Any]) -> LoraSettings | None:
     """A recipe's resolved options to its LoRA settings, or None when it trains in full."""
     if options.get("lora_r") is None:
         return None
-    return LoraSettings(r=options["lora_r"], alpha=options["lora_alpha"], targets=options["lora_targets"],
-                        dropout=options["lora_dropout"], lr=options["lora_lr"])
+    return LoraSettings(
+        r=options["lora_r"],
+        alpha=options["lora_alpha"],
+        targets=options["lora_targets"],
+        dropout=options["lora_dropout"],
+        lr=options["lora_lr"],
+    )
 
 
 # -- the shared base model ------------------------------------------------------------------
@@ -144,8 +151,10 @@ def lora_adapters(classifier: nn.Module, settings: LoraSettings) -> Iterator[Any
     try:
         tuner = LoraModel(encoder, settings.peft_config(), "calibench")
     except ValueError as exc:  # no module matched the target names
-        raise ValueError(f"LoRA: {str(exc).splitlines()[0]} Pass lora_targets with this encoder's linear module "
-                         f"names separated by '|' (BERT/RoBERTa: query|key|value|dense), or all-linear") from None
+        raise ValueError(
+            f"LoRA: {str(exc).splitlines()[0]} Pass lora_targets with this encoder's linear module "
+            f"names separated by '|' (BERT/RoBERTa: query|key|value|dense), or all-linear"
+        ) from None
     try:
         yield tuner
     finally:

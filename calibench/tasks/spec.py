@@ -84,15 +84,21 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r}: duplicate text field in {self.text_fields!r}")
         clash = [f for f in self.text_fields if f in RESERVED_COLUMNS]
         if clash:
-            raise ValueError(f"task {self.name!r}: text field(s) {clash} clash with the reserved columns {RESERVED_COLUMNS}")
+            raise ValueError(
+                f"task {self.name!r}: text field(s) {clash} clash with the reserved columns {RESERVED_COLUMNS}"
+            )
         if len(self.label_names) < 2 or len(set(self.label_names)) != len(self.label_names):
-            raise ValueError(f"task {self.name!r}: label_names must hold at least 2 distinct names, got {self.label_names!r}")
+            raise ValueError(
+                f"task {self.name!r}: label_names must hold at least 2 distinct names, got {self.label_names!r}"
+            )
         if self.metric not in METRICS:
             raise ValueError(f"task {self.name!r}: metric {self.metric!r} is not one of {METRICS}")
         if not self.metrics:
             object.__setattr__(self, "metrics", (self.metric,))
         elif self.metrics[0] != self.metric or any(m not in METRICS for m in self.metrics):
-            raise ValueError(f"task {self.name!r}: metrics {self.metrics!r} must start with {self.metric!r} and use {METRICS}")
+            raise ValueError(
+                f"task {self.name!r}: metrics {self.metrics!r} must start with {self.metric!r} and use {METRICS}"
+            )
         if len(self.tsv.text_columns) != len(self.text_fields):
             raise ValueError(f"task {self.name!r}: tsv.text_columns must give one column per text field")
         if not self.display_name:
