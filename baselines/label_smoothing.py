@@ -52,8 +52,10 @@ class LabelSmoothing(Recipe):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha < 1.0:
             raise OptionError(f"label-smoothing: alpha must be a number in [0, 1), got {alpha!r}")
         if self.options["spread"] not in SPREADS:
-            raise OptionError(f"label-smoothing: spread must be 'others' (Desai & Durrett 2020) or 'all' "
-                             f"(torch's), got {self.options['spread']!r}")
+            raise OptionError(
+                f"label-smoothing: spread must be 'others' (Desai & Durrett 2020) or 'all' "
+                f"(torch's), got {self.options['spread']!r}"
+            )
 
     def loss(self, model, batch, ctx) -> LossOutput:
         logits = model(**batch).logits.float()

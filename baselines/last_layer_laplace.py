@@ -50,8 +50,10 @@ from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
 #: laplace-torch and backpack declare torchvision, unused here, whose resolution would replace a CPU torch
-INSTALL = ('pip install "calibench[laplace]" && pip install --no-deps laplace-torch==0.3 '
-           "backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1")
+INSTALL = (
+    'pip install "calibench[laplace]" && pip install --no-deps laplace-torch==0.3 '
+    "backpack-for-pytorch==1.7.1 curvlinops-for-pytorch==3.0.1"
+)
 HESSIANS: tuple[str, ...] = ("kron", "diag")
 LINKS: tuple[str, ...] = ("probit", "mc")
 #: rows per laplace-torch call (fit, grid search, predictive): bounds the (B, C, P) Jacobians
@@ -98,8 +100,13 @@ def loader(x: torch.Tensor, y: np.ndarray) -> DataLoader:
 class LastLayerLaplace(Inference):
     """Laplace posterior on the head's output layer; prior precision by dev-half NLL; probit or MC predictive."""
 
-    defaults: ClassVar[dict[str, Any]] = {"hessian": "kron", "link": "probit", "samples": 100, "fit_size": None,
-                                          "grid": GRID_SIZE}
+    defaults: ClassVar[dict[str, Any]] = {
+        "hessian": "kron",
+        "link": "probit",
+        "samples": 100,
+        "fit_size": None,
+        "grid": GRID_SIZE,
+    }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -129,10 +136,18 @@ class LastLayerLaplace(Inference):
             rows = take(ctx.train, idx)
         x_dev = features(model, dev, ctx)
         self._dev = (dev, x_dev)  # predict(dev) reuses these features
-        self.la_ = fit_laplace(output_layer(model), features(model, rows, ctx), rows.labels,
-                               x_dev, dev.labels, hessian=self.options["hessian"],
-                               link=self.options["link"], samples=self.options["samples"],
-                               temperature=len(rows) / n_train, grid_size=self.options["grid"])
+        self.la_ = fit_laplace(
+            output_layer(model),
+            features(model, rows, ctx),
+            rows.labels,
+            x_dev,
+            dev.labels,
+            hessian=self.options["hessian"],
+            link=self.options["link"],
+            samples=self.options["samples"],
+            temperature=len(rows) / n_train,
+            grid_size=self.options["grid"],
+        )
         self.n_fit_, self.n_dev_ = len(rows), len(dev)
         return self
 
@@ -140,8 +155,7 @@ class LastLayerLaplace(Inference):
         if self.la_ is None:
             raise RuntimeError("last-layer-laplace: call fit() before predict()")
         x = self._dev[1] if loader_ is self._dev[0] else features(model, loader_, ctx)
-        probs = predictive(self.la_, x, link=self.options["link"],
-                           samples=self.options["samples"], seed=ctx.spec.seed)
+        probs = predictive(self.la_, x, link=self.options["link"], samples=self.options["samples"], seed=ctx.spec.seed)
         return np.log(np.clip(probs, np.finfo(np.float64).tiny, None)).astype(np.float32)
 
     def fitted_params(self) -> dict[str, Any]:
@@ -149,31 +163,59 @@ class LastLayerLaplace(Inference):
             return {}
         from importlib.metadata import version
 
-        return {"prior_precision": float(self.la_.prior_precision.reshape(-1)[0]), "n_hessian": self.n_fit_,
-                "n_dev": self.n_dev_, "laplace-torch": version("laplace-torch")}
+        return {
+            "prior_precision": float(self.la_.prior_precision.reshape(-1)[0]),
+            "n_hessian": self.n_fit_,
+            "n_dev": self.n_dev_,
+            "laplace-torch": version("laplace-torch"),
+        }
 
 
-def fit_laplace(layer: nn.Linear, x_train: torch.Tensor, y_train: np.ndarray, x_dev: torch.Tensor,
-                y_dev: np.ndarray, *, hessian: str = "kron", link: str = "probit", samples: int = 100,
-                temperature: float = 1.0, grid_size: int = GRID_SIZE) -> Any:
+def fit_laplace(
+    layer: nn.Linear,
+    x_train: torch.Tensor,
+    y_train: np.ndarray,
+    x_dev: torch.Tensor,
+    y_dev: np.ndarray,
+    *,
+    hessian: str = "kron",
+    link: str = "probit",
+    samples: int = 100,
+    temperature: float = 1.0,
+    grid_size: int = GRID_SIZE,
+) -> Any:
     """laplace-torch's last-layer Laplace on features: GGN on ``(x_train, y_train)``, then the prior
     precision minimising the predictive's NLL on ``(x_dev, y_dev)`` over ``grid_size`` values in [1e-4, 1e4]."""
     from laplace import Laplace
 
     net = nn.Sequential(copy.deepcopy(layer).to(torch.float64).cpu())
-    la = Laplace(net, "classification", subset_of_weights="last_layer", hessian_structure=hessian,
-                 last_layer_name="0", temperature=temperature)
+    la = Laplace(
+        net,
+        "classification",
+        subset_of_weights="last_layer",
+        hessian_structure=hessian,
+        last_layer_name="0",
+        temperature=temperature,
+    )
     la.fit(loader(x_train, y_train))
     with warnings.catch_warnings():  # it reminds callers to pass the link they predict with: we do
         warnings.filterwarnings("ignore", message="By default `link_approx` is `probit`")
-        la.optimize_prior_precision(pred_type="glm", method="gridsearch", val_loader=loader(x_dev, y_dev),
-                                    link_approx=link, n_samples=samples, grid_size=grid_size)
+        la.optimize_prior_precision(
+            pred_type="glm",
+            method="gridsearch",
+            val_loader=loader(x_dev, y_dev),
+            link_approx=link,
+            n_samples=samples,
+            grid_size=grid_size,
+        )
     return la
 
 
 def predictive(la: Any, x: torch.Tensor, *, link: str = "probit", samples: int = 100, seed: int = 0) -> np.ndarray:
     """``(n, C)`` predictive probabilities of a fitted Laplace on features ``x``."""
     gen = torch.Generator().manual_seed(seed)
-    out = [la(x[s : s + CHUNK], pred_type="glm", link_approx=link, n_samples=samples, generator=gen)
-           for s in range(0, len(x), CHUNK)]
+    out = [
+        la(x[s : s + CHUNK], pred_type="glm", link_approx=link, n_samples=samples, generator=gen)
+        for s in range(0, len(x), CHUNK)
+    ]
     return torch.cat(out).double().numpy()

@@ -48,7 +48,12 @@ from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
 DROPOUT_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+    nn.Dropout,
+    nn.Dropout1d,
+    nn.Dropout2d,
+    nn.Dropout3d,
+    nn.AlphaDropout,
+    nn.FeatureAlphaDropout,
 )
 
 
@@ -77,8 +82,9 @@ def tile(batch: dict[str, torch.Tensor], passes: int) -> dict[str, torch.Tensor]
 Autocast = Callable[[], contextlib.AbstractContextManager]
 
 
-def mc_log_mean_probs(model: nn.Module, batch: dict[str, torch.Tensor], passes: int,
-                      autocast: Autocast = contextlib.nullcontext) -> torch.Tensor:
+def mc_log_mean_probs(
+    model: nn.Module, batch: dict[str, torch.Tensor], passes: int, autocast: Autocast = contextlib.nullcontext
+) -> torch.Tensor:
     """``log mean_t softmax(logits_t)`` over ``passes`` dropout draws for one collated batch, ``(B, C)``.
 
     One forward on the tiled batch: every copy of an example draws its own dropout masks,
@@ -122,8 +128,9 @@ class MCDropout(Inference):
         return out
 
 
-def benchmark_batching(model: nn.Module, enc: Encoded, passes: int, eval_batch_size: int = 128,
-                       repeats: int = 3) -> dict[str, float]:
+def benchmark_batching(
+    model: nn.Module, enc: Encoded, passes: int, eval_batch_size: int = 128, repeats: int = 3
+) -> dict[str, float]:
     """Seconds for the MC prediction of a whole split, best of ``repeats``: the tiled forwards used
     above vs the alternative, ``passes`` looped forwards over each ``eval_batch_size`` batch.
 

@@ -90,7 +90,8 @@ class Mixup(Recipe):
         else:
             emb = model.encoder.get_input_embeddings()(batch["input_ids"])
             union = torch.maximum(mask, mask[perm])
-            mixed = model.encode(attention_mask=union, token_type_ids=tti,
-                                 inputs_embeds=lam * emb + (1.0 - lam) * emb[perm])
+            mixed = model.encode(
+                attention_mask=union, token_type_ids=tti, inputs_embeds=lam * emb + (1.0 - lam) * emb[perm]
+            )
         loss = mixed_cross_entropy(model.head(mixed), labels, labels[perm], lam)
         return LossOutput(loss, {"lambda": lam})

@@ -145,8 +145,11 @@ class VectorScaling(NetcalCalibrator):
         m = self._model
         if m is None:
             return {}
-        return {**super().fitted_params(), "weights": np.ravel(m.weights).tolist(),
-                "bias": np.ravel(m.intercept).tolist()}
+        return {
+            **super().fitted_params(),
+            "weights": np.ravel(m.weights).tolist(),
+            "bias": np.ravel(m.intercept).tolist(),
+        }
 
 
 class HistogramBinning(NetcalCalibrator):
@@ -207,7 +210,9 @@ class BetaCalibration(NetcalCalibrator):
 
     def fit(self, logits: np.ndarray, labels: np.ndarray) -> BetaCalibration:
         if np.ndim(logits) == 2 and np.shape(logits)[1] > 2:
-            raise OptionError(f"beta-calibration is defined for binary tasks (Kull et al. 2017); got "
-                             f"{np.shape(logits)[1]} classes. Use vector-scaling or a binning calibrator.")
+            raise OptionError(
+                f"beta-calibration is defined for binary tasks (Kull et al. 2017); got "
+                f"{np.shape(logits)[1]} classes. Use vector-scaling or a binning calibrator."
+            )
         super().fit(logits, labels)
         return self

@@ -49,8 +49,14 @@ class TemperatureScaling(PostHocCalibrator):
     def fit(self, logits: np.ndarray, labels: np.ndarray) -> TemperatureScaling:
         logits, labels = self._check_fit(logits, labels)
         if self.options["objective"] == "nll":
-            res = minimize(nll_and_grad, x0=np.zeros(1), args=(logits, labels), jac=True, method="L-BFGS-B",
-                           bounds=[(np.log(1e-2), np.log(1e2))])
+            res = minimize(
+                nll_and_grad,
+                x0=np.zeros(1),
+                args=(logits, labels),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=[(np.log(1e-2), np.log(1e2))],
+            )
             self.temperature_ = float(np.exp(res.x[0]))
         else:
             from calibench.metrics import metric_fn

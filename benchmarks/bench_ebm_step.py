@@ -42,9 +42,14 @@ def stand_in_corpus(texts):
 
 def time_steps(recipe_name: str, opts: dict, args, cache: str) -> float:
     """Seconds per optimisation step, setup excluded (best of ``--repeats``)."""
-    spec = TrainingSpec(data=DataSpec("sst2", args.train_size, 0, data_dir=args.data_dir), recipe=recipe_name,
-                        recipe_options=opts, model=args.model, seed=0,
-                        hyper=Hyper(lr=5e-5, batch_size=args.batch_size, epochs=None, max_steps=args.steps))
+    spec = TrainingSpec(
+        data=DataSpec("sst2", args.train_size, 0, data_dir=args.data_dir),
+        recipe=recipe_name,
+        recipe_options=opts,
+        model=args.model,
+        seed=0,
+        hyper=Hyper(lr=5e-5, batch_size=args.batch_size, epochs=None, max_steps=args.steps),
+    )
     best = float("inf")
     for _ in range(args.repeats):
         ctx, _ = build_context(spec, cache_dir=cache)
@@ -57,7 +62,11 @@ def time_steps(recipe_name: str, opts: dict, args, cache: str) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="minilm")
-    p.add_argument("--data-dir", default=None, help="default: calibench's search order ($CALIBENCH_DATA_DIR, ./glue, ../shared/glue, hub)")
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="default: calibench's search order ($CALIBENCH_DATA_DIR, ./glue, ../shared/glue, hub)",
+    )
     p.add_argument("--train-size", type=int, default=2000)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--nce-batch-size", type=int, default=None, help="default: the CE batch size")
@@ -78,8 +87,10 @@ def main() -> None:
     nce_bs = args.nce_batch_size or args.batch_size
 
     base = time_steps("baseline", {}, args, cache)
-    print(f"model {args.model}, batch {args.batch_size}, NCE batch {nce_bs}, {args.steps} steps, "
-          f"best of {args.repeats}, torch threads {torch.get_num_threads()}")
+    print(
+        f"model {args.model}, batch {args.batch_size}, NCE batch {nce_bs}, {args.steps} steps, "
+        f"best of {args.repeats}, torch threads {torch.get_num_threads()}"
+    )
     print(f"{'recipe':<22}{'s/step':>9}{'ratio':>8}{'bound':>8}{'ratio/bound':>13}")
     print(f"{'baseline':<22}{base:>9.3f}{1.0:>8.2f}{1.0:>8.2f}{1.0:>13.2f}")
     for k in args.k:

@@ -62,8 +62,14 @@ def member_runs(args) -> list[dict]:
     hyper = Hyper(batch_size=args.batch_size, epochs=None, max_steps=args.steps, max_length=args.max_length)
     out = []
     for j in range(args.members):
-        spec = TrainingSpec(data=DataSpec("sst2", train_size=args.train_size, data_dir=args.data_dir), recipe=name,
-                            recipe_options=recipe.options, model=args.model, seed=member_seed(0, j), hyper=hyper)
+        spec = TrainingSpec(
+            data=DataSpec("sst2", train_size=args.train_size, data_dir=args.data_dir),
+            recipe=name,
+            recipe_options=recipe.options,
+            model=args.model,
+            seed=member_seed(0, j),
+            hyper=hyper,
+        )
         t0 = time.perf_counter()
         ctx, _ = build_context(spec)
         setup = time.perf_counter() - t0
@@ -75,9 +81,19 @@ def member_runs(args) -> list[dict]:
             log = train(ctx, recipe)
             seconds = time.perf_counter() - t1
             peak = peak_rss_kib(reset_ok)
-        out.append({"member": j, "setup_s": setup, "examples": log.examples, "train_s": seconds,
-                    "trainable": log.trainable_params, "total": sum(p.numel() for p in ctx.model.parameters()),
-                    "rss_before_mib": rss0 / 1024, "peak_mib": peak / 1024, "precision": ctx.state["precision"]})
+        out.append(
+            {
+                "member": j,
+                "setup_s": setup,
+                "examples": log.examples,
+                "train_s": seconds,
+                "trainable": log.trainable_params,
+                "total": sum(p.numel() for p in ctx.model.parameters()),
+                "rss_before_mib": rss0 / 1024,
+                "peak_mib": peak / 1024,
+                "precision": ctx.state["precision"],
+            }
+        )
     return out
 
 
@@ -99,27 +115,38 @@ def main(argv=None) -> None:
 
     results = {}
     for mode in RECIPES:
-        flags = [x for k, v in vars(args).items() if k != "worker" and v is not None
-                 for x in (f"--{k.replace('_', '-')}", str(v))]
+        flags = [
+            x
+            for k, v in vars(args).items()
+            if k != "worker" and v is not None
+            for x in (f"--{k.replace('_', '-')}", str(v))
+        ]
         cmd = [sys.executable, __file__, "--worker", mode, *flags]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             sys.exit(f"{mode} failed:\n{done.stderr[-3000:]}")
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
 
-    print(f"SST-2, {args.train_size} training examples, {args.steps} steps of {args.batch_size}, max length "
-          f"{args.max_length}, {args.model}, {args.threads} threads, precision {results['full'][0]['precision']}")
+    print(
+        f"SST-2, {args.train_size} training examples, {args.steps} steps of {args.batch_size}, max length "
+        f"{args.max_length}, {args.model}, {args.threads} threads, precision {results['full'][0]['precision']}"
+    )
     head = f"{'mode':<6}{'member':>7}{'trainable':>12}{'of':>12}{'ex/s':>8}{'peak MiB':>10}{'+train MiB':>11}{'setup s':>9}"
     print(head)
     for mode, rows in results.items():
         for r in rows:
-            print(f"{mode:<6}{r['member']:>7}{r['trainable']:>12,}{r['total']:>12,}{r['examples'] / r['train_s']:>8.1f}"
-                  f"{r['peak_mib']:>10.0f}{r['peak_mib'] - r['rss_before_mib']:>11.0f}{r['setup_s']:>9.2f}")
+            print(
+                f"{mode:<6}{r['member']:>7}{r['trainable']:>12,}{r['total']:>12,}{r['examples'] / r['train_s']:>8.1f}"
+                f"{r['peak_mib']:>10.0f}{r['peak_mib'] - r['rss_before_mib']:>11.0f}{r['setup_s']:>9.2f}"
+            )
     f, lo = results["full"], results["lora"]
-    speed = (sum(r["examples"] for r in lo) / sum(r["train_s"] for r in lo)) / \
-        (sum(r["examples"] for r in f) / sum(r["train_s"] for r in f))
-    print(f"lora / full: throughput x{speed:.2f}, trainable parameters x{lo[0]['trainable'] / f[0]['trainable']:.4f}, "
-          f"training memory (+train MiB, member 0) x{(lo[0]['peak_mib'] - lo[0]['rss_before_mib']) / max(1e-9, f[0]['peak_mib'] - f[0]['rss_before_mib']):.2f}")
+    speed = (sum(r["examples"] for r in lo) / sum(r["train_s"] for r in lo)) / (
+        sum(r["examples"] for r in f) / sum(r["train_s"] for r in f)
+    )
+    print(
+        f"lora / full: throughput x{speed:.2f}, trainable parameters x{lo[0]['trainable'] / f[0]['trainable']:.4f}, "
+        f"training memory (+train MiB, member 0) x{(lo[0]['peak_mib'] - lo[0]['rss_before_mib']) / max(1e-9, f[0]['peak_mib'] - f[0]['rss_before_mib']):.2f}"
+    )
 
 
 if __name__ == "__main__":

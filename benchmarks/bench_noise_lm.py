@@ -59,8 +59,13 @@ def main() -> None:
     p.add_argument("--n-dev", type=int, default=200)
     p.add_argument("--n-samples", type=int, default=64)
     p.add_argument("--show", type=int, default=4)
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a NoiseModelConfig field, e.g. epochs=8, lm=minilm, lr=1e-4 (repeatable)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a NoiseModelConfig field, e.g. epochs=8, lm=minilm, lr=1e-4 (repeatable)",
+    )
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     if args.threads:
@@ -84,10 +89,14 @@ def main() -> None:
     copies = [copy_fraction(model, m, s.fields) for m, s in zip(out.masked, out.samples)]
     stopped = np.mean([not s.truncated for s in out.samples])
 
-    print(f"{args.task}: noise LM {json.dumps(options) if options else '(defaults)'} on {len(train)} training inputs, "
-          f"torch threads {torch.get_num_threads()}")
-    print(f"train s {seconds:.0f} | dev ppl by epoch {[round(h['eval_perplexity'], 1) for h in model.history]} | "
-          f"copy {np.nanmean(copies):.3f} | stopped {stopped:.2f}")
+    print(
+        f"{args.task}: noise LM {json.dumps(options) if options else '(defaults)'} on {len(train)} training inputs, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"train s {seconds:.0f} | dev ppl by epoch {[round(h['eval_perplexity'], 1) for h in model.history]} | "
+        f"copy {np.nanmean(copies):.3f} | stopped {stopped:.2f}"
+    )
     for m, s in list(zip(out.masked, out.samples))[: args.show]:
         print(f"  prompt: {model.render(m)}\n  sample: {s.fields}")
 

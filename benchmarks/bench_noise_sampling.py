@@ -94,8 +94,21 @@ def main() -> None:
     n = len(prompts)
     res = {
         "lm": lm_note,
-        "config": {k: v for k, v in cfg.resolved().to_dict().items() if k in (
-            "n_layer", "n_embd", "n_head", "top_k", "temperature", "max_new_tokens", "sample_batch_size", "mask_rate")},
+        "config": {
+            k: v
+            for k, v in cfg.resolved().to_dict().items()
+            if k
+            in (
+                "n_layer",
+                "n_embd",
+                "n_head",
+                "top_k",
+                "temperature",
+                "max_new_tokens",
+                "sample_batch_size",
+                "mask_rate",
+            )
+        },
         "n_samples": n,
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
@@ -112,12 +125,20 @@ def main() -> None:
         "identical_samples": identical,
     }
     print(f"noise LM: {lm_note}")
-    print(f"{n} samples, {res['mean_generated_tokens']:.1f} generated tokens each on average, "
-          f"top-k {cfg.top_k}, batch {cfg.sample_batch_size}, {args.threads} thread(s)")
-    print(f"  with KV cache   : {res['cached_samples_per_s']:8.1f} samples/s  ({res['cached_tokens_per_s']:.0f} tokens/s, {t_c:.1f} s)")
-    print(f"  without (recompute): {res['uncached_samples_per_s']:8.1f} samples/s  ({res['uncached_tokens_per_s']:.0f} tokens/s, {t_u:.1f} s)")
-    print(f"  speed-up {res['speedup']:.2f}x wall, {cpu_u / cpu_c:.2f}x CPU time "
-          f"(process CPU s: {cpu_c:.1f} vs {cpu_u:.1f}); identical samples: {identical}")
+    print(
+        f"{n} samples, {res['mean_generated_tokens']:.1f} generated tokens each on average, "
+        f"top-k {cfg.top_k}, batch {cfg.sample_batch_size}, {args.threads} thread(s)"
+    )
+    print(
+        f"  with KV cache   : {res['cached_samples_per_s']:8.1f} samples/s  ({res['cached_tokens_per_s']:.0f} tokens/s, {t_c:.1f} s)"
+    )
+    print(
+        f"  without (recompute): {res['uncached_samples_per_s']:8.1f} samples/s  ({res['uncached_tokens_per_s']:.0f} tokens/s, {t_u:.1f} s)"
+    )
+    print(
+        f"  speed-up {res['speedup']:.2f}x wall, {cpu_u / cpu_c:.2f}x CPU time "
+        f"(process CPU s: {cpu_c:.1f} vs {cpu_u:.1f}); identical samples: {identical}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1))
     if not identical:

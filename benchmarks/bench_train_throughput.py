@@ -119,7 +119,13 @@ def load_data(n_train: int, data_seed: int, eval_split: str):
     splits = prepare_splits(task, train_size=n_train, data_seed=data_seed)
     train_texts = [(s,) for s in splits.train["sentence"]]
     train_labels = np.asarray(splits.train["label"])
-    return train_texts, train_labels, eval_texts, eval_labels, f"prepare_splits(train_size={n_train}, data_seed={data_seed})"
+    return (
+        train_texts,
+        train_labels,
+        eval_texts,
+        eval_labels,
+        f"prepare_splits(train_size={n_train}, data_seed={data_seed})",
+    )
 
 
 def build(args):
@@ -144,11 +150,23 @@ def build(args):
 def make_spec(args):
     from calibench.config import DataSpec, Hyper, TrainingSpec
 
-    hyper = Hyper(lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, warmup_ratio=args.warmup_ratio,
-                  weight_decay=args.weight_decay, max_length=args.max_length, grad_clip=args.grad_clip,
-                  precision=args.precision)
-    return TrainingSpec(data=DataSpec("sst2", train_size=args.n_train, data_seed=args.data_seed),
-                        recipe="baseline", model=args.model, seed=args.seed, hyper=hyper)
+    hyper = Hyper(
+        lr=args.lr,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        warmup_ratio=args.warmup_ratio,
+        weight_decay=args.weight_decay,
+        max_length=args.max_length,
+        grad_clip=args.grad_clip,
+        precision=args.precision,
+    )
+    return TrainingSpec(
+        data=DataSpec("sst2", train_size=args.n_train, data_seed=args.data_seed),
+        recipe="baseline",
+        model=args.model,
+        seed=args.seed,
+        hyper=hyper,
+    )
 
 
 def make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts):
@@ -160,9 +178,18 @@ def make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts):
     spec = make_spec(args)
     dev = resolve_device("cpu")
     precision = resolve_precision(spec.hyper.precision, dev)
-    ctx = TrainContext(spec=spec, task=None, model=model, tokenizer=tokenizer, train=train_enc,
-                       train_texts=train_texts, dev_texts=eval_texts, device=dev,
-                       autocast=autocast_factory(precision, dev), rng=np.random.default_rng(args.seed))
+    ctx = TrainContext(
+        spec=spec,
+        task=None,
+        model=model,
+        tokenizer=tokenizer,
+        train=train_enc,
+        train_texts=train_texts,
+        dev_texts=eval_texts,
+        device=dev,
+        autocast=autocast_factory(precision, dev),
+        rng=np.random.default_rng(args.seed),
+    )
     return ctx, precision
 
 
@@ -204,11 +231,20 @@ def run_calibench(args, built, fast_path: bool | None = None) -> dict:
     peak = peak_rss_kib(reset_ok)
     if prof is not None:
         _print_profile(prof, args)
-    return {"examples": log.examples, "steps": log.steps, "seconds": seconds, "t_start": t0, "t_end": t0 + seconds,
-            "cpu_seconds": cpu, "rss_before_kib": rss0,
-            "peak_kib": peak, "peak_reset": reset_ok, "precision": precision,
-            "final_loss": log.history[-1]["loss"] if log.history else None,
-            "acc": accuracy(model, eval_enc, ctx)}
+    return {
+        "examples": log.examples,
+        "steps": log.steps,
+        "seconds": seconds,
+        "t_start": t0,
+        "t_end": t0 + seconds,
+        "cpu_seconds": cpu,
+        "rss_before_kib": rss0,
+        "peak_kib": peak,
+        "peak_reset": reset_ok,
+        "precision": precision,
+        "final_loss": log.history[-1]["loss"] if log.history else None,
+        "acc": accuracy(model, eval_enc, ctx),
+    }
 
 
 def run_trainer(args, built, best: bool) -> dict:
@@ -250,14 +286,30 @@ def run_trainer(args, built, best: bool) -> dict:
         else:
             extra["group_by_length"] = True  # transformers 4
     targs = TrainingArguments(
-        output_dir=str(Path(args.workdir) / "trainer-out"), per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs, learning_rate=args.lr, weight_decay=args.weight_decay,
-        warmup_steps=warm, max_grad_norm=args.grad_clip, lr_scheduler_type="linear", seed=args.seed,
-        save_strategy="no", report_to="none", disable_tqdm=True, logging_strategy="no", use_cpu=True,
-        dataloader_num_workers=0, **extra,
+        output_dir=str(Path(args.workdir) / "trainer-out"),
+        per_device_train_batch_size=args.batch_size,
+        num_train_epochs=args.epochs,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=warm,
+        max_grad_norm=args.grad_clip,
+        lr_scheduler_type="linear",
+        seed=args.seed,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        logging_strategy="no",
+        use_cpu=True,
+        dataloader_num_workers=0,
+        **extra,
     )
-    trainer = Trainer(model=WithLoss(model), args=targs, train_dataset=ds,
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer)
+    trainer = Trainer(
+        model=WithLoss(model),
+        args=targs,
+        train_dataset=ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+    )
     rss0 = rss_kib()
     reset_ok = reset_peak_rss()
     t0, c0 = time.perf_counter(), time.process_time()
@@ -265,11 +317,20 @@ def run_trainer(args, built, best: bool) -> dict:
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = peak_rss_kib(reset_ok)
     ctx, precision = make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts)
-    return {"examples": len(train_enc) * args.epochs, "steps": out.global_step, "seconds": seconds,
-            "t_start": t0, "t_end": t0 + seconds, "cpu_seconds": cpu,
-            "rss_before_kib": rss0, "peak_kib": peak, "peak_reset": reset_ok,
-            "precision": "bf16" if best else "fp32", "final_loss": out.training_loss,
-            "acc": accuracy(model, eval_enc, ctx)}
+    return {
+        "examples": len(train_enc) * args.epochs,
+        "steps": out.global_step,
+        "seconds": seconds,
+        "t_start": t0,
+        "t_end": t0 + seconds,
+        "cpu_seconds": cpu,
+        "rss_before_kib": rss0,
+        "peak_kib": peak,
+        "peak_reset": reset_ok,
+        "precision": "bf16" if best else "fp32",
+        "final_loss": out.training_loss,
+        "acc": accuracy(model, eval_enc, ctx),
+    }
 
 
 def _profiler(args):
@@ -278,8 +339,9 @@ def _profiler(args):
     from torch.profiler import ProfilerActivity, profile, schedule
 
     # skip the first 5 steps (one-off kernel set-up), then record `--profile` steps
-    return profile(activities=[ProfilerActivity.CPU], schedule=schedule(wait=5, warmup=0, active=args.profile),
-                   record_shapes=False)
+    return profile(
+        activities=[ProfilerActivity.CPU], schedule=schedule(wait=5, warmup=0, active=args.profile), record_shapes=False
+    )
 
 
 def _print_profile(prof, args) -> None:
@@ -297,16 +359,25 @@ def worker(args) -> None:
         res = run_calibench(args, built, fast_path=False if args.worker == "calibench-std" else None)
     else:
         res = run_trainer(args, built, best=args.worker == "trainer-best")
-    res.update(contender=args.worker, threads=torch.get_num_threads(), data=built[-1],
-               n_train=len(built[2]), n_eval=len(built[3]))
+    res.update(
+        contender=args.worker,
+        threads=torch.get_num_threads(),
+        data=built[-1],
+        n_train=len(built[2]),
+        n_eval=len(built[3]),
+    )
     Path(args.result).write_text(json.dumps(res))
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--which", default="all",
-                   help="all (= " + ", ".join(CONTENDERS) + "), or a comma list of those and " + ", ".join(EXTRA))
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--which",
+        default="all",
+        help="all (= " + ", ".join(CONTENDERS) + "), or a comma list of those and " + ", ".join(EXTRA),
+    )
     p.add_argument("--n-train", type=int, default=2000)
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--batch-size", type=int, default=32)
@@ -322,12 +393,21 @@ def parse_args(argv=None):
     p.add_argument("--eval", choices=["validation", "dev-half"], default="validation")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for every contender")
     p.add_argument("--repeats", type=int, default=1, help="run the contenders this many times")
-    p.add_argument("--slice", type=float, default=2.0,
-                   help="time-slice the contenders: all started, one running at a time, round-robin every SLICE "
-                        "seconds (fair under a varying background load); 0 = one after another")
+    p.add_argument(
+        "--slice",
+        type=float,
+        default=2.0,
+        help="time-slice the contenders: all started, one running at a time, round-robin every SLICE "
+        "seconds (fair under a varying background load); 0 = one after another",
+    )
     p.add_argument("--quick", action="store_true", help="smoke size: 256 examples x 1 epoch")
-    p.add_argument("--profile", type=int, default=0, metavar="STEPS",
-                   help="calibench only: torch.profiler table over STEPS steps (after 5 skipped); slows that run")
+    p.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="calibench only: torch.profiler table over STEPS steps (after 5 skipped); slows that run",
+    )
     p.add_argument("--profile-rows", type=int, default=30)
     p.add_argument("--json", help="also write all results here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
@@ -358,11 +438,26 @@ def main(argv=None) -> None:
             jobs = {}
             for name in which:
                 out = Path(tmp) / f"{name}-{rep}.json"
-                jobs[name] = ([sys.executable, os.path.abspath(__file__), *raw, "--worker", name, "--result", str(out),
-                               "--workdir", tmp], out)
-            print(f"[{rep + 1}/{args.repeats}] {', '.join(which)}"
-                  + (f" (time-sliced, {args.slice:g} s slices)" if args.slice > 0 else " (one after another)"),
-                  file=sys.stderr, flush=True)
+                jobs[name] = (
+                    [
+                        sys.executable,
+                        os.path.abspath(__file__),
+                        *raw,
+                        "--worker",
+                        name,
+                        "--result",
+                        str(out),
+                        "--workdir",
+                        tmp,
+                    ],
+                    out,
+                )
+            print(
+                f"[{rep + 1}/{args.repeats}] {', '.join(which)}"
+                + (f" (time-sliced, {args.slice:g} s slices)" if args.slice > 0 else " (one after another)"),
+                file=sys.stderr,
+                flush=True,
+            )
             slices = run_sliced(jobs, args.slice, env, quiet=not args.profile)
             for name, (_, out) in jobs.items():
                 r = json.loads(out.read_text())
@@ -371,8 +466,11 @@ def main(argv=None) -> None:
                 if slices is not None:  # training time = the slices this contender ran in, within its training
                     r["seconds"] = sum(max(0.0, min(b, r["t_end"]) - max(a, r["t_start"])) for a, b in slices[name])
                 results.append(r)
-                print(f"    {name}: {r['examples'] / r['seconds']:.1f} ex/s, acc {r['acc']:.4f}", file=sys.stderr,
-                      flush=True)
+                print(
+                    f"    {name}: {r['examples'] / r['seconds']:.1f} ex/s, acc {r['acc']:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
     report(results, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
@@ -428,11 +526,15 @@ def report(results: list[dict], args) -> None:
     rate = {k: statistics.median(r["examples"] / r["seconds"] for r in v) for k, v in by.items()}
     ref = rate.get("trainer-best")
     first = results[0]
-    print(f"\nSST-2, {first['n_train']} train examples x {args.epochs:g} epochs, batch {args.batch_size}, "
-          f"lr {args.lr:g}, seed {args.seed}; eval on {first['n_eval']} rows; torch threads {first['threads']}; "
-          f"train rows: {first['data']}")
-    print(f"{'contender':<16} {'prec':>5} {'ex/s':>7} {'vs best':>8} {'s':>7} {'cpu s':>7} {'dev acc':>8} "
-          f"{'peak MiB':>9} {'+train MiB':>10}  runs")
+    print(
+        f"\nSST-2, {first['n_train']} train examples x {args.epochs:g} epochs, batch {args.batch_size}, "
+        f"lr {args.lr:g}, seed {args.seed}; eval on {first['n_eval']} rows; torch threads {first['threads']}; "
+        f"train rows: {first['data']}"
+    )
+    print(
+        f"{'contender':<16} {'prec':>5} {'ex/s':>7} {'vs best':>8} {'s':>7} {'cpu s':>7} {'dev acc':>8} "
+        f"{'peak MiB':>9} {'+train MiB':>10}  runs"
+    )
     for name in CONTENDERS + EXTRA:
         if name not in by:
             continue
@@ -444,8 +546,10 @@ def report(results: list[dict], args) -> None:
         delta = max(r["peak_kib"] - r["rss_before_kib"] for r in rs) / 1024
         ratio = f"{rate[name] / ref:.2f}x" if ref else "-"
         runs = " ".join(f"{r['examples'] / r['seconds']:.1f}" for r in rs)
-        print(f"{name:<16} {rs[0]['precision']:>5} {rate[name]:>7.1f} {ratio:>8} {secs:>7.1f} {cpus:>7.1f} {acc:>8.4f} "
-              f"{peak:>9.0f} {delta:>10.0f}  {runs}")
+        print(
+            f"{name:<16} {rs[0]['precision']:>5} {rate[name]:>7.1f} {ratio:>8} {secs:>7.1f} {cpus:>7.1f} {acc:>8.4f} "
+            f"{peak:>9.0f} {delta:>10.0f}  {runs}"
+        )
     if not all(r["peak_reset"] for r in results):
         print("(peak memory from ru_maxrss: /proc/self/clear_refs unavailable, so peaks include start-up)")
 

@@ -51,10 +51,12 @@ class RunConfig:
         h = preset.hyper_for(self.tasks[0], **self.hyper_overrides) if self.tasks else preset.hyper
         length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
         size = f"{self.train_size} training examples per task" if self.train_size else "full training sets"
-        return (f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
-                f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
-                f"batch {h.batch_size}, lr {h.lr:g} (preset '{self.preset}'"
-                + (f"; from the preset: {', '.join(self.chosen_by_preset)})" if self.chosen_by_preset else ")"))
+        return (
+            f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
+            f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
+            f"batch {h.batch_size}, lr {h.lr:g} (preset '{self.preset}'"
+            + (f"; from the preset: {', '.join(self.chosen_by_preset)})" if self.chosen_by_preset else ")")
+        )
 
 
 def resolve_run(
@@ -217,8 +219,11 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
-    exe = make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job,
-                        device=cfg.device) if owned else executor
+    exe = (
+        make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=cfg.device)
+        if owned
+        else executor
+    )
     tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
     job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()),
                   keep_model=cfg.keep_models)
@@ -229,8 +234,16 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
         store = Store(cfg.output_dir)  # after the plan: a run refused at validation leaves no store
         if on_plan is not None:
             on_plan(plan)
-        summary = run_trainings(plan, store, job, executor=exe, retry_failed=retry_failed, on_event=on_event,
-                                progress=progress, tracker=tracker)
+        summary = run_trainings(
+            plan,
+            store,
+            job,
+            executor=exe,
+            retry_failed=retry_failed,
+            on_event=on_event,
+            progress=progress,
+            tracker=tracker,
+        )
     run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
     run_eval_set_evaluations(plan, store, summary, cfg.metric_options)
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
@@ -269,7 +282,9 @@ def _readable_runs(store: Any, records: list[dict[str, Any]]) -> tuple[list[Any]
     return runs, unreadable
 
 
-def results(output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None) -> list[dict[str, Any]]:
+def results(
+    output_dir: str = DEFAULT_OUTPUT, task: str | None = None, method: str | None = None
+) -> list[dict[str, Any]]:
     """Stored result records (see :func:`calibench.report.tables.to_frame` for a DataFrame)."""
     from calibench.store.db import Store
 
@@ -294,8 +309,10 @@ def stored_value_warnings(output_dir: str, records: list[dict[str, Any]]) -> lis
         store.close()
     lines = [disagreement_warning(d) for d in metric_disagreements(runs, STORE_ATOL)]
     if unreadable:
-        lines.append(f"{unreadable} result(s) have missing or corrupt test probabilities, so their stored values "
-                     f"cannot be checked: `calibench check -o {output_dir}` lists them; a rerun recomputes them")
+        lines.append(
+            f"{unreadable} result(s) have missing or corrupt test probabilities, so their stored values "
+            f"cannot be checked: `calibench check -o {output_dir}` lists them; a rerun recomputes them"
+        )
     return lines
 
 
@@ -352,8 +369,11 @@ def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, resu
     commands, problems = run_commands(runs)
     from calibench import flags
 
-    export = (f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
-              if results_dir else None)
+    export = (
+        f"calibench export {flags.STORE[0]} {DEFAULT_OUTPUT} {flags.OUTPUT} {shlex.quote(results_dir)}"
+        if results_dir
+        else None
+    )
     source = f"in `{results_dir}`" if results_dir else ""
     return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
                            export_command=export, source_note=source, sections=markdown_section(list(extra_runs)))
@@ -391,8 +411,16 @@ class NoisePreview:
     stats: dict[str, Any]
 
 
-def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, seed: int = 0,
-                  train_size: int | None = None, data_dir: str | None = None, progress: Progress | None = None) -> NoisePreview:
+def noise_preview(
+    task: str,
+    n: int = 10,
+    *,
+    output_dir: str = DEFAULT_OUTPUT,
+    seed: int = 0,
+    train_size: int | None = None,
+    data_dir: str | None = None,
+    progress: Progress | None = None,
+) -> NoisePreview:
     """Masked inputs beside their noise samples, to judge whether the noise is near the data.
 
     Reads the largest cached noise corpus of ``task`` under ``output_dir`` (what EBM runs
@@ -415,15 +443,25 @@ def noise_preview(task: str, n: int = 10, *, output_dir: str = DEFAULT_OUTPUT, s
     if best is not None:
         key, meta = best
         corpus = _load_corpus(artifacts, key, meta["n_samples"], len(spec.text_fields))
-        return NoisePreview(spec.name, inspect_samples(corpus, n=n, seed=seed),
-                            f"cached corpus {key} ({meta['n_samples']} samples)", corpus.stats.to_dict())
+        return NoisePreview(
+            spec.name,
+            inspect_samples(corpus, n=n, seed=seed),
+            f"cached corpus {key} ({meta['n_samples']} samples)",
+            corpus.stats.to_dict(),
+        )
     preset = get_preset(None)
     size = train_size if train_size is not None else preset.train_size
     splits = prepare_splits(spec, data_dir=data_dir, train_size=size)
     texts = list(zip(*[splits.train[f] for f in spec.text_fields]))
     recipe = registry.create("recipe", "ebm", **preset.options_for("ebm"))
     cfg = recipe.noise_config(spec.name).resolved()
-    model, info = get_noise_model(spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts))
+    model, info = get_noise_model(
+        spec.name, texts, cfg, artifacts, progress, train_fingerprint=fingerprint_texts(texts)
+    )
     pairs = inspect_samples(model, texts, n=n, seed=seed)
-    return NoisePreview(spec.name, pairs, f"fresh samples of noise model {info.key} ({info.source})",
-                        {"noise_model": cfg.lm, "train_examples": len(texts), "mask_rate": cfg.mask_rate})
+    return NoisePreview(
+        spec.name,
+        pairs,
+        f"fresh samples of noise model {info.key} ({info.source})",
+        {"noise_model": cfg.lm, "train_examples": len(texts), "mask_rate": cfg.mask_rate},
+    )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from calibench import flags
 from calibench.errors import CalibenchError
@@ -59,10 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"calibench {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    r = sub.add_parser("run", help="train and evaluate methods x tasks x seeds (skips finished work)",
-                       description="Train and evaluate. Unset options come from the preset, which says what it chose.")
-    r.add_argument(flags.RUN["methods"], "-m", required=True, type=str,
-                   help="comma-separated methods, each recipe[+inference][+calibrator], e.g. baseline,temp-scaling")
+    r = sub.add_parser(
+        "run",
+        help="train and evaluate methods x tasks x seeds (skips finished work)",
+        description="Train and evaluate. Unset options come from the preset, which says what it chose.",
+    )
+    r.add_argument(
+        flags.RUN["methods"],
+        "-m",
+        required=True,
+        type=str,
+        help="comma-separated methods, each recipe[+inference][+calibrator], e.g. baseline,temp-scaling",
+    )
     r.add_argument(flags.RUN["tasks"], "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
     r.add_argument(flags.RUN["seeds"], "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
     r.add_argument(flags.RUN["model"], help="encoder: Hugging Face id, local path, or alias (minilm)")
@@ -70,8 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(flags.RUN["train_size"], type=int, help="seeded training subsample size (default: the preset's)")
     r.add_argument(flags.RUN["full_train"], action="store_true", help="use the whole training set")
     r.add_argument(flags.RUN["data_seed"], type=int, default=0, help="seed of the training subsample (default 0)")
-    r.add_argument("--data-dir", help="local GLUE copy (nyu-mll/glue parquet or GLUE TSV layout); "
-                                      "default: $CALIBENCH_DATA_DIR, ./glue, ../shared/glue, then the hub")
+    r.add_argument(
+        "--data-dir",
+        help="local GLUE copy (nyu-mll/glue parquet or GLUE TSV layout); "
+        "default: $CALIBENCH_DATA_DIR, ./glue, ../shared/glue, then the hub",
+    )
     r.add_argument(flags.HYPER["epochs"], type=float)
     r.add_argument(flags.HYPER["max_steps"], type=int, help="optimisation steps (overrides epochs)")
     r.add_argument(flags.HYPER["batch_size"], type=int)
@@ -95,18 +107,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
     r.add_argument("--dry-run", action="store_true", help="print the plan and stop")
-    r.add_argument("--executor", choices=["local", "ray"], default="local",
-                   help="local: one job at a time in this process (default); ray: Ray tasks, one GPU per job "
-                        "where the cluster has GPUs (pip install 'calibench[ray]')")
+    r.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one job at a time in this process (default); ray: Ray tasks, one GPU per job "
+        "where the cluster has GPUs (pip install 'calibench[ray]')",
+    )
     r.add_argument("--address", help="ray: join the cluster at this address (default: start a local one)")
     r.add_argument("--num-cpus", type=int, help="ray: CPUs of the local cluster (default: every core)")
     r.add_argument("--cpus-per-job", type=float, default=1.0, help="ray: CPUs each training job asks for (default 1)")
-    r.add_argument("--track", choices=["mlflow"], help="also log params, per-step losses and metrics to MLflow "
-                                                       "(pip install 'calibench[mlflow]')")
+    r.add_argument(
+        "--track",
+        choices=["mlflow"],
+        help="also log params, per-step losses and metrics to MLflow (pip install 'calibench[mlflow]')",
+    )
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default: sqlite:///<output-dir>/mlflow.db)")
 
     ls = sub.add_parser("ls", help="list tasks, methods, models, metrics or presets")
-    ls.add_argument("what", nargs="?", default="all", choices=["all", "tasks", "methods", "models", "metrics", "presets"])
+    ls.add_argument(
+        "what", nargs="?", default="all", choices=["all", "tasks", "methods", "models", "metrics", "presets"]
+    )
 
     noise = sub.add_parser("noise", help="inspect EBM noise: masked inputs next to their samples")
     noise_sub = noise.add_subparsers(dest="noise_command", metavar="ACTION", required=True)
@@ -118,30 +139,55 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--train-size", type=int, help="without a cached corpus: noise LM training examples")
     show.add_argument("--data-dir")
 
-    sc = sub.add_parser("score", help="calibrate and score saved dev/test logits from any model (no training)",
-                        description="Fit each method's calibrator on the --dev logits, score the --test logits with "
-                                    "every registered metric, store the results and show the leaderboard. Files: "
-                                    ".npz (logits, labels[, seeds]), .npy logits with --dev-labels/--test-labels, "
-                                    ".jsonl lines {\"logits\": [...], \"label\": k[, \"seed\": s]}, .parquet "
-                                    "columns logits, label[, seed]. One --dev/--test pair per seed, or a seed field.")
-    sc.add_argument("--dev", action="append", required=True, metavar="FILE",
-                    help="dev-half logits with labels (fits the calibrators); repeat once per seed")
-    sc.add_argument("--test", action="append", required=True, metavar="FILE",
-                    help="test-half logits with labels (every reported number); repeat once per seed")
+    sc = sub.add_parser(
+        "score",
+        help="calibrate and score saved dev/test logits from any model (no training)",
+        description="Fit each method's calibrator on the --dev logits, score the --test logits with "
+        "every registered metric, store the results and show the leaderboard. Files: "
+        ".npz (logits, labels[, seeds]), .npy logits with --dev-labels/--test-labels, "
+        '.jsonl lines {"logits": [...], "label": k[, "seed": s]}, .parquet '
+        "columns logits, label[, seed]. One --dev/--test pair per seed, or a seed field.",
+    )
+    sc.add_argument(
+        "--dev",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="dev-half logits with labels (fits the calibrators); repeat once per seed",
+    )
+    sc.add_argument(
+        "--test",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="test-half logits with labels (every reported number); repeat once per seed",
+    )
     sc.add_argument("--dev-labels", action="append", metavar="FILE", help="labels .npy for .npy --dev logits")
     sc.add_argument("--test-labels", action="append", metavar="FILE", help="labels .npy for .npy --test logits")
-    sc.add_argument("--methods", "-m", default="baseline,temp-scaling",
-                    help="baseline (the logits as they are) and/or calibrators, comma-separated "
-                         "(default baseline,temp-scaling; see calibench ls methods)")
+    sc.add_argument(
+        "--methods",
+        "-m",
+        default="baseline,temp-scaling",
+        help="baseline (the logits as they are) and/or calibrators, comma-separated "
+        "(default baseline,temp-scaling; see calibench ls methods)",
+    )
     sc.add_argument("--seeds", "-s", type=_seeds, help="seeds of the --dev/--test pairs (default 0, 1, ...)")
     sc.add_argument("--task", required=True, help="name of the task on the board (e.g. my-sentiment)")
     sc.add_argument("--model", default="external", help="name of the model that made the logits (default external)")
-    sc.add_argument("--task-metric", choices=["accuracy", "mcc", "f1"], default="accuracy",
-                    help="the task's own metric, stored beside the calibration metrics (default accuracy)")
+    sc.add_argument(
+        "--task-metric",
+        choices=["accuracy", "mcc", "f1"],
+        default="accuracy",
+        help="the task's own metric, stored beside the calibration metrics (default accuracy)",
+    )
     sc.add_argument("--ece-bins", type=int, help="bins of the top-label ECE (default 15)")
     sc.add_argument(*flags.STORE, dest="output_dir", help="results store (default ./calibench-runs)")
-    sc.add_argument("--metric", type=_csv, default=["ece", "aurc"],
-                    help="metric key(s) of the leaderboard shown at the end (default ece,aurc)")
+    sc.add_argument(
+        "--metric",
+        type=_csv,
+        default=["ece", "aurc"],
+        help="metric key(s) of the leaderboard shown at the end (default ece,aurc)",
+    )
     sc.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of that leaderboard (1000)")
 
     res = sub.add_parser("results", help="show the stored results table")
@@ -149,15 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--task")
     res.add_argument("--method")
     res.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    ck = sub.add_parser("check", help="report what is missing or corrupt in a store and what a rerun recomputes "
-                                      "(exit 1 if anything is)")
-    ck.add_argument(*flags.STORE, dest="store", default=None,
-                    help="results store (default ./calibench-runs)")
+    ck = sub.add_parser(
+        "check", help="report what is missing or corrupt in a store and what a rerun recomputes (exit 1 if anything is)"
+    )
+    ck.add_argument(*flags.STORE, dest="store", default=None, help="results store (default ./calibench-runs)")
     way = ck.add_mutually_exclusive_group()
-    way.add_argument("--rebuild", action="store_true",
-                     help="write a new database from the artifacts' manifests (the damaged file is kept beside it)")
-    way.add_argument("--restore", action="store_true",
-                     help="put back the database backup that the last `calibench run` wrote")
+    way.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="write a new database from the artifacts' manifests (the damaged file is kept beside it)",
+    )
+    way.add_argument(
+        "--restore", action="store_true", help="put back the database backup that the last `calibench run` wrote"
+    )
     _add_reporting_parsers(sub)
     return p
 
@@ -171,47 +221,81 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
 def _add_source(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
     src.add_argument(*flags.STORE, dest="store", help="results store (default ./calibench-runs)")
-    src.add_argument(flags.FROM, dest="results_dir", metavar="DIR",
-                     help="exported results (calibench export); every metric is recomputed and checked")
+    src.add_argument(
+        flags.FROM,
+        dest="results_dir",
+        metavar="DIR",
+        help="exported results (calibench export); every metric is recomputed and checked",
+    )
 
 
 def _add_board_options(parser: argparse.ArgumentParser) -> None:
     B = flags.BOARD
-    parser.add_argument(B["metrics"], type=_csv, default=["ece"],
-                        help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
-                             "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
-                             "(calibench ls metrics lists all); one table each")
-    parser.add_argument(B["reference"], default="baseline", help="method every other is tested against (default baseline)")
-    parser.add_argument(B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)")
+    parser.add_argument(
+        B["metrics"],
+        type=_csv,
+        default=["ece"],
+        help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
+        "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
+        "(calibench ls metrics lists all); one table each",
+    )
+    parser.add_argument(
+        B["reference"], default="baseline", help="method every other is tested against (default baseline)"
+    )
+    parser.add_argument(
+        B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)"
+    )
     parser.add_argument(B["confidence"], type=float, default=0.95, help="level of every interval (0.95)")
     parser.add_argument(B["n_resamples"], type=int, default=1000, help="bootstrap resamples (1000)")
     parser.add_argument(B["seed"], type=int, default=0, help="seed of the bootstrap resamples (0)")
-    parser.add_argument(B["ci"], choices=["auto", "seed", "bootstrap"], default="auto",
-                        help="the ± shown: t-interval over seeds, or bootstrap over test examples "
-                             "(auto: seeds where every cell has 2+)")
-    parser.add_argument(B["test"], choices=["bootstrap", "t-test"], default="bootstrap",
-                        help="primary paired test: bootstrap over seeds and test examples (default) or t-test over seeds")
+    parser.add_argument(
+        B["ci"],
+        choices=["auto", "seed", "bootstrap"],
+        default="auto",
+        help="the ± shown: t-interval over seeds, or bootstrap over test examples "
+        "(auto: seeds where every cell has 2+)",
+    )
+    parser.add_argument(
+        B["test"],
+        choices=["bootstrap", "t-test"],
+        default="bootstrap",
+        help="primary paired test: bootstrap over seeds and test examples (default) or t-test over seeds",
+    )
     _add_selection(parser)
 
 
 def _add_reporting_parsers(sub: Any) -> None:
-    lb = sub.add_parser("leaderboard", help="per task and method: mean ± interval, paired tests against a reference "
-                                            "(Holm), average ranks, Friedman and Nemenyi",
-                        description="Every number is recomputed from the stored per-example test probabilities.")
+    lb = sub.add_parser(
+        "leaderboard",
+        help="per task and method: mean ± interval, paired tests against a reference "
+        "(Holm), average ranks, Friedman and Nemenyi",
+        description="Every number is recomputed from the stored per-example test probabilities.",
+    )
     _add_source(lb)
     _add_board_options(lb)
     lb.add_argument("--format", choices=["terminal", "markdown"], default="terminal")
     lb.add_argument(flags.OUTPUT, metavar="FILE", help="write to FILE instead of the terminal")
-    lb.add_argument("--check", metavar="FILE",
-                    help="regenerate the markdown FILE (implies --format markdown) and exit 1, printing a diff, "
-                         "if the committed file differs")
+    lb.add_argument(
+        "--check",
+        metavar="FILE",
+        help="regenerate the markdown FILE (implies --format markdown) and exit 1, printing a diff, "
+        "if the committed file differs",
+    )
 
-    ex = sub.add_parser("export", help="write stored results (config, metrics, per-example test probabilities) "
-                                       "as reviewable JSON-lines files for the leaderboard")
-    ex.add_argument(flags.OUTPUT, dest="out", required=True, metavar="DIR", help="where to write, e.g. leaderboard/results")
+    ex = sub.add_parser(
+        "export",
+        help="write stored results (config, metrics, per-example test probabilities) "
+        "as reviewable JSON-lines files for the leaderboard",
+    )
+    ex.add_argument(
+        flags.OUTPUT, dest="out", required=True, metavar="DIR", help="where to write, e.g. leaderboard/results"
+    )
     ex.add_argument(*flags.STORE, dest="store", help="results store (default ./calibench-runs)")
-    ex.add_argument("--keep-existing", action="store_true",
-                    help="keep result files in DIR that this export does not write (default: remove them)")
+    ex.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="keep result files in DIR that this export does not write (default: remove them)",
+    )
     _add_selection(ex)
 
     rp = sub.add_parser("report", help="HTML report: tables, critical-difference and reliability diagrams")
@@ -270,14 +354,29 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         def on_event(event: str, spec: Any, msg: str) -> None:
             what = f"{spec.data.task} {spec.recipe} seed {spec.seed}"
-            style = {"done": "green", "failed": "red", "skipped": "dim", "busy": "yellow", "start": "cyan",
-                     "lost": "yellow"}[event]
+            style = {
+                "done": "green",
+                "failed": "red",
+                "skipped": "dim",
+                "busy": "yellow",
+                "start": "cyan",
+                "lost": "yellow",
+            }[event]
             console.print(f"[{style}]{event:>7}[/{style}] {what}" + (f": {msg}" if msg else ""))
 
-        result = api.run(cfg, progress=progress, retry_failed=args.retry_failed, on_event=on_event,
-                         executor=args.executor, address=args.address, num_cpus=args.num_cpus,
-                         cpus_per_job=args.cpus_per_job, track=args.track, tracking_uri=args.tracking_uri,
-                         on_plan=announce)
+        result = api.run(
+            cfg,
+            progress=progress,
+            retry_failed=args.retry_failed,
+            on_event=on_event,
+            executor=args.executor,
+            address=args.address,
+            num_cpus=args.num_cpus,
+            cpus_per_job=args.cpus_per_job,
+            track=args.track,
+            tracking_uri=args.tracking_uri,
+            on_plan=announce,
+        )
     s = result.summary
     for line in s.repaired:
         console.print(f"[yellow]repaired[/yellow] {line}")
@@ -297,16 +396,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         console.print(eval_set_table(result.extra_records))
     if s.failed:
-        console.print("[red bold]failed trainings[/red bold] (their results are absent; "
-                      "fix and rerun with --retry-failed):")
+        console.print(
+            "[red bold]failed trainings[/red bold] (their results are absent; fix and rerun with --retry-failed):"
+        )
         for key, err in s.failed.items():
             console.print(f"  [red]{key}[/red]: {err}")
     console.print(f"store: {cfg.output_dir}")
     if s.failed:
         return 1
     if s.busy:
-        console.print(f"[yellow]incomplete[/yellow]: {len(s.busy)} training(s) were running in another sweep on "
-                      "this store; their results are missing above. Rerun this command once that sweep has finished.")
+        console.print(
+            f"[yellow]incomplete[/yellow]: {len(s.busy)} training(s) were running in another sweep on "
+            "this store; their results are missing above. Rerun this command once that sweep has finished."
+        )
         return EXIT_INCOMPLETE
     return 0
 
@@ -346,8 +448,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for e in registry.entries("metric"):
             t.add_row(e.name, metric_spec(e.name).estimator, e.description, e.source)
         console.print(t)
-        t = Table(title="OOD detection metrics (in-distribution test half vs out-of-distribution inputs, per score)",
-                  header_style="bold")
+        t = Table(
+            title="OOD detection metrics (in-distribution test half vs out-of-distribution inputs, per score)",
+            header_style="bold",
+        )
         for col in ("name", "description"):
             t.add_column(col)
         for name, description in OOD_METRIC_DESCRIPTIONS.items():
@@ -388,8 +492,15 @@ def cmd_noise(args: argparse.Namespace) -> int:
 
     console = _console()
     with make_progress(console) as progress:
-        pv = api.noise_preview(args.task, args.n, output_dir=args.output_dir or api.DEFAULT_OUTPUT, seed=args.seed,
-                               train_size=args.train_size, data_dir=args.data_dir, progress=progress)
+        pv = api.noise_preview(
+            args.task,
+            args.n,
+            output_dir=args.output_dir or api.DEFAULT_OUTPUT,
+            seed=args.seed,
+            train_size=args.train_size,
+            data_dir=args.data_dir,
+            progress=progress,
+        )
     table = Table(title=f"{pv.task}: masked input -> noise sample", show_lines=True, header_style="bold", expand=True)
     table.add_column("masked input", ratio=1, overflow="fold")
     table.add_column("noise sample", ratio=1, overflow="fold")
@@ -419,13 +530,24 @@ def cmd_score(args: argparse.Namespace) -> int:
     options = {"ece_bins": args.ece_bins} if args.ece_bins is not None else {}
     files = [a for pair in zip(["--dev"] * len(args.dev), args.dev) for a in pair]
     files += [a for pair in zip(["--test"] * len(args.test), args.test) for a in pair]
-    command = shlex.join(["calibench", "score", *files, "--methods", args.methods, "--task", args.task,
-                          "--model", args.model])
-    summary = score(sets, args.methods, task=args.task, output_dir=output_dir, model=args.model,
-                    task_metric=args.task_metric, metric_options=options, command=command)
+    command = shlex.join(
+        ["calibench", "score", *files, "--methods", args.methods, "--task", args.task, "--model", args.model]
+    )
+    summary = score(
+        sets,
+        args.methods,
+        task=args.task,
+        output_dir=output_dir,
+        model=args.model,
+        task_metric=args.task_metric,
+        metric_options=options,
+        command=command,
+    )
     console = _console()
-    console.print(f"[bold]calibench score[/bold]: {args.task}, {len(sets)} seed(s), model {args.model}; "
-                  f"{summary.computed} result(s) computed, {summary.reused} reused; store: {output_dir}")
+    console.print(
+        f"[bold]calibench score[/bold]: {args.task}, {len(sets)} seed(s), model {args.model}; "
+        f"{summary.computed} result(s) computed, {summary.reused} reused; store: {output_dir}"
+    )
     console.print(results_table(summary.records, title=f"{args.task} (test predictions)"))
     methods = sorted({r["method"] for r in summary.records})
     reference = "baseline" if "baseline" in methods else methods[0]
@@ -433,17 +555,17 @@ def cmd_score(args: argparse.Namespace) -> int:
     runs = [r for r in runs if r.method in methods]
     lb = api.leaderboard(runs, metrics=args.metric, reference=reference, n_resamples=args.resamples)
     console.print(render_terminal(lb))
-    console.print(f"the board again: calibench leaderboard {flags.STORE[0]} {output_dir} --tasks {args.task} "
-                  f"--metric {','.join(args.metric)}")
+    console.print(
+        f"the board again: calibench leaderboard {flags.STORE[0]} {output_dir} --tasks {args.task} "
+        f"--metric {','.join(args.metric)}"
+    )
     return 0
 
 
 @command("results")
 def cmd_results(args: argparse.Namespace) -> int:
     from calibench import api
-    from calibench.report.tables import results_table, to_frame
-
-    from calibench.report.tables import comparable_groups
+    from calibench.report.tables import comparable_groups, results_table, to_frame
 
     store = args.output_dir or api.DEFAULT_OUTPUT
     records = api.results(store, task=args.task, method=args.method)
@@ -472,14 +594,19 @@ def cmd_check(args: argparse.Namespace) -> int:
     root = args.store or api.DEFAULT_OUTPUT
     if args.rebuild:
         done = rebuild_index(root)
-        print(f"rebuilt {root}/{Store.DB_NAME} from the artifacts: {done.trainings} training(s), "
-              f"{done.predictions} prediction(s), {done.results} result(s)"
-              + (f"; the old file is {done.moved_aside}" if done.moved_aside else ""))
+        print(
+            f"rebuilt {root}/{Store.DB_NAME} from the artifacts: {done.trainings} training(s), "
+            f"{done.predictions} prediction(s), {done.results} result(s)"
+            + (f"; the old file is {done.moved_aside}" if done.moved_aside else "")
+        )
         for line in done.skipped:
             print(f"  not used: {line}")
     elif args.restore:
         aside = restore_backup(root)
-        print(f"restored {root}/{Store.DB_NAME} from {Store.BACKUP_NAME}" + (f"; the old file is {aside}" if aside else ""))
+        print(
+            f"restored {root}/{Store.DB_NAME} from {Store.BACKUP_NAME}"
+            + (f"; the old file is {aside}" if aside else "")
+        )
     store = Store(root, read_only=True)
     try:
         problems = check_store(store)
@@ -496,8 +623,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {"metrics": args.metric, "reference": args.reference, "alpha": args.alpha, "confidence": args.confidence,
-            "n_resamples": args.resamples, "seed": args.bootstrap_seed, "ci": args.ci, "test": args.paired_test}
+    return {
+        "metrics": args.metric,
+        "reference": args.reference,
+        "alpha": args.alpha,
+        "confidence": args.confidence,
+        "n_resamples": args.resamples,
+        "seed": args.bootstrap_seed,
+        "ci": args.ci,
+        "test": args.paired_test,
+    }
 
 
 def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, str]]:
@@ -569,10 +704,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         if current == text:
             print(f"{path} is up to date")
             return 0
-        sys.stdout.writelines(difflib.unified_diff(current.splitlines(keepends=True), text.splitlines(keepends=True),
-                                                   f"{path} (committed)", f"{path} (regenerated)"))
-        print(f"\ncalibench: {path} differs from the regenerated leaderboard; regenerate it with:\n  {command}",
-              file=sys.stderr)
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                f"{path} (committed)",
+                f"{path} (regenerated)",
+            )
+        )
+        print(
+            f"\ncalibench: {path} differs from the regenerated leaderboard; regenerate it with:\n  {command}",
+            file=sys.stderr,
+        )
         return 1
     if target is None:
         sys.stdout.write(text)

@@ -72,8 +72,12 @@ class DataSpec:
     task_def: str | None = None  # a --task-def task's definition, for workers that lack it (not identity)
 
     def identity(self) -> dict[str, Any]:
-        return {"task": self.task, "train_size": self.train_size, "data_seed": self.data_seed,
-                "fingerprint": self.fingerprint}
+        return {
+            "task": self.task,
+            "train_size": self.train_size,
+            "data_seed": self.data_seed,
+            "fingerprint": self.fingerprint,
+        }
 
 
 @dataclass(frozen=True)
@@ -133,7 +137,7 @@ class TrainingSpec:
                    need_train_logits=d.get("need_train_logits", False),
                    eval_sets=tuple(tuple(e) for e in d.get("eval_sets", ())))
 
-    def with_(self, **changes: Any) -> "TrainingSpec":
+    def with_(self, **changes: Any) -> TrainingSpec:
         return replace(self, **changes)
 
 

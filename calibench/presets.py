@@ -55,8 +55,10 @@ class Preset:
         h = self.hyper
         size = f"{self.train_size} training examples" if self.train_size else "full training sets"
         length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
-        return (f"preset '{self.name}': model {self.model}; tasks {', '.join(self.tasks)}; "
-                f"seeds {', '.join(map(str, self.seeds))}; {size}; {length}, batch {h.batch_size}, lr {h.lr:g}")
+        return (
+            f"preset '{self.name}': model {self.model}; tasks {', '.join(self.tasks)}; "
+            f"seeds {', '.join(map(str, self.seeds))}; {size}; {length}, batch {h.batch_size}, lr {h.lr:g}"
+        )
 
 
 # The reference scripts' schedules (scripts/glue_baseline.sh and glue_nce.sh alike): lr, batch
@@ -80,8 +82,10 @@ _REFERENCE_SCHEDULE = {
 
 def _paper_table(divide: bool) -> dict[str, tuple[float, int, int, int]]:
     """lr, batch, steps, warmup per task; ``divide``: the scripts' integer division by STEPDIV."""
-    return {t: (lr, bs, steps // div if divide else steps, warm // div if divide else warm)
-            for t, (lr, bs, steps, warm, div) in _REFERENCE_SCHEDULE.items()}
+    return {
+        t: (lr, bs, steps // div if divide else steps, warm // div if divide else warm)
+        for t, (lr, bs, steps, warm, div) in _REFERENCE_SCHEDULE.items()
+    }
 
 
 _PAPER_TABLE = _paper_table(divide=True)
@@ -125,21 +129,27 @@ PRESETS: dict[str, Preset] = {
         tasks=tuple(_PAPER_TABLE),
         seeds=(0, 1, 2, 3, 4),
         train_size=None,
-        hyper=Hyper(lr=2e-5, batch_size=32, epochs=None, max_steps=5233, warmup_steps=314,
-                    weight_decay=0.1, max_length=128),
-        per_task={t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
-                  for t, (lr, bs, steps, warm) in _PAPER_TABLE.items()},
+        hyper=Hyper(
+            lr=2e-5, batch_size=32, epochs=None, max_steps=5233, warmup_steps=314, weight_decay=0.1, max_length=128
+        ),
+        per_task={
+            t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
+            for t, (lr, bs, steps, warm) in _PAPER_TABLE.items()
+        },
         # the reference samples ~2M noise sentences per task: no sample is reused at K=8
-        recipe_options={"ebm": {"k": 8, "nce_lambda": 1.0, "noise_lm": "gpt2", "mask_rate": 0.4,
-                                "max_noise_samples": 2_000_000}},
+        recipe_options={
+            "ebm": {"k": 8, "nce_lambda": 1.0, "noise_lm": "gpt2", "mask_rate": 0.4, "max_noise_samples": 2_000_000}
+        },
     ),
 }
 PRESETS["paper-full-steps"] = replace(
     PRESETS["paper"],
     name="paper-full-steps",
     description="paper, with the reference scripts' undivided schedule (STEPDIV=1: 4x the steps on sst2, qnli, qqp, mnli)",
-    per_task={t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
-              for t, (lr, bs, steps, warm) in _paper_table(divide=False).items()},
+    per_task={
+        t: {"lr": lr, "batch_size": bs, "max_steps": steps, "warmup_steps": warm}
+        for t, (lr, bs, steps, warm) in _paper_table(divide=False).items()
+    },
 )
 # RTE with its two offline shift pairs and SST-2 sentences as OOD inputs (predictions on
 # QNLI's 5,463 validation rows add about a minute per training on CPU)

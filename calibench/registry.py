@@ -280,8 +280,9 @@ def get(kind: Kind, name: str) -> Any:
 def register_alias(kind: Kind, alias: str, name: str, *, description: str = "", **options: Any) -> None:
     """Register ``alias`` as ``name`` with ``options`` fixed (``ebm-hidden`` = ``ebm(energy=hidden)``)."""
     target = get_entry(kind, name)
-    register(kind, alias, target.target, description=description or target.description,
-             alias_of=name, options=dict(options))
+    register(
+        kind, alias, target.target, description=description or target.description, alias_of=name, options=dict(options)
+    )
 
 
 def canonical_name(kind: Kind, name: str) -> str:
@@ -300,8 +301,10 @@ def create(kind: Kind, name: str, **options: Any) -> Any:
     clash = sorted(k for k in set(fixed) & set(options) if options[k] != fixed[k])
     if clash:
         given = ",".join(f"{k}={options[k]}" for k in clash)
-        raise ValueError(f"{name} fixes {', '.join(f'{k}={fixed[k]}' for k in clash)}; "
-                         f"write {entry.metadata['alias_of']}({given}) instead")
+        raise ValueError(
+            f"{name} fixes {', '.join(f'{k}={fixed[k]}' for k in clash)}; "
+            f"write {entry.metadata['alias_of']}({given}) instead"
+        )
     return entry.load()(**{**fixed, **options})
 
 

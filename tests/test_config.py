@@ -22,8 +22,10 @@ def test_key_depends_on_identity_only():
 
 
 def test_key_stable_across_processes():
-    code = ("from calibench.config import *; "
-            "print(TrainingSpec(data=DataSpec('rte',100,0,fingerprint='f'),recipe='baseline').key)")
+    code = (
+        "from calibench.config import *; "
+        "print(TrainingSpec(data=DataSpec('rte',100,0,fingerprint='f'),recipe='baseline').key)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == spec().key
 
@@ -54,7 +56,11 @@ def test_cpu_ebm_preset_is_cpu_with_the_minilm_noise_lm():
     from calibench import registry
 
     cpu, ebm = get_preset("cpu"), get_preset("cpu-ebm")
-    assert asdict(ebm.hyper) == asdict(cpu.hyper) and (ebm.tasks, ebm.seeds, ebm.train_size) == (cpu.tasks, cpu.seeds, cpu.train_size)
+    assert asdict(ebm.hyper) == asdict(cpu.hyper) and (ebm.tasks, ebm.seeds, ebm.train_size) == (
+        cpu.tasks,
+        cpu.seeds,
+        cpu.train_size,
+    )
     assert cpu.options_for("ebm-hidden")["noise_lm"] == "tiny-scratch"
     assert {o["noise_lm"] for o in ebm.recipe_options.values()} == {"minilm"}
     for opts in ebm.recipe_options.values():  # every option is one the EBM recipes know
@@ -92,15 +98,23 @@ def test_paper_preset_noise_corpus_and_noise_lm_epochs_follow_the_reference():
     assert opts["max_noise_samples"] == 2_000_000
     recipe = registry.create("recipe", "ebm-hidden", **opts)
     assert {t: recipe.noise_config(t).epochs for t in ("mrpc", "rte", "cola", "wnli", "sst2")} == {
-        "mrpc": 8, "rte": 8, "cola": 8, "wnli": 16, "sst2": 4}
+        "mrpc": 8,
+        "rte": 8,
+        "cola": 8,
+        "wnli": 16,
+        "sst2": 4,
+    }
 
 
 def test_every_preset_is_in_the_docs_and_the_help():
     from calibench import presets
     from calibench.cli import build_parser
 
-    run = next(a for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
-               if "--preset" in a.option_strings)
+    run = next(
+        a
+        for a in build_parser()._subparsers._group_actions[0].choices["run"]._actions
+        if "--preset" in a.option_strings
+    )
     for name in presets.PRESETS:
         assert f"``{name}``" in presets.__doc__
         assert name in run.help

@@ -13,11 +13,23 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _record() -> ResultRecord:
-    return ResultRecord(key="k1", method="baseline+temp-scaling", task="rte", seed=2, model="minilm",
-                        fingerprint="f" * 16, metrics={"ece": {"value": 0.1, "estimator": "ece(bins=15)"}},
-                        recipe=PartRecord("baseline", {}), inference=PartRecord("deterministic", {}),
-                        calibrator={"name": "temp-scaling", "identity": {}, "params": {"temperature": 1.5}},
-                        training_key="t1", prediction_key="p1", n_test=10, config={"seed": 2}, training={})
+    return ResultRecord(
+        key="k1",
+        method="baseline+temp-scaling",
+        task="rte",
+        seed=2,
+        model="minilm",
+        fingerprint="f" * 16,
+        metrics={"ece": {"value": 0.1, "estimator": "ece(bins=15)"}},
+        recipe=PartRecord("baseline", {}),
+        inference=PartRecord("deterministic", {}),
+        calibrator={"name": "temp-scaling", "identity": {}, "params": {"temperature": 1.5}},
+        training_key="t1",
+        prediction_key="p1",
+        n_test=10,
+        config={"seed": 2},
+        training={},
+    )
 
 
 def test_round_trip_through_json():

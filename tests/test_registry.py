@@ -23,10 +23,12 @@ def test_unknown_name_suggests_closest():
 
 
 def test_listing_does_not_import_torch():
-    code = ("import sys; from calibench import registry; "
-            "[registry.entries(k) for k in registry.KINDS]; "
-            "from calibench.cli import build_parser; build_parser(); "
-            "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]")
+    code = (
+        "import sys; from calibench import registry; "
+        "[registry.entries(k) for k in registry.KINDS]; "
+        "from calibench.cli import build_parser; build_parser(); "
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)[:5]"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -11,8 +11,17 @@ from calibench.specstring import SpecSyntaxError, format_call, parse_call, parse
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("15", 15), ("1e-12", 1e-12), ("False", False), ("false", False), ("TRUE", True), ("'a b'", "a b"),
-     ("top-label", "top-label"), ("train", "train"), ("0.5", 0.5)],
+    [
+        ("15", 15),
+        ("1e-12", 1e-12),
+        ("False", False),
+        ("false", False),
+        ("TRUE", True),
+        ("'a b'", "a b"),
+        ("top-label", "top-label"),
+        ("train", "train"),
+        ("0.5", 0.5),
+    ],
 )
 def test_values(text, value):
     assert parse_value(text) == value and type(parse_value(text)) is type(value)

@@ -19,9 +19,10 @@ reference implementation gives it the classifier head's 2-layer shape with one o
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, Literal
+from typing import Literal
 
 import torch
 from torch import nn
@@ -132,7 +133,9 @@ def energy_fn(name: str | EnergyName) -> EnergyFn:
     """``compute_energy`` with the variant bound: ``fn(logits, hidden, scalar_head) -> (B,)``."""
     resolve_energy(name)  # fail early on a bad name
 
-    def fn(logits: torch.Tensor, hidden: torch.Tensor | None = None, scalar_head: nn.Module | None = None) -> torch.Tensor:
+    def fn(
+        logits: torch.Tensor, hidden: torch.Tensor | None = None, scalar_head: nn.Module | None = None
+    ) -> torch.Tensor:
         return compute_energy(name, logits, hidden, scalar_head)
 
     return fn

@@ -12,7 +12,8 @@ generator state gives the same corruption.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -83,7 +84,8 @@ def encode_fields(tokenizer: Any, texts: Sequence[Sequence[str]], sep_id: int) -
     if n_fields == 0 or any(len(t) != n_fields for t in texts):
         raise ValueError("every text needs the same, non-zero number of fields")
     per_field = [
-        tokenizer([t[f] for t in texts], add_special_tokens=False, split_special_tokens=True)["input_ids"] for f in range(n_fields)
+        tokenizer([t[f] for t in texts], add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        for f in range(n_fields)
     ]
     out: list[list[int]] = []
     for i in range(len(texts)):
@@ -94,4 +96,3 @@ def encode_fields(tokenizer: Any, texts: Sequence[Sequence[str]], sep_id: int) -
             ids.extend(per_field[f][i])
         out.append(ids)
     return out
-

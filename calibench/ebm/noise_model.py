@@ -64,9 +64,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -149,7 +150,7 @@ class NoiseModelConfig:
     def is_scratch(self) -> bool:
         return self.lm == TINY_SCRATCH
 
-    def resolved(self) -> "NoiseModelConfig":
+    def resolved(self) -> NoiseModelConfig:
         """A copy with every ``None`` replaced by the default of this LM kind."""
         scratch = self.is_scratch
         return dataclasses.replace(
@@ -165,7 +166,7 @@ class NoiseModelConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "NoiseModelConfig":
+    def from_dict(cls, d: dict[str, Any]) -> NoiseModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -295,7 +296,9 @@ def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pret
                 )
             words, positions = embs
             if words.shape[1] != cfg.n_embd:
-                raise ValueError(f"warm_start_embeddings needs n_embd == {words.shape[1]} (MiniLM's width), got {cfg.n_embd}")
+                raise ValueError(
+                    f"warm_start_embeddings needs n_embd == {words.shape[1]} (MiniLM's width), got {cfg.n_embd}"
+                )
             with torch.no_grad():
                 model.transformer.wte.weight[: words.shape[0]] = words
                 if cfg.warm_start_positions:
@@ -392,7 +395,7 @@ class NoiseModel:
         total, count = 0.0, 0
         try:
             for s in range(0, len(rows), batch_size):
-                ids, labels, attn = _collate(rows[s:s + batch_size], self.tokens.pad)
+                ids, labels, attn = _collate(rows[s : s + batch_size], self.tokens.pad)
                 nll, n = _lm_nll(self.lm, ids, labels, attn, reduction="sum")
                 total += float(nll)
                 count += n
@@ -451,7 +454,7 @@ class NoiseModel:
         return save(unique, metadata={"format_version": str(FORMAT_VERSION)})
 
     @classmethod
-    def from_state_bytes(cls, blob: bytes, config: NoiseModelConfig) -> "NoiseModel":
+    def from_state_bytes(cls, blob: bytes, config: NoiseModelConfig) -> NoiseModel:
         """Rebuild from :meth:`state_bytes` (architecture from ``config``, no pretrained download
         of weights)."""
         from safetensors.torch import load
@@ -474,7 +477,9 @@ class NoiseModel:
 # ---- training ---------------------------------------------------------------------------
 
 
-def _collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _collate(
+    rows: Sequence[tuple[list[int], list[int]]], pad_id: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     width = max(len(r[0]) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), -100, dtype=torch.long)
@@ -486,7 +491,9 @@ def _collate(rows: Sequence[tuple[list[int], list[int]]], pad_id: int) -> tuple[
     return ids, labels, attn
 
 
-def _lm_nll(lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor, reduction: str = "mean") -> tuple[torch.Tensor, int]:
+def _lm_nll(
+    lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor, reduction: str = "mean"
+) -> tuple[torch.Tensor, int]:
     """Next-token NLL on positions with a label. For GPT-2 models the output projection is
     applied to the labelled positions only (the vocabulary matmul dominates a small LM's
     cost, and about half the positions are prompt); other LMs go through their own forward."""
@@ -559,8 +566,11 @@ def train_noise_model(
             n_batches += 1
             if progress is not None:
                 progress("noise-lm", step, total)
-        record = {"epoch": float(epoch + 1), "train_loss": loss_sum / max(n_batches, 1),
-                  "seconds": time.perf_counter() - t0}
+        record = {
+            "epoch": float(epoch + 1),
+            "train_loss": loss_sum / max(n_batches, 1),
+            "seconds": time.perf_counter() - t0,
+        }
         if eval_texts:
             record["eval_perplexity"] = model.perplexity(eval_texts, seed=cfg.seed)
             lm.train()

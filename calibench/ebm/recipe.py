@@ -88,7 +88,9 @@ class EBMRecipe(Recipe):
         if o["energy"] not in ENERGY_NAMES:
             raise OptionError(f"ebm: energy must be one of {', '.join(ENERGY_NAMES)}, got {o['energy']!r}")
         if o["k"] < 1 or o["nce_lambda"] < 0:
-            raise OptionError(f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})")
+            raise OptionError(
+                f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})"
+            )
         if self._noise_passes() < 1:
             raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
 
@@ -111,8 +113,9 @@ class EBMRecipe(Recipe):
         epochs = self.options["noise_epochs"]
         if epochs is None and self.options["noise_lm"] != "tiny-scratch":
             epochs = REFERENCE_NOISE_EPOCHS.get(task, 4)
-        return NoiseModelConfig(lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs,
-                                lr=self.options["noise_lr"])
+        return NoiseModelConfig(
+            lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs, lr=self.options["noise_lr"]
+        )
 
     def add_heads(self, model) -> None:
         from calibench.ebm.energy import make_scalar_head, resolve_energy
@@ -135,8 +138,16 @@ class EBMRecipe(Recipe):
         n_samples = int(o["noise_samples"] or min(needed, o["max_noise_samples"]))
         report = _ProgressAdapter(ctx.progress)
         try:
-            corpus = get_noise_corpus(ctx.task.name, ctx.train_texts, ctx.dev_texts, self.noise_config(ctx.task.name),
-                                      n_samples, o["noise_seed"], ctx.artifacts, report)
+            corpus = get_noise_corpus(
+                ctx.task.name,
+                ctx.train_texts,
+                ctx.dev_texts,
+                self.noise_config(ctx.task.name),
+                n_samples,
+                o["noise_seed"],
+                ctx.artifacts,
+                report,
+            )
         finally:
             report.close()
         warn_on_case_mismatch(ctx.train_texts, corpus.texts, ctx.tokenizer)
@@ -147,8 +158,9 @@ class EBMRecipe(Recipe):
         # the NCE passes' own orders (not the CE batches'), seeded by the training seed
         seed = ctx.spec.seed
         ctx.state["data_ptr"] = endless_length_grouped(ctx.train.lengths, nce_bs, np.random.default_rng([seed, 1]))
-        ctx.state["noise_ptr"] = endless_length_grouped(ctx.state["noise_lengths"], nce_bs * int(o["k"]),
-                                                        np.random.default_rng([seed, 2]))
+        ctx.state["noise_ptr"] = endless_length_grouped(
+            ctx.state["noise_lengths"], nce_bs * int(o["k"]), np.random.default_rng([seed, 2])
+        )
 
     def _energy(self, model, batch):
         from calibench.ebm.energy import compute_energy
@@ -184,7 +196,11 @@ class EBMRecipe(Recipe):
             "nce_lambda": self.options["nce_lambda"],
             "mask_rate": self.options["mask_rate"],
             "noise_lm": self.options["noise_lm"],
-            "noise_corpus": None if corpus is None else {
-                "key": corpus.key, "from_cache": corpus.from_cache, **corpus.stats.to_dict(),
+            "noise_corpus": None
+            if corpus is None
+            else {
+                "key": corpus.key,
+                "from_cache": corpus.from_cache,
+                **corpus.stats.to_dict(),
             },
         }

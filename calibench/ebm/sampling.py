@@ -24,8 +24,9 @@ lands within ~1e-6 of a CDF boundary, instead of whenever two candidates nearly 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -100,8 +101,8 @@ def _sample_batch(
     for i, p in enumerate(prompts):
         if not p:
             raise ValueError("empty prompt")
-        seq[i, width - len(p):] = torch.tensor(list(p), dtype=torch.long)
-        attn[i, width - len(p):] = 1
+        seq[i, width - len(p) :] = torch.tensor(list(p), dtype=torch.long)
+        attn[i, width - len(p) :] = 1
     seq, attn = seq.to(device), attn.to(device)
     out_tokens: list[list[int]] = [[] for _ in range(b)]
     finished = [False] * b
@@ -180,7 +181,7 @@ def sample_continuations(
     finished = [False] * n
     try:
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             toks, fin = _sample_batch(
                 model,
                 [prompts[i] for i in idx],
@@ -213,7 +214,9 @@ class DecodedSample:
     raw: str | None = None  # for a dropped sample: its decoding with special tokens shown
 
 
-def decode_sample(tokenizer: Any, tokens: Sequence[int], *, sep_id: int, n_fields: int, finished: bool = True) -> DecodedSample:
+def decode_sample(
+    tokenizer: Any, tokens: Sequence[int], *, sep_id: int, n_fields: int, finished: bool = True
+) -> DecodedSample:
     """Split generated ids at the pair separator and decode each field.
 
     A sample must contain exactly ``n_fields - 1`` separators (a pair sample that lost its

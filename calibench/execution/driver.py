@@ -114,8 +114,11 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
     preds = []
     # a prediction stored before whose logits are now rewritten (they were damaged or deleted):
     # the results computed from the old logits are dropped with the new row and recomputed
-    stale = [pkey for pkey in out.predictions
-             if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)]
+    stale = [
+        pkey
+        for pkey in out.predictions
+        if store.prediction(pkey) is not None and not store.artifacts.verify(LOGITS, pkey)
+    ]
     claimed = store.training(out.key) or {}
     record = out.record
     if record.get("outputs_only"):  # predicted from the kept model: the training's own record stays
@@ -145,7 +148,7 @@ def run_trainings(
     owner: str | None = None,
     on_event: Callable[[str, TrainingSpec, str], None] | None = None,
     progress: Any = None,
-    tracker: "Tracker | None" = None,
+    tracker: Tracker | None = None,
     lease_s: float = LEASE_S,
 ) -> Summary:
     """Run every training the plan still needs on ``executor`` (default: in this process).
@@ -227,8 +230,7 @@ def run_trainings(
             notify("failed", spec, outcome.error)
         else:
             summary.lost.append(key)
-            notify("lost", spec, f"another sweep took this job over; its failure here is discarded "
-                                 f"({outcome.error})")
+            notify("lost", spec, f"another sweep took this job over; its failure here is discarded ({outcome.error})")
         track(key)
 
     store.artifacts.remove_stale_tmp()  # folders of writers killed mid-write

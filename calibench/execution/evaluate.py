@@ -30,10 +30,18 @@ if TYPE_CHECKING:
 EVAL_PROTOCOL = "calibench-eval-v3"
 
 
-def result_key(method: MethodSpec, prediction_key: str, calibrator_identity: dict[str, Any] | None,
-               metric_options: dict[str, Any]) -> str:
-    return config_hash({"protocol": EVAL_PROTOCOL, "method": method.label, "prediction": prediction_key,
-                        "calibrator": calibrator_identity, "metrics": metric_options})
+def result_key(
+    method: MethodSpec, prediction_key: str, calibrator_identity: dict[str, Any] | None, metric_options: dict[str, Any]
+) -> str:
+    return config_hash(
+        {
+            "protocol": EVAL_PROTOCOL,
+            "method": method.label,
+            "prediction": prediction_key,
+            "calibrator": calibrator_identity,
+            "metrics": metric_options,
+        }
+    )
 
 
 def calibrate(method: MethodSpec, calibrator: Calibrator | None, arrays: dict[str, np.ndarray],
@@ -59,9 +67,13 @@ def calibrate(method: MethodSpec, calibrator: Calibrator | None, arrays: dict[st
     return probs, {"name": method.calibrator.name, "identity": cal.identity(), "params": cal.fitted_params()}
 
 
-def evaluate_method(method: MethodSpec, calibrator: Calibrator | None, arrays: dict[str, np.ndarray],
-                    task_metric: str,
-                    metric_options: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any], dict[str, Any] | None]:
+def evaluate_method(
+    method: MethodSpec,
+    calibrator: Calibrator | None,
+    arrays: dict[str, np.ndarray],
+    task_metric: str,
+    metric_options: dict[str, Any],
+) -> tuple[np.ndarray, dict[str, Any], dict[str, Any] | None]:
     """``(test_probs, metrics, calibrator_record)`` for one method on one prediction."""
     from calibench.metrics import evaluate
 
@@ -84,8 +96,9 @@ def member_arrays(store: Store, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
 TRAINING_FACTS = ("train_log", "device", "precision", "versions", "recipe_record", "split")
 
 
-def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any],
-                    tracker: Tracker | None = None) -> None:
+def run_evaluations(
+    plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any], tracker: Tracker | None = None
+) -> None:
     """Score each method whose logits exist; reuse stored scores. ``tracker`` sees every score."""
     from calibench.tasks import get_task
 
@@ -97,8 +110,9 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}")
             continue
         # an ensemble's record names its own options; one training's, those its prediction was made with
-        inference_options = (ev.method.inference.instantiate("inference").options if ev.member_keys
-                             else member_preds[0]["options"])
+        inference_options = (
+            ev.method.inference.instantiate("inference").options if ev.member_keys else member_preds[0]["options"]
+        )
         cal_id = ev.calibrator.identity() if ev.calibrator is not None else None
         rkey = result_key(ev.method, ev.prediction_key, cal_id, metric_options)
         problem = store.artifacts.damage(PROBS, rkey) if store.has_result(rkey) else "missing"
@@ -109,8 +123,10 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
                 tracker.log_evaluation(stored)
             continue
         if store.has_result(rkey):
-            summary.repaired.append(f"{ev.task} {ev.method.label} seed {ev.seed}: test probabilities {rkey} "
-                                    f"{problem}; recalibrated from the logits")
+            summary.repaired.append(
+                f"{ev.task} {ev.method.label} seed {ev.seed}: test probabilities {rkey} "
+                f"{problem}; recalibrated from the logits"
+            )
         if ev.prediction_key not in cache:
             try:
                 if ev.member_keys:  # an ensemble: its members' stored predictions, combined
@@ -145,14 +161,24 @@ def run_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: 
             n_test=int(len(arrays["test_labels"])),
             config=spec.to_json(),
             training=training,
-            members=[{"seed": specs[t].seed, "training_key": t, "prediction_key": k,
-                      "seconds": ((store.training(t) or {}).get("record") or {}).get("total_seconds")}
-                     for t, k in zip(ev.member_trainings, ev.member_keys)],
+            members=[
+                {
+                    "seed": specs[t].seed,
+                    "training_key": t,
+                    "prediction_key": k,
+                    "seconds": ((store.training(t) or {}).get("record") or {}).get("total_seconds"),
+                }
+                for t, k in zip(ev.member_trainings, ev.member_keys)
+            ],
         ).to_json()
         store.artifacts.delete(PROBS, rkey)  # a leftover of a dropped result is never kept
         # the record travels with the probabilities, so a damaged database can be rebuilt
-        store.artifacts.write(PROBS, rkey, arrays={"test_probs": probs.astype("float32"),
-                                                   "test_labels": arrays["test_labels"]}, json_data={"record": record})
+        store.artifacts.write(
+            PROBS,
+            rkey,
+            arrays={"test_probs": probs.astype("float32"), "test_labels": arrays["test_labels"]},
+            json_data={"record": record},
+        )
         store.put_result(rkey, record)
         summary.evaluated += 1
         if tracker is not None:

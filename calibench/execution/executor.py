@@ -40,10 +40,11 @@ class JobFailed(Exception):
         return (type(self), (self.error, self.traceback))
 
     @classmethod
-    def from_exception(cls, exc: BaseException) -> "JobFailed":
+    def from_exception(cls, exc: BaseException) -> JobFailed:
         """From an exception raised in this process (its traceback is still attached)."""
-        return cls(f"{type(exc).__name__}: {exc}",
-                   "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        return cls(
+            f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        )
 
 
 #: what an executor yields per job: its output, or why it has none
@@ -72,6 +73,6 @@ class Executor(Protocol):
         """
         ...
 
-    def __enter__(self) -> "Executor": ...
+    def __enter__(self) -> Executor: ...
 
     def __exit__(self, *exc: object) -> None: ...

@@ -13,8 +13,14 @@ from calibench.execution.local import LocalExecutor
 EXECUTORS = ("local", "ray")
 
 
-def make_executor(name: str, *, address: str | None = None, num_cpus: int | None = None,
-                  cpus_per_job: float = 1.0, device: str | None = None) -> Executor:
+def make_executor(
+    name: str,
+    *,
+    address: str | None = None,
+    num_cpus: int | None = None,
+    cpus_per_job: float = 1.0,
+    device: str | None = None,
+) -> Executor:
     """The executor called ``name`` (``local`` or ``ray``); Ray options are refused for ``local``."""
     if name == "local":
         given = [flag for flag, value in (("--address", address), ("--num-cpus", num_cpus)) if value is not None]

@@ -48,8 +48,12 @@ def versions() -> dict[str, str]:
     import torch
     import transformers
 
-    return {"calibench": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version()}
+    return {
+        "calibench": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def build_context(
@@ -77,8 +81,9 @@ def build_context(
 
         register_task_def(spec.data.task_def)
     task = get_task(spec.data.task)
-    splits = prepare_splits(task, data_dir=spec.data.data_dir, train_size=spec.data.train_size,
-                            data_seed=spec.data.data_seed)
+    splits = prepare_splits(
+        task, data_dir=spec.data.data_dir, train_size=spec.data.train_size, data_seed=spec.data.data_seed
+    )
     if spec.data.fingerprint and splits.fingerprint != spec.data.fingerprint:
         raise FingerprintMismatch(
             f"{task.name}: the data changed since this job was planned (fingerprint {splits.fingerprint} "
@@ -98,14 +103,24 @@ def build_context(
     model = Classifier(encoder, task.num_labels)  # head init draws from the seeded RNG
     fields_ = task.text_fields
     max_len = spec.hyper.max_length
-    enc = {name: encode_dataset(tokenizer, ds, fields_, max_len)
-           for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))}
+    enc = {
+        name: encode_dataset(tokenizer, ds, fields_, max_len)
+        for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))
+    }
     texts = {name: list(zip(*[ds[f] for f in fields_])) for name, ds in (("train", splits.train), ("dev", splits.dev))}
     ctx = TrainContext(
-        spec=spec, task=task, model=model, tokenizer=tokenizer, train=enc["train"],
-        train_texts=texts["train"], dev_texts=texts["dev"], device=dev,
-        autocast=autocast_factory(precision, dev), rng=np.random.default_rng(spec.seed),
-        artifacts=ArtifactStore(cache_dir) if cache_dir else None, progress=progress,
+        spec=spec,
+        task=task,
+        model=model,
+        tokenizer=tokenizer,
+        train=enc["train"],
+        train_texts=texts["train"],
+        dev_texts=texts["dev"],
+        device=dev,
+        autocast=autocast_factory(precision, dev),
+        rng=np.random.default_rng(spec.seed),
+        artifacts=ArtifactStore(cache_dir) if cache_dir else None,
+        progress=progress,
     )
     ctx.state["split"] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
     ctx.state["precision"] = precision

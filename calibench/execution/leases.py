@@ -48,7 +48,7 @@ class LeaseKeeper:
         finally:
             self.store.close()
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> LeaseKeeper:
         self._thread.start()
         return self
 

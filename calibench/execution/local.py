@@ -27,7 +27,7 @@ class LocalExecutor:
 
         return resolve_precision(precision, resolve_device(device))  # type: ignore[arg-type]
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:

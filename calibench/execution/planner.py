@@ -53,8 +53,9 @@ class Plan:
                 + (f" and {n_sets} extra evaluation set(s)" if n_sets else ""))
 
 
-def _request(by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any],
-             train_logits: bool) -> tuple[str, str]:
+def _request(
+    by_key: dict[str, TrainingSpec], spec: TrainingSpec, inference: str, options: dict[str, Any], train_logits: bool
+) -> tuple[str, str]:
     """Ask ``spec``'s training (added once, by key) for one prediction: ``(training key, prediction key)``."""
     key = spec.key
     prev = by_key.get(key, spec)
@@ -132,13 +133,30 @@ def make_plan(
                                     seed=seed, hyper=hyper, inferences=(), eval_sets=outputs)
                 train_logits = calibrator is not None and calibrator.fit_on == "train"
                 if isinstance(inference, Ensemble):
-                    members = [_request(by_key, replace(spec, seed=s), inference.member_inference_name,
-                                        inference.member_inference.options, train_logits)
-                               for s in inference.member_seeds(seed)]
+                    members = [
+                        _request(
+                            by_key,
+                            replace(spec, seed=s),
+                            inference.member_inference_name,
+                            inference.member_inference.options,
+                            train_logits,
+                        )
+                        for s in inference.member_seeds(seed)
+                    ]
                     tkeys, pkeys = (tuple(x) for x in zip(*members))
                     combined = config_hash({"ensemble": pkeys})
-                    plan.evaluations.append(EvalJob(m, task.name, seed, tkeys[0], combined, calibrator,
-                                                    member_keys=pkeys, member_trainings=tkeys))
+                    plan.evaluations.append(
+                        EvalJob(
+                            m,
+                            task.name,
+                            seed,
+                            tkeys[0],
+                            combined,
+                            calibrator,
+                            member_keys=pkeys,
+                            member_trainings=tkeys,
+                        )
+                    )
                 else:
                     key, pkey = _request(by_key, spec, m.inference.name, inference.options, train_logits)
                     plan.evaluations.append(EvalJob(m, task.name, seed, key, pkey, calibrator))
@@ -148,4 +166,3 @@ def make_plan(
         progress.remove_task(task_id)
     plan.trainings = list(by_key.values())
     return plan
-

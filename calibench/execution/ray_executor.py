@@ -28,15 +28,15 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from calibench.config import TrainingSpec
 from calibench.errors import CalibenchError, MissingDependency, OptionError
 from calibench.execution.executor import Job, JobFailed, Outcome
 
 #: environment a joined cluster's workers need to behave like this driver (offline hub, data dir)
-FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME",
-                 "CALIBENCH_DATA_DIR")
+FORWARDED_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "CALIBENCH_DATA_DIR")
 
 
 class RayNotInstalled(MissingDependency):
@@ -52,9 +52,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise RayNotInstalled(
-            "--executor ray needs Ray, an optional dependency: pip install 'calibench[ray]'"
-        ) from exc
+        raise RayNotInstalled("--executor ray needs Ray, an optional dependency: pip install 'calibench[ray]'") from exc
     return ray
 
 
@@ -85,8 +83,13 @@ class RayExecutor:
 
     in_process = False
 
-    def __init__(self, address: str | None = None, num_cpus: int | None = None, cpus_per_job: float = 1.0,
-                 device: str | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        num_cpus: int | None = None,
+        cpus_per_job: float = 1.0,
+        device: str | None = None,
+    ) -> None:
         """``num_cpus`` sizes a local cluster (default: every core); ``device`` ``cpu`` keeps
         jobs off GPUs even where the cluster has some."""
         if cpus_per_job <= 0:
@@ -108,8 +111,7 @@ class RayExecutor:
         ray = self.ray
         if ray.is_initialized():
             return
-        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                                   "logging_level": logging.WARNING}
+        options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
         if self.address is not None:
             env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
             ray.init(address=self.address, runtime_env={"env_vars": env} if env else None, **options)
@@ -198,7 +200,7 @@ class RayExecutor:
             self._started = False
         self._need = None
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -10,7 +10,7 @@ passes in; without one, nothing is displayed (library code stays silent).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from rich.console import Console
 from rich.progress import Progress, ProgressColumn, Task, TimeRemainingColumn
@@ -20,8 +20,9 @@ from rich.text import Text
 class SweepProgress:
     """Counts of one sweep's trainings, fed by the driver's events."""
 
-    def __init__(self, total: int, progress: Progress | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, total: int, progress: Progress | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.total = total
         self.trained = 0  # finished in this run
         self.reused = 0  # done in an earlier run
@@ -83,8 +84,12 @@ class SweepProgress:
     def _render(self) -> None:
         if self._progress is None or self._task is None:
             return
-        self._progress.update(self._task, completed=self.total - self.left - len(self.running),
-                              description=self.describe(), eta=self.eta_s())
+        self._progress.update(
+            self._task,
+            completed=self.total - self.left - len(self.running),
+            description=self.describe(),
+            eta=self.eta_s(),
+        )
 
     def close(self) -> None:
         """Remove the display (the summary line replaces it)."""
@@ -120,7 +125,5 @@ def make_sweep_progress(console: Console | None = None) -> Progress:
     from calibench.report.progress import make_progress
 
     progress = make_progress(console)
-    progress.columns = tuple(SweepEtaColumn() if isinstance(c, TimeRemainingColumn) else c
-                             for c in progress.columns)
+    progress.columns = tuple(SweepEtaColumn() if isinstance(c, TimeRemainingColumn) else c for c in progress.columns)
     return progress
-

@@ -2,12 +2,19 @@
 the results store that the leaderboard reads."""
 
 from calibench.external.files import (
-           FORMATS,
-           PredictionFileError,
-           Predictions,
-           read_predictions,
+    FORMATS,
+    PredictionFileError,
+    Predictions,
+    read_predictions,
 )
 from calibench.external.score import SeedPredictions, collect_seeds, score
 
-__all__ = ["FORMATS", "PredictionFileError", "Predictions", "SeedPredictions", "collect_seeds", "read_predictions",
-           "score"]
+__all__ = [
+    "FORMATS",
+    "PredictionFileError",
+    "Predictions",
+    "SeedPredictions",
+    "collect_seeds",
+    "read_predictions",
+    "score",
+]

@@ -44,8 +44,11 @@ def _fail(path: Path | str, message: str) -> PredictionFileError:
 
 def _read_npy(path: Path, labels: Path | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     if labels is None:
-        raise _fail(path, "a .npy file holds only logits; give the labels as a second .npy file (--dev-labels / "
-                          "--test-labels), or save both in one .npz with arrays 'logits' and 'labels'")
+        raise _fail(
+            path,
+            "a .npy file holds only logits; give the labels as a second .npy file (--dev-labels / "
+            "--test-labels), or save both in one .npz with arrays 'logits' and 'labels'",
+        )
     if not labels.is_file():
         raise _fail(labels, "labels file does not exist")
     return _load_array(path), _load_array(labels), None
@@ -63,8 +66,10 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("logits", "labels") if k not in z.files]
             if missing:
-                raise _fail(path, f"missing array(s) {missing}; an .npz needs 'logits' (n, C) and 'labels' (n,), "
-                                  f"found {z.files}")
+                raise _fail(
+                    path,
+                    f"missing array(s) {missing}; an .npz needs 'logits' (n, C) and 'labels' (n,), found {z.files}",
+                )
             return z["logits"], z["labels"], (z["seeds"] if "seeds" in z.files else None)
     except (ValueError, OSError) as exc:
         if isinstance(exc, PredictionFileError):
@@ -101,8 +106,11 @@ def _read_parquet(path: Path) -> tuple[list, list, list | None]:
         raise _fail(path, f"not a readable parquet file ({type(exc).__name__}: {exc})") from None
     missing = [c for c in ("logits", "label") if c not in df.columns]
     if missing:
-        raise _fail(path, f"missing column(s) {missing}; a parquet file needs 'logits' (a list per row) and "
-                          f"'label', found {list(df.columns)}")
+        raise _fail(
+            path,
+            f"missing column(s) {missing}; a parquet file needs 'logits' (a list per row) and "
+            f"'label', found {list(df.columns)}",
+        )
     seeds = df["seed"].tolist() if "seed" in df.columns else None
     return [list(v) if v is not None else v for v in df["logits"]], df["label"].tolist(), seeds
 
@@ -127,8 +135,11 @@ def _as_matrix(path: Path, logits: object) -> np.ndarray:
     bad = ~np.isfinite(a)
     if bad.any():
         row = int(np.flatnonzero(bad.any(axis=1))[0])
-        raise _fail(path, f"non-finite values (NaN or inf) in {int(bad.any(axis=1).sum())} row(s) of logits, "
-                          f"first row {row}: {a[row].tolist()}")
+        raise _fail(
+            path,
+            f"non-finite values (NaN or inf) in {int(bad.any(axis=1).sum())} row(s) of logits, "
+            f"first row {row}: {a[row].tolist()}",
+        )
     return a
 
 
@@ -144,8 +155,11 @@ def _as_labels(path: Path, labels: object, n: int, n_classes: int) -> np.ndarray
     bad = (y < 0) | (y >= n_classes)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise _fail(path, f"labels out of range [0, {n_classes}) for {n_classes} logit columns: {int(bad.sum())} "
-                          f"label(s), first at row {i} = {int(y[i])}")
+        raise _fail(
+            path,
+            f"labels out of range [0, {n_classes}) for {n_classes} logit columns: {int(bad.sum())} "
+            f"label(s), first at row {i} = {int(y[i])}",
+        )
     return y
 
 

@@ -53,7 +53,9 @@ def _digest(*arrays: np.ndarray) -> str:
 
 def _read_many(paths: Sequence[str], labels: Sequence[str] | None, flag: str) -> list[dict[int | None, Predictions]]:
     if labels and len(labels) != len(paths):
-        raise PredictionFileError(f"give one {flag}-labels file per {flag} file ({len(paths)} {flag}, {len(labels)} labels)")
+        raise PredictionFileError(
+            f"give one {flag}-labels file per {flag} file ({len(paths)} {flag}, {len(labels)} labels)"
+        )
     return [read_predictions(p, labels[i] if labels else None) for i, p in enumerate(paths)]
 
 
@@ -70,13 +72,16 @@ def collect_seeds(
     if not dev or not test:
         raise PredictionFileError("give at least one --dev and one --test file")
     if len(dev) != len(test):
-        raise PredictionFileError(f"give one --test file per --dev file (one pair per seed): got {len(dev)} --dev "
-                                  f"and {len(test)} --test")
+        raise PredictionFileError(
+            f"give one --test file per --dev file (one pair per seed): got {len(dev)} --dev and {len(test)} --test"
+        )
     devs, tests = _read_many(dev, dev_labels, "--dev"), _read_many(test, test_labels, "--test")
     positional = [None in d or None in t for d, t in zip(devs, tests)]
     if any(positional) and not all(None in d and None in t for d, t in zip(devs, tests)):
-        raise PredictionFileError("either every --dev and --test file has a seed field or none has; "
-                                  "without one, files pair by position (seeds 0, 1, ... or --seeds)")
+        raise PredictionFileError(
+            "either every --dev and --test file has a seed field or none has; "
+            "without one, files pair by position (seeds 0, 1, ... or --seeds)"
+        )
     out: list[SeedPredictions] = []
     if all(positional):
         chosen = list(seeds) if seeds is not None else list(range(len(dev)))
@@ -88,8 +93,10 @@ def collect_seeds(
             raise PredictionFileError("the files carry their own seed field; leave out --seeds")
         for d, t in zip(devs, tests):
             if set(d) != set(t):
-                raise PredictionFileError(f"dev and test seeds differ: {sorted(d)} in {next(iter(d.values())).source} "
-                                          f"vs {sorted(t)} in {next(iter(t.values())).source}")
+                raise PredictionFileError(
+                    f"dev and test seeds differ: {sorted(d)} in {next(iter(d.values())).source} "
+                    f"vs {sorted(t)} in {next(iter(t.values())).source}"
+                )
             out += [SeedPredictions(int(s), d[s], t[s]) for s in sorted(d)]  # type: ignore[arg-type]
     seen = [p.seed for p in out]
     dup = sorted({s for s in seen if seen.count(s) > 1})
@@ -98,12 +105,17 @@ def collect_seeds(
     first = out[0]
     for p in out:
         if p.dev.logits.shape[1] != p.test.logits.shape[1]:
-            raise PredictionFileError(f"shape mismatch: {p.dev.source} has {p.dev.logits.shape[1]} classes but "
-                                      f"{p.test.source} has {p.test.logits.shape[1]}")
+            raise PredictionFileError(
+                f"shape mismatch: {p.dev.source} has {p.dev.logits.shape[1]} classes but "
+                f"{p.test.source} has {p.test.logits.shape[1]}"
+            )
         for split in ("dev", "test"):
             a, b = getattr(first, split), getattr(p, split)
-            if a.labels.shape != b.labels.shape or not np.array_equal(a.labels, b.labels) \
-                    or a.logits.shape[1] != b.logits.shape[1]:
+            if (
+                a.labels.shape != b.labels.shape
+                or not np.array_equal(a.labels, b.labels)
+                or a.logits.shape[1] != b.logits.shape[1]
+            ):
                 raise PredictionFileError(
                     f"{b.source}: its {split} labels (or classes) differ from {a.source}'s; every seed must predict "
                     "the same examples in the same order"
@@ -166,8 +178,12 @@ def score(
         for p in sets:
             identity = np.frombuffer(f"{SCORE_PROTOCOL}\x1f{task}\x1f{model}".encode(), np.uint8)
             prediction_key = "ext-" + _digest(p.dev.logits, p.dev.labels, p.test.logits, p.test.labels, identity)[:24]
-            arrays = {"dev_logits": p.dev.logits, "dev_labels": p.dev.labels,
-                      "test_logits": p.test.logits, "test_labels": p.test.labels}
+            arrays = {
+                "dev_logits": p.dev.logits,
+                "dev_labels": p.dev.labels,
+                "test_logits": p.test.logits,
+                "test_labels": p.test.labels,
+            }
             for m in specs:
                 cal_id = calibrators[m.label].identity() if m.calibrator else None
                 rkey = result_key(m, prediction_key, cal_id, {"task_metric": task_metric, **metric_options})
@@ -195,15 +211,25 @@ def score(
                     metrics=metrics,
                     n_test=len(p.test.labels),
                     config={
-                        "external": {"dev": p.dev.source, "test": p.test.source, "command": command,
-                                     "protocol": SCORE_PROTOCOL},
+                        "external": {
+                            "dev": p.dev.source,
+                            "test": p.test.source,
+                            "command": command,
+                            "protocol": SCORE_PROTOCOL,
+                        },
                         "model": model,
                         "data": {"task": task, "fingerprint": fingerprint},
                         "seed": p.seed,
                     },
-                    training={"split": {"protocol": SPLIT_PROTOCOL, "fingerprint": fingerprint,
-                                        "n_dev": len(p.dev.labels), "n_test": len(p.test.labels),
-                                        "n_train": None}},
+                    training={
+                        "split": {
+                            "protocol": SPLIT_PROTOCOL,
+                            "fingerprint": fingerprint,
+                            "n_dev": len(p.dev.labels),
+                            "n_test": len(p.test.labels),
+                            "n_train": None,
+                        }
+                    },
                 ).to_json()
                 store.put_result(rkey, record)
                 summary.records.append(record)

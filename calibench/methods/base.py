@@ -61,7 +61,7 @@ class _Configurable:
 class LossOutput:
     """A recipe's loss for one step, plus scalar diagnostics to log."""
 
-    loss: "torch.Tensor"
+    loss: torch.Tensor
     logs: dict[str, float] = field(default_factory=dict)
 
 
@@ -87,7 +87,7 @@ class Recipe(_Configurable, ABC):
         """The LoRA settings, or None: full finetuning."""
         return lora_settings(self.options)
 
-    def setup(self, ctx: "TrainContext") -> None:
+    def setup(self, ctx: TrainContext) -> None:
         """Called once before training: add heads to ``ctx.model``, prepare noise, etc."""
 
     def add_heads(self, model: "Classifier") -> None:
@@ -95,10 +95,10 @@ class Recipe(_Configurable, ABC):
         before a kept model's weights are loaded back, so both build the same modules."""
 
     @abstractmethod
-    def loss(self, model: "Classifier", batch: dict[str, "torch.Tensor"], ctx: "TrainContext") -> LossOutput:
+    def loss(self, model: Classifier, batch: dict[str, torch.Tensor], ctx: TrainContext) -> LossOutput:
         """The loss for one minibatch (``batch`` holds input tensors and ``labels``)."""
 
-    def record(self, ctx: "TrainContext") -> dict[str, Any]:
+    def record(self, ctx: TrainContext) -> dict[str, Any]:
         """Extra facts to store with the training record (e.g. noise-corpus statistics)."""
         return {}
 
@@ -115,7 +115,7 @@ class Recipe(_Configurable, ABC):
 class Inference(_Configurable, ABC):
     """Turns a trained model and a split into an ``(n, C)`` array of logits."""
 
-    def fit(self, model: "Classifier", ctx: "TrainContext", dev: Any) -> "Inference":
+    def fit(self, model: Classifier, ctx: TrainContext, dev: Any) -> Inference:
         """Called once per training, before any :meth:`predict`, by a procedure that learns from
         data (last-layer Laplace: its Hessian from ``ctx.train``, its prior precision from ``dev``).
         ``dev`` is the tokenised dev half with labels; the test half is never given. Default: nothing."""
@@ -161,7 +161,7 @@ class Calibrator(_Configurable, ABC):
         return self.options["fit_on"]
 
     @abstractmethod
-    def fit(self, logits: np.ndarray, labels: np.ndarray) -> "Calibrator":
+    def fit(self, logits: np.ndarray, labels: np.ndarray) -> Calibrator:
         """Fit on ``(n, C)`` logits and ``(n,)`` integer labels; return self."""
 
     @abstractmethod

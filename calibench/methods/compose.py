@@ -19,6 +19,7 @@ from calibench.specstring import SpecSyntaxError, format_call, parse_call, split
 DEFAULT_RECIPE = "baseline"
 DEFAULT_INFERENCE = "deterministic"
 
+
 @dataclass(frozen=True)
 class Part:
     name: str

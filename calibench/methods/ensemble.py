@@ -91,8 +91,7 @@ def combine_logits(member_logits: list[np.ndarray]) -> np.ndarray:
 def combine_predictions(members: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """One prediction's arrays (``{split}_logits``, ``{split}_labels``) from the members' arrays,
     for every split all members have; their labels must agree (same data, same order)."""
-    splits = [k[: -len("_logits")] for k in members[0] if k.endswith("_logits")
-              and all(k in m for m in members)]
+    splits = [k[: -len("_logits")] for k in members[0] if k.endswith("_logits") and all(k in m for m in members)]
     out: dict[str, np.ndarray] = {}
     for split in splits:
         labels = members[0][f"{split}_labels"]

@@ -11,7 +11,9 @@ from calibench.methods.base import Inference
 from calibench.training.batching import Encoded, eval_batches
 
 
-def predict_logits(model, enc: Encoded, ctx, batch_size: int | None = None, progress_label: str = "predict") -> np.ndarray:
+def predict_logits(
+    model, enc: Encoded, ctx, batch_size: int | None = None, progress_label: str = "predict"
+) -> np.ndarray:
     """One deterministic pass (eval mode), length-sorted batches, scattered back to input order."""
     bs = batch_size or ctx.spec.hyper.eval_batch_size
     out = np.zeros((len(enc), model.num_labels), dtype=np.float32)

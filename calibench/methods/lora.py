@@ -65,8 +65,9 @@ class LoraSettings:
         from peft import LoraConfig
 
         targets: Any = "all-linear" if self.targets == "all-linear" else self.targets.split("|")
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
-                          bias="none")
+        return LoraConfig(
+            r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets, bias="none"
+        )
 
 
 def resolve_lora_options(given: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +103,13 @@ def lora_settings(options: dict[str, Any]) -> LoraSettings | None:
     """A recipe's resolved options to its LoRA settings, or None when it trains in full."""
     if options.get("lora_r") is None:
         return None
-    return LoraSettings(r=options["lora_r"], alpha=options["lora_alpha"], targets=options["lora_targets"],
-                        dropout=options["lora_dropout"], lr=options["lora_lr"])
+    return LoraSettings(
+        r=options["lora_r"],
+        alpha=options["lora_alpha"],
+        targets=options["lora_targets"],
+        dropout=options["lora_dropout"],
+        lr=options["lora_lr"],
+    )
 
 
 # -- the shared base model ------------------------------------------------------------------

@@ -40,7 +40,9 @@ def _per_resample(fn, n: int, idx: np.ndarray | None) -> np.ndarray:
     return np.array([fn(row) for row in rows], dtype=np.float64)
 
 
-def smece_batched(probs: np.ndarray, labels: np.ndarray, idx: np.ndarray | None, *, eps: float = SMECE_EPS) -> np.ndarray:
+def smece_batched(
+    probs: np.ndarray, labels: np.ndarray, idx: np.ndarray | None, *, eps: float = SMECE_EPS
+) -> np.ndarray:
     """SmoothECE (top-label) on each resample row of ``idx`` (None = the sample) -> (B,)."""
     import relplot
 
@@ -75,7 +77,12 @@ def debiased_l2_ce_batched(
     def one(row: np.ndarray) -> float:
         return float(
             calibration.lower_bound_scaling_ce(
-                p[row], y[row], p=2, debias=True, num_bins=bins, binning_scheme=calibration.get_equal_bins,
+                p[row],
+                y[row],
+                p=2,
+                debias=True,
+                num_bins=bins,
+                binning_scheme=calibration.get_equal_bins,
                 mode="top-label",
             )
         )

@@ -212,8 +212,11 @@ def read_run(path: str | Path) -> Run:
         raise LeaderboardError(f"{path}:1: the header is not JSON ({exc})") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise LeaderboardError(f"{path}:1: not a {FORMAT} file")
-    missing = [k for k in ("task", "method", "seed", "model", "fingerprint", "metrics", "n_test", "n_classes")
-               if k not in header]
+    missing = [
+        k
+        for k in ("task", "method", "seed", "model", "fingerprint", "metrics", "n_test", "n_classes")
+        if k not in header
+    ]
     if missing:
         raise LeaderboardError(f"{path}:1: header lacks {', '.join(missing)}")
     n, c = int(header["n_test"]), int(header["n_classes"])
@@ -227,15 +230,20 @@ def read_run(path: str | Path) -> Run:
         except ValueError:
             row = None
         if not (isinstance(row, list) and len(row) == c + 1 and all(isinstance(v, (int, float)) for v in row)):
-            raise LeaderboardError(f"{path}:{i}: expected a list of {c + 1} numbers [label, p0, ...], got {line[:80]!r}")
+            raise LeaderboardError(
+                f"{path}:{i}: expected a list of {c + 1} numbers [label, p0, ...], got {line[:80]!r}"
+            )
         parsed.append(row)
     table = np.array(parsed, dtype=np.float64).reshape(n, c + 1)
     labels = table[:, 0]
     if not np.array_equal(labels, np.round(labels)):
         raise LeaderboardError(f"{path}: labels (first column) must be integers")
     record = {k: v for k, v in header.items() if k != "format"}
-    record["training"] = {"split": header.get("split") or {}, "precision": header.get("precision"),
-                          "versions": header.get("versions")}
+    record["training"] = {
+        "split": header.get("split") or {},
+        "precision": header.get("precision"),
+        "versions": header.get("versions"),
+    }
     return Run(record, table[:, 1:].astype(np.float32), labels.astype(np.int64), str(path))
 
 
@@ -278,4 +286,3 @@ def export_summary_lines(summary: ExportSummary, out_dir: str | Path) -> list[st
         )
         lines += [f"  {d}" for d in summary.store_disagreements]
     return lines
-

@@ -74,15 +74,42 @@ def reliability_png(rb: ReliabilityBins, *, title: str, subtitle: str) -> bytes:
     fig = Figure(figsize=(3.8, 4.6))
     FigureCanvasAgg(fig)
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1.3], "hspace": 0.08})
-    top.bar(edges[:-1][full], acc[full], width=width, align="edge", color="#4c78a8", edgecolor="#1f3b57",
-            linewidth=0.6, label="accuracy")
+    top.bar(
+        edges[:-1][full],
+        acc[full],
+        width=width,
+        align="edge",
+        color="#4c78a8",
+        edgecolor="#1f3b57",
+        linewidth=0.6,
+        label="accuracy",
+    )
     gap_low = np.minimum(acc[full], conf[full])
-    top.bar(edges[:-1][full], np.abs(conf[full] - acc[full]), bottom=gap_low, width=width, align="edge",
-            color="#e45756", alpha=0.35, edgecolor="#b22222", linewidth=0.6, hatch="//", label="gap to confidence")
+    top.bar(
+        edges[:-1][full],
+        np.abs(conf[full] - acc[full]),
+        bottom=gap_low,
+        width=width,
+        align="edge",
+        color="#e45756",
+        alpha=0.35,
+        edgecolor="#b22222",
+        linewidth=0.6,
+        hatch="//",
+        label="gap to confidence",
+    )
     top.plot([0, 1], [0, 1], linestyle="--", color="0.3", linewidth=1, label="perfect calibration")
     for x, a, c, n in zip(edges[:-1][full], acc[full], conf[full], count[full], strict=True):
-        top.text(x + width / 2, max(a, c) + 0.02, str(int(n)), ha="center", va="bottom", fontsize=6, rotation=90,
-                 parse_math=False)
+        top.text(
+            x + width / 2,
+            max(a, c) + 0.02,
+            str(int(n)),
+            ha="center",
+            va="bottom",
+            fontsize=6,
+            rotation=90,
+            parse_math=False,
+        )
     top.set_xlim(0, 1)
     top.set_ylim(0, 1.12)
     top.set_ylabel("accuracy")

@@ -100,7 +100,7 @@ def board_html(lb: Leaderboard, board: MetricBoard) -> str:
             cells.append(f'<td class="num">{shown}</td>')
         rank = board.ranks.get(m)
         cells.append(f'<td class="num">{fmt(rank, 2) if rank is not None else "—"}</td>')
-        rows.append(f"<tr><th scope=\"row\" style=\"text-align:left\">{name}</th>{''.join(cells)}</tr>")
+        rows.append(f'<tr><th scope="row" style="text-align:left">{name}</th>{"".join(cells)}</tr>')
     arrow = "↓" if board.lower_is_better else "↑"
     parts = [
         f'<h2 id="metric-{esc(board.metric)}">{esc(board.title)} {arrow} ({direction(board)})</h2>',
@@ -150,10 +150,13 @@ def risk_coverage_html(task: str, by_cell: dict[tuple[str, str], list[Run]], sav
         curves[m] = seed_mean_curve([r.probs for r in rs], rs[0].labels)
     n_seeds = max(len(by_cell[(task, m)]) for m in curves)
     summary = f"mean over {n_seeds} seed(s); AURC = mean selective risk"
-    src = save(image_name("risk-coverage", task),
-               risk_coverage_png(curves, title=f"{task}: risk vs coverage", subtitle=summary))
+    src = save(
+        image_name("risk-coverage", task),
+        risk_coverage_png(curves, title=f"{task}: risk vs coverage", subtitle=summary),
+    )
     return (
-        "<figure>" + _img(src, f"risk-coverage curves on {task}", 380, 460)
+        "<figure>"
+        + _img(src, f"risk-coverage curves on {task}", 380, 460)
         + f"<figcaption>Risk-coverage curves on <code>{esc(task)}</code> ({esc(summary)}).</figcaption></figure>"
     )
 
@@ -172,7 +175,7 @@ def protocol_html(lb: Leaderboard) -> str:
             f"<td>{esc(', '.join(map(str, i.seeds)))}</td><td>{trainings}</td></tr>"
         )
     return (
-        "<h2 id=\"protocol\">Protocol</h2><table><thead><tr><th>Task</th><th>Encoder</th><th>Data fingerprint</th>"
+        '<h2 id="protocol">Protocol</h2><table><thead><tr><th>Task</th><th>Encoder</th><th>Data fingerprint</th>'
         "<th>Split protocol</th><th>Train / dev / test</th><th>Train subsample</th><th>Seeds</th><th>Training</th>"
         f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
@@ -207,9 +210,7 @@ def write_report(
     for r in runs:
         by_cell[(r.task, r.method)].append(r)
     ece_board = next((b for b in lb.boards if b.metric == "ece"), None)
-    estimators = [
-        r.result.metrics["ece"]["estimator"] for r in runs if "ece" in r.result.metrics
-    ]
+    estimators = [r.result.metrics["ece"]["estimator"] for r in runs if "ece" in r.result.metrics]
     binning = diagram_binning(estimators)
 
     body = [
@@ -234,8 +235,9 @@ def write_report(
         if png is not None:
             src = save(image_name("cd", board.metric), png)
             body.append(
-                "<figure>" + _img(src, f"critical-difference diagram of {board.title}", 700)
-                + f"<figcaption style=\"max-width: 700px\">Critical-difference diagram of {esc(board.title)}: average ranks over "
+                "<figure>"
+                + _img(src, f"critical-difference diagram of {board.title}", 700)
+                + f'<figcaption style="max-width: 700px">Critical-difference diagram of {esc(board.title)}: average ranks over '
                 f"{len(lb.tasks)} tasks; methods joined by a bar differ by less than the Nemenyi critical "
                 f"difference (alpha = {lb.options.alpha:g}).</figcaption></figure>"
             )
@@ -250,7 +252,7 @@ def write_report(
         "averaged over seeds; ties in confidence are averaged over their orderings), with each method's AURC.</p>"
     )
     for t in lb.tasks:
-        body.append(f"<h3><code>{esc(t)}</code></h3><div class=\"grid\">")
+        body.append(f'<h3><code>{esc(t)}</code></h3><div class="grid">')
         for m in sorted({m for (tt, m) in by_cell if tt == t}):
             rs = sorted(by_cell[(t, m)], key=lambda r: r.seed)
             rb = pooled_bins([r.probs for r in rs], rs[0].labels, binning.bins)
@@ -259,7 +261,8 @@ def write_report(
                 summary = f"ECE {fmt(ece_board.cells[(t, m)].mean)} (mean over seeds); " + summary
             src = save(image_name("reliability", t, m), reliability_png(rb, title=f"{t} / {m}", subtitle=summary))
             body.append(
-                "<figure>" + _img(src, f"reliability diagram of {m} on {t}", 380, 460)
+                "<figure>"
+                + _img(src, f"reliability diagram of {m} on {t}", 380, 460)
                 + f"<figcaption><code>{esc(m)}</code> on <code>{esc(t)}</code>: {esc(summary)}</figcaption></figure>"
             )
         body.append(risk_coverage_html(t, by_cell, save))
@@ -274,8 +277,8 @@ def write_report(
         if stale.name not in written:
             stale.unlink()
     page = (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>calibench report</title><style>{STYLE}</style></head>\n<body>\n"
         + "\n".join(p for p in body if p)
         + f"\n<script>{SCRIPT}</script>\n</body></html>\n"

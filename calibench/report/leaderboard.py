@@ -64,9 +64,11 @@ from calibench.stats import (
     resample_indices,
     seed_ci,
 )
+
 CIKind = Literal["auto", "seed", "bootstrap"]
 TestKind = Literal["bootstrap", "t-test"]
 Verdict = Literal["better", "worse", "n.s.", "untested"]
+
 
 # ---------------------------------------------------------------------------------- model
 @dataclass(frozen=True)
@@ -221,8 +223,7 @@ class Leaderboard:
         else:
             test = "paired t-test over seeds"
         return (
-            f"{test}, Holm-corrected over all {self.n_comparisons} comparisons of this leaderboard, "
-            f"alpha = {o.alpha:g}"
+            f"{test}, Holm-corrected over all {self.n_comparisons} comparisons of this leaderboard, alpha = {o.alpha:g}"
         )
 
 

@@ -149,16 +149,34 @@ def protocol_lines(lb: Leaderboard) -> list[str]:
     rows = []
     for t in lb.tasks:
         i = lb.task_info[t]
-        sizes = f"{i.n_train if i.n_train is not None else '?'} / {i.n_dev if i.n_dev is not None else '?'} / {i.n_test}"
+        sizes = (
+            f"{i.n_train if i.n_train is not None else '?'} / {i.n_dev if i.n_dev is not None else '?'} / {i.n_test}"
+        )
         subsample = "full" if i.train_size is None else f"{i.train_size} (data seed {i.data_seed})"
         rows.append(
-            [code(t), code(i.model), code(i.fingerprint), code(i.protocol), sizes, subsample,
-             ", ".join(map(str, i.seeds)), str(i.n_classes)]
+            [
+                code(t),
+                code(i.model),
+                code(i.fingerprint),
+                code(i.protocol),
+                sizes,
+                subsample,
+                ", ".join(map(str, i.seeds)),
+                str(i.n_classes),
+            ]
         )
     out = ["## Protocol", ""]
     out += _table(
-        ["Task", "Encoder", "Data fingerprint", "Split protocol", "Train / dev / test", "Train subsample", "Seeds",
-         "Classes"],
+        [
+            "Task",
+            "Encoder",
+            "Data fingerprint",
+            "Split protocol",
+            "Train / dev / test",
+            "Train subsample",
+            "Seeds",
+            "Classes",
+        ],
         ["l", "l", "l", "l", "r", "r", "r", "r"],
         rows,
     )
@@ -166,8 +184,11 @@ def protocol_lines(lb: Leaderboard) -> list[str]:
         if proto in PROTOCOL_TEXT:
             out += ["", f"Split protocol {code(proto)}: {PROTOCOL_TEXT[proto]}."]
     out += ["", "Training configurations:", ""]
-    trows = [[code(t), ", ".join(code(m) for m in methods.split(", ")), text(conf)]
-             for t in lb.tasks for methods, conf in lb.task_info[t].trainings]
+    trows = [
+        [code(t), ", ".join(code(m) for m in methods.split(", ")), text(conf)]
+        for t in lb.tasks
+        for methods, conf in lb.task_info[t].trainings
+    ]
     out += _table(["Task", "Methods", "Training"], ["l", "l", "l"], trows)
     return out
 
@@ -239,11 +260,23 @@ def render_markdown(
     out += [""] + protocol_lines(lb)
     out += ["", "## Reproduce", ""]
     if run_commands:
-        out += ["The results (add `--data-dir` for a local GLUE copy; the data fingerprints above must match):", "",
-                "```sh", *run_commands, "```"]
+        out += [
+            "The results (add `--data-dir` for a local GLUE copy; the data fingerprints above must match):",
+            "",
+            "```sh",
+            *run_commands,
+            "```",
+        ]
     for why in run_command_problems:
         out += ["", f"No single `calibench run` command line recreates {text(why)}; see the configurations above."]
     then = [export_command, command] if export_command else [command]
-    out += ["", "Then " + ("export the results and " if export_command else "") + "regenerate this file:", "",
-            "```sh", *then, "```", ""]
+    out += [
+        "",
+        "Then " + ("export the results and " if export_command else "") + "regenerate this file:",
+        "",
+        "```sh",
+        *then,
+        "```",
+        "",
+    ]
     return "\n".join(out)

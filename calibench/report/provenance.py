@@ -78,9 +78,7 @@ def _ece_bins_flag(runs: Sequence[Run]) -> list[str] | None:
     if len(bins) != 1 or not str(next(iter(bins))).isdigit():
         return None
     n_bins = int(next(iter(bins)))
-    candidates = [
-        {k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()
-    ]
+    candidates = [{k: s.estimator for k, s in evaluation_specs(tm, ece_bins=n_bins).items()} for tm in metric_names()]
     for r in runs:
         stored = {k: v["estimator"] for k, v in r.result.metrics.items()}
         # every stored estimator is one the run computes (a newer calibench may compute more)

@@ -10,7 +10,6 @@ Runs come from a results store (:func:`load_store_runs`) or from exported result
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path

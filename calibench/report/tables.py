@@ -8,7 +8,8 @@ rows, each labelled with what sets it apart (:func:`comparable_groups`).
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -56,11 +57,15 @@ def comparable_groups(records: Iterable[dict[str, Any]]) -> tuple[dict[int, str]
             parts += [dict(est).get(k, f"no {k}") for k in differing]
             for i in idx:
                 labels[i] = "; ".join(parts)
-        why = (["different encoders"] if len(models) > 1 else []) + (
-            ["different data fingerprints"] if len(fingerprints) > 1 else []) + (
-            [f"different estimators of {', '.join(differing)}"] if differing else [])
-        notes.append(f"{task}: {len(groups)} groups of results are shown apart ({' and '.join(why)}); "
-                     "their numbers cannot be averaged or compared")
+        why = (
+            (["different encoders"] if len(models) > 1 else [])
+            + (["different data fingerprints"] if len(fingerprints) > 1 else [])
+            + ([f"different estimators of {', '.join(differing)}"] if differing else [])
+        )
+        notes.append(
+            f"{task}: {len(groups)} groups of results are shown apart ({' and '.join(why)}); "
+            "their numbers cannot be averaged or compared"
+        )
     return labels, notes
 
 
@@ -73,8 +78,14 @@ def to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     rows, estimators, ece_estimators = [], {}, set()
     for i, r in enumerate(records):
         m = r["metrics"]
-        row = {"task": r["task"], "method": r["method"], "group": labels[i], "seed": r["seed"], "model": r["model"],
-               "fingerprint": r["fingerprint"]}
+        row = {
+            "task": r["task"],
+            "method": r["method"],
+            "group": labels[i],
+            "seed": r["seed"],
+            "model": r["model"],
+            "fingerprint": r["fingerprint"],
+        }
         for k, v in m.items():
             row[k] = v["value"]
             estimators[k] = v["estimator"]

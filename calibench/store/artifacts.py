@@ -12,16 +12,17 @@ deletes once that process is known dead (so a live concurrent writer is never di
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import os
-import errno
 import shutil
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -233,5 +234,6 @@ class ArtifactStore:
         base = self.root / kind
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.glob("*/*")
-                      if not p.name.startswith(TMP_PREFIX) and (p / MANIFEST).is_file())
+        return sorted(
+            p.name for p in base.glob("*/*") if not p.name.startswith(TMP_PREFIX) and (p / MANIFEST).is_file()
+        )

@@ -103,25 +103,31 @@ class Store:
             raise StoreError(f"{str(self.root)!r} is a file, not a results store folder; pass -o a folder")
         if read_only:
             if not self.db_path.is_file():
-                raise StoreNotFound(f"no results store in {str(self.root)!r}; run `calibench run` first or pass -o STORE")
+                raise StoreNotFound(
+                    f"no results store in {str(self.root)!r}; run `calibench run` first or pass -o STORE"
+                )
             self._raw().execute("SELECT count(*) FROM sqlite_master").fetchone()
             return
         try:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:  # no permission, a read-only file system, a file on the way
-                raise StoreError(f"cannot write the results store {str(self.root)!r} ({exc.strerror}); "
-                                 "pass -o a folder you can write") from exc
+                raise StoreError(
+                    f"cannot write the results store {str(self.root)!r} ({exc.strerror}); "
+                    "pass -o a folder you can write"
+                ) from exc
             self._raw().executescript(SCHEMA)
             self._migrate()
         except PermissionError as exc:
-            raise StoreError(f"cannot write the results store {str(self.root)!r} ({exc.strerror}); "
-                             "pass -o a folder you can write") from exc
+            raise StoreError(
+                f"cannot write the results store {str(self.root)!r} ({exc.strerror}); pass -o a folder you can write"
+            ) from exc
         except sqlite3.OperationalError as exc:
             if "readonly" not in str(exc) and "unable to open" not in str(exc):
                 raise
-            raise StoreError(f"cannot write the results store {str(self.db_path)!r} ({exc}); "
-                             "pass -o a folder you can write") from exc
+            raise StoreError(
+                f"cannot write the results store {str(self.db_path)!r} ({exc}); pass -o a folder you can write"
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise self._damaged(exc) from exc
 
@@ -178,7 +184,7 @@ class Store:
 
         return StoreDamaged(damaged_message(self, exc))
 
-    def _conn(self) -> "_Tx":
+    def _conn(self) -> _Tx:
         return _Tx(self._raw(), self)
 
     def close(self) -> None:
@@ -188,8 +194,15 @@ class Store:
             self._local.conn = None
 
     # -- trainings ----------------------------------------------------------------------
-    def claim(self, key: str, spec: dict[str, Any], owner: str, lease_s: float = LEASE_S, *,
-              expect_attempts: int | None = None) -> bool:
+    def claim(
+        self,
+        key: str,
+        spec: dict[str, Any],
+        owner: str,
+        lease_s: float = LEASE_S,
+        *,
+        expect_attempts: int | None = None,
+    ) -> bool:
         """Take the job ``key`` unless someone else holds a live claim on it.
 
         A claim is live while its lease runs and its owner is not known to be dead (see
@@ -201,8 +214,7 @@ class Store:
         """
         now = time.time()
         with self._conn() as c:
-            row = c.execute("SELECT status, owner, lease_until, attempts FROM trainings WHERE key=?",
-                            (key,)).fetchone()
+            row = c.execute("SELECT status, owner, lease_until, attempts FROM trainings WHERE key=?", (key,)).fetchone()
             if expect_attempts is not None and (row["attempts"] if row else 0) != expect_attempts:
                 return False
             if row is None:
@@ -212,8 +224,12 @@ class Store:
                     (key, json.dumps(spec, sort_keys=True), owner, now + lease_s, now),
                 )
                 return True
-            if (row["status"] == "running" and row["owner"] != owner and (row["lease_until"] or 0) > now
-                    and not owner_known_dead(row["owner"])):
+            if (
+                row["status"] == "running"
+                and row["owner"] != owner
+                and (row["lease_until"] or 0) > now
+                and not owner_known_dead(row["owner"])
+            ):
                 return False
             c.execute(
                 "UPDATE trainings SET status='running', owner=?, lease_until=?, attempts=attempts+1, "
@@ -225,13 +241,20 @@ class Store:
     def renew(self, key: str, owner: str, lease_s: float = LEASE_S) -> bool:
         """Extend ``owner``'s lease on ``key``; False if the claim is no longer theirs."""
         with self._conn() as c:
-            cur = c.execute("UPDATE trainings SET lease_until=? WHERE key=? AND owner=? AND status='running'",
-                            (time.time() + lease_s, key, owner))
+            cur = c.execute(
+                "UPDATE trainings SET lease_until=? WHERE key=? AND owner=? AND status='running'",
+                (time.time() + lease_s, key, owner),
+            )
             return cur.rowcount == 1
 
-    def finish_training(self, key: str, owner: str, record: dict[str, Any],
-                        predictions: list[tuple[str, str, dict[str, Any], list[str]]],
-                        drop_results_of: Sequence[str] = ()) -> bool:
+    def finish_training(
+        self,
+        key: str,
+        owner: str,
+        record: dict[str, Any],
+        predictions: list[tuple[str, str, dict[str, Any], list[str]]],
+        drop_results_of: Sequence[str] = (),
+    ) -> bool:
         """Mark done and register its predictions, in one transaction.
 
         Only the current owner of the running claim can: returns False (and writes nothing)
@@ -275,10 +298,14 @@ class Store:
         done with its earlier record; one that never finished is forgotten.
         """
         with self._conn() as c:
-            c.execute("DELETE FROM trainings WHERE key=? AND owner=? AND status='running' AND record IS NULL",
-                      (key, owner))
-            c.execute("UPDATE trainings SET status='done', lease_until=NULL WHERE key=? AND owner=? "
-                      "AND status='running' AND record IS NOT NULL", (key, owner))
+            c.execute(
+                "DELETE FROM trainings WHERE key=? AND owner=? AND status='running' AND record IS NULL", (key, owner)
+            )
+            c.execute(
+                "UPDATE trainings SET status='done', lease_until=NULL WHERE key=? AND owner=? "
+                "AND status='running' AND record IS NOT NULL",
+                (key, owner),
+            )
 
     def training(self, key: str) -> dict[str, Any] | None:
         with self._conn() as c:
@@ -390,4 +417,3 @@ def _row(row: sqlite3.Row | None) -> dict[str, Any] | None:
         if isinstance(d.get(k), str):
             d[k] = json.loads(d[k])
     return d
-

@@ -28,7 +28,7 @@ def _proc_stat(pid: int) -> tuple[str, int] | None:
     except OSError:
         return None
     # the command name (field 2) is parenthesised and may itself contain ') ': split after the last one
-    rest = text[text.rindex(")") + 2:].split()
+    rest = text[text.rindex(")") + 2 :].split()
     return rest[0], int(rest[19])  # field 3 (state) and field 22 (starttime, clock ticks since boot)
 
 
@@ -72,11 +72,11 @@ class Owner:
         return f"{self.host}:{self.pid}:{self.start}:{self.nonce}"
 
     @classmethod
-    def current(cls) -> "Owner":
+    def current(cls) -> Owner:
         return cls(HOST, os.getpid(), process_start(), uuid.uuid4().hex[:6])
 
     @classmethod
-    def parse(cls, text: str | None) -> "Owner | None":
+    def parse(cls, text: str | None) -> Owner | None:
         """The owner named by ``text``; None for tokens not made by :meth:`current`."""
         parts = (text or "").rsplit(":", 3)
         if len(parts) != 4:

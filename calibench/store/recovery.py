@@ -29,19 +29,26 @@ if TYPE_CHECKING:
     from calibench.store.db import Store
 
 
-
-def damaged_message(store: "Store", exc: BaseException) -> str:
+def damaged_message(store: Store, exc: BaseException) -> str:
     """One line: which file, what is wrong, what survives, and the ways out."""
     root = str(store.root)
     backup = store.root / store.BACKUP_NAME
-    restore = (f", or restore the backup of {time.strftime('%Y-%m-%d %H:%M', time.localtime(backup.stat().st_mtime))}"
-               f" with `calibench check -o {root} --restore`") if backup.is_file() else ""
-    return (f"the results database {str(store.db_path)!r} is damaged ({exc}); the artifacts under "
-            f"{str(store.artifacts.root)!r} are not affected: rebuild the database from their manifests with "
-            f"`calibench check -o {root} --rebuild`{restore} (the damaged file is kept beside it)")
+    restore = (
+        (
+            f", or restore the backup of {time.strftime('%Y-%m-%d %H:%M', time.localtime(backup.stat().st_mtime))}"
+            f" with `calibench check -o {root} --restore`"
+        )
+        if backup.is_file()
+        else ""
+    )
+    return (
+        f"the results database {str(store.db_path)!r} is damaged ({exc}); the artifacts under "
+        f"{str(store.artifacts.root)!r} are not affected: rebuild the database from their manifests with "
+        f"`calibench check -o {root} --rebuild`{restore} (the damaged file is kept beside it)"
+    )
 
 
-def backup(store: "Store") -> Path:
+def backup(store: Store) -> Path:
     """Copy the database to ``calibench.sqlite.backup`` with SQLite's online backup API."""
     target = store.root / store.BACKUP_NAME
     tmp = target.with_name(target.name + ".tmp")
@@ -74,8 +81,9 @@ def restore_backup(root: str | os.PathLike[str]) -> Path | None:
     root = Path(root)
     source = root / Store.BACKUP_NAME
     if not source.is_file():
-        raise StoreError(f"no backup {str(source)!r} to restore; rebuild instead: "
-                         f"`calibench check -o {root} --rebuild`")
+        raise StoreError(
+            f"no backup {str(source)!r} to restore; rebuild instead: `calibench check -o {root} --rebuild`"
+        )
     aside = _move_aside(root / Store.DB_NAME)
     shutil.copyfile(source, root / Store.DB_NAME)
     return aside
@@ -112,15 +120,29 @@ def rebuild_index(root: str | os.PathLike[str]) -> Rebuilt:
                     continue
                 tkey = meta["training_key"]
                 if c.execute("SELECT 1 FROM trainings WHERE key=?", (tkey,)).fetchone() is None:
-                    c.execute("INSERT INTO trainings(key, spec, status, attempts, finished_at, record) "
-                              "VALUES (?, ?, 'done', 1, ?, ?)",
-                              (tkey, json.dumps(meta["spec"], sort_keys=True), time.time(),
-                               json.dumps(meta["record"], sort_keys=True)))
+                    c.execute(
+                        "INSERT INTO trainings(key, spec, status, attempts, finished_at, record) "
+                        "VALUES (?, ?, 'done', 1, ?, ?)",
+                        (
+                            tkey,
+                            json.dumps(meta["spec"], sort_keys=True),
+                            time.time(),
+                            json.dumps(meta["record"], sort_keys=True),
+                        ),
+                    )
                     out.trainings += 1
-                c.execute("INSERT OR REPLACE INTO predictions(key, training_key, inference, options, splits, created) "
-                          "VALUES (?, ?, ?, ?, ?, ?)",
-                          (pkey, tkey, meta["inference"], json.dumps(meta["options"], sort_keys=True),
-                           json.dumps(meta["splits"]), time.time()))
+                c.execute(
+                    "INSERT OR REPLACE INTO predictions(key, training_key, inference, options, splits, created) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        pkey,
+                        tkey,
+                        meta["inference"],
+                        json.dumps(meta["options"], sort_keys=True),
+                        json.dumps(meta["splits"]),
+                        time.time(),
+                    ),
+                )
                 out.predictions += 1
         for rkey in arts.keys(PROBS):
             meta = _meta(arts, PROBS, rkey, ("record",), out)

@@ -86,7 +86,9 @@ def features_for(task: TaskSpec) -> datasets.Features:
 
 
 def _schema(task: TaskSpec) -> pa.Schema:
-    return pa.schema([*(pa.field(f, pa.string()) for f in task.text_fields), ("label", pa.int64()), ("idx", pa.int64())])
+    return pa.schema(
+        [*(pa.field(f, pa.string()) for f in task.text_fields), ("label", pa.int64()), ("idx", pa.int64())]
+    )
 
 
 # --------------------------------------------------------------------------- resolution
@@ -181,11 +183,10 @@ def _check_labels(task: TaskSpec, table: pa.Table, where: str) -> None:
         return
     bad_labels = pc.filter(labels, bad)
     bad_idx = pc.filter(table.column("idx"), bad)
-    examples = ", ".join(f"idx {i}: label {v}" for i, v in zip(bad_idx[:3].to_pylist(), bad_labels[:3].to_pylist(), strict=True))
-    msg = (
-        f"{where}: {n_bad} of {table.num_rows} rows have a label outside 0..{task.num_labels - 1} "
-        f"(e.g. {examples})."
+    examples = ", ".join(
+        f"idx {i}: label {v}" for i, v in zip(bad_idx[:3].to_pylist(), bad_labels[:3].to_pylist(), strict=True)
     )
+    msg = f"{where}: {n_bad} of {table.num_rows} rows have a label outside 0..{task.num_labels - 1} (e.g. {examples})."
     if pc.all(pc.equal(bad_labels, -1)).as_py():
         msg += (
             " -1 marks a hidden label, as in GLUE's test splits: this split is not labelled, so it "
@@ -234,7 +235,9 @@ def canonical_table(task: TaskSpec, table: pa.Table, where: str) -> pa.Table:
     if "idx" in table.column_names:
         idx = table.column("idx")
         if not pa.types.is_integer(idx.type) or idx.null_count:
-            raise DataError(f"{where}: column 'idx' must hold integers without nulls (found {idx.type}, {idx.null_count} nulls)")
+            raise DataError(
+                f"{where}: column 'idx' must hold integers without nulls (found {idx.type}, {idx.null_count} nulls)"
+            )
         columns["idx"] = idx.cast(pa.int64())
     else:  # the hub's definition: the row number in the original file
         columns["idx"] = pa.array(np.arange(table.num_rows, dtype=np.int64))
@@ -288,7 +291,9 @@ def _read_parquet_split(task: TaskSpec, task_dir: Path, split: str) -> pa.Table:
     try:
         table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     except pa.ArrowInvalid as exc:
-        raise DataError(f"the parquet shards of {task.name} {split} in {task_dir} have different schemas: {exc}") from exc
+        raise DataError(
+            f"the parquet shards of {task.name} {split} in {task_dir} have different schemas: {exc}"
+        ) from exc
     where = f"{task.name} {split} ({files[0] if len(files) == 1 else f'{task_dir}/{split}-*.parquet'})"
     return _canonical(task, table, where)
 

@@ -109,9 +109,13 @@ class TaskSpec:
             raise ValueError(f"task {self.name!r}: duplicate text field in {self.text_fields!r}")
         clash = [f for f in self.text_fields if f in RESERVED_COLUMNS]
         if clash:
-            raise ValueError(f"task {self.name!r}: text field(s) {clash} clash with the reserved columns {RESERVED_COLUMNS}")
+            raise ValueError(
+                f"task {self.name!r}: text field(s) {clash} clash with the reserved columns {RESERVED_COLUMNS}"
+            )
         if len(self.label_names) < 2 or len(set(self.label_names)) != len(self.label_names):
-            raise ValueError(f"task {self.name!r}: label_names must hold at least 2 distinct names, got {self.label_names!r}")
+            raise ValueError(
+                f"task {self.name!r}: label_names must hold at least 2 distinct names, got {self.label_names!r}"
+            )
         if self.metric not in METRICS:
             raise ValueError(f"task {self.name!r}: metric {self.metric!r} is not one of {METRICS}")
         if not self.metrics:

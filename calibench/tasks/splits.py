@@ -194,17 +194,23 @@ def split_notes(stats: dict[str, Any]) -> list[str]:
     task, notes = stats["task"], []
     empty = stats.get("dropped_empty", {})
     if any(empty.values()):
-        notes.append(f"{task}: dropped {empty.get('train', 0)} training and {empty.get('official_dev', 0)} "
-                     "official-dev row(s) with an empty text field")
+        notes.append(
+            f"{task}: dropped {empty.get('train', 0)} training and {empty.get('official_dev', 0)} "
+            "official-dev row(s) with an empty text field"
+        )
     bad = stats.get("dropped_malformed", {})
     if any(bad.values()):
-        notes.append(f"{task}: dropped {bad.get('train', 0)} training and {bad.get('official_dev', 0)} official-dev "
-                     "TSV row(s) with too few fields or an empty label")
+        notes.append(
+            f"{task}: dropped {bad.get('train', 0)} training and {bad.get('official_dev', 0)} official-dev "
+            "TSV row(s) with too few fields or an empty label"
+        )
     counts = {k: v for k, v in stats.get("train_label_counts", {}).items() if v}
     if len(counts) == 1:
-        (name, n), = counts.items()
-        notes.append(f"warning: {task}: every one of the {n} training examples has the label {name!r}; the classifier "
-                     "can only learn to predict it (use a larger --train-size, another --data-seed or --full-train)")
+        ((name, n),) = counts.items()
+        notes.append(
+            f"warning: {task}: every one of the {n} training examples has the label {name!r}; the classifier "
+            "can only learn to predict it (use a larger --train-size, another --data-seed or --full-train)"
+        )
     return notes
 
 
@@ -229,8 +235,10 @@ def prepare_splits(
     official_dev, dropped_dev = drop_empty(spec, normalize_texts(spec, table_of(loaded.dev)))
     n_train_full = train.num_rows
     if n_train_full == 0:
-        raise DataError(f"{spec.name}: no usable training rows in {loaded.train_file or loaded.source} "
-                        f"({dropped_train} had an empty text field)")
+        raise DataError(
+            f"{spec.name}: no usable training rows in {loaded.train_file or loaded.source} "
+            f"({dropped_train} had an empty text field)"
+        )
     if size is not None and size > n_train_full:
         raise DataError(
             f"train_size={size} exceeds the {n_train_full} usable training examples of {spec.name} "

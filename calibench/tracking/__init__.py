@@ -56,9 +56,12 @@ class SafeTracker:
         except Exception as exc:
             self.errors += 1
             stop = self.errors >= self.max_errors
-            warnings.warn(f"tracking: {what} failed ({type(exc).__name__}: {exc}); calibench's store is "
-                          f"unaffected" + ("; tracking is off for the rest of this run" if stop else ""),
-                          TrackingWarning, stacklevel=3)
+            warnings.warn(
+                f"tracking: {what} failed ({type(exc).__name__}: {exc}); calibench's store is "
+                f"unaffected" + ("; tracking is off for the rest of this run" if stop else ""),
+                TrackingWarning,
+                stacklevel=3,
+            )
             if stop:
                 self.inner = None
 
@@ -74,8 +77,9 @@ def default_tracking_uri(output_dir: str | Path) -> str:
     return f"sqlite:///{(Path(output_dir) / 'mlflow.db').resolve()}"
 
 
-def open_tracker(name: str, output_dir: str | Path, uri: str | None = None,
-                 experiment: str = "calibench") -> SafeTracker | None:
+def open_tracker(
+    name: str, output_dir: str | Path, uri: str | None = None, experiment: str = "calibench"
+) -> SafeTracker | None:
     """The tracker ``name`` logging to ``uri`` (default: beside the store).
 
     A missing package raises :class:`TrackingNotInstalled` (the user asked for tracking
@@ -87,15 +91,22 @@ def open_tracker(name: str, output_dir: str | Path, uri: str | None = None,
     try:
         import mlflow  # noqa: F401
     except ImportError as exc:
-        raise TrackingNotInstalled("--track mlflow needs mlflow, an optional dependency: "
-                                   "pip install 'calibench[mlflow]'") from exc
+        raise TrackingNotInstalled(
+            "--track mlflow needs mlflow, an optional dependency: pip install 'calibench[mlflow]'"
+        ) from exc
     try:
         from calibench.tracking.mlflow_tracker import MlflowTracker
 
-        inner = MlflowTracker(uri or default_tracking_uri(output_dir), experiment=experiment,
-                              artifact_root=Path(output_dir) / "mlflow-artifacts")
+        inner = MlflowTracker(
+            uri or default_tracking_uri(output_dir),
+            experiment=experiment,
+            artifact_root=Path(output_dir) / "mlflow-artifacts",
+        )
     except Exception as exc:
-        warnings.warn(f"tracking: could not open {name} ({type(exc).__name__}: {exc}); the sweep runs "
-                      f"without it", TrackingWarning, stacklevel=2)
+        warnings.warn(
+            f"tracking: could not open {name} ({type(exc).__name__}: {exc}); the sweep runs without it",
+            TrackingWarning,
+            stacklevel=2,
+        )
         return None
     return SafeTracker(inner)

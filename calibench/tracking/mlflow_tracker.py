@@ -114,10 +114,17 @@ class MlflowTracker:
         spec = row.get("spec") or {}
         record = row.get("record") or {}
         data = spec.get("data") or {}
-        tags = {ID_TAG: cid, "calibench.kind": "training", "calibench.training_key": key,
-                "calibench.status": status, "calibench.attempt": str(row["attempts"]),
-                "task": str(data.get("task")), "recipe": str(spec.get("recipe")), "seed": str(spec.get("seed")),
-                "model": str(spec.get("model"))}
+        tags = {
+            ID_TAG: cid,
+            "calibench.kind": "training",
+            "calibench.training_key": key,
+            "calibench.status": status,
+            "calibench.attempt": str(row["attempts"]),
+            "task": str(data.get("task")),
+            "recipe": str(spec.get("recipe")),
+            "seed": str(spec.get("seed")),
+            "model": str(spec.get("model")),
+        }
         if status == "failed":
             tags["calibench.error"] = (row.get("error") or "")[:MAX_TAG]
             tags["calibench.traceback"] = (row.get("traceback") or "")[-MAX_TAG:]
@@ -127,15 +134,27 @@ class MlflowTracker:
         params = [Param(k, v) for k, v in flatten(spec).items()]
         log = record.get("train_log") or {}
         end = _ms(row.get("finished_at"))
-        metrics = [Metric(_name(name), float(value), end, int(entry["step"]))
-                   for entry in log.get("history") or [] for name, value in entry.items()
-                   if name != "step" and _number(value) is not None]
-        summary = {"train_seconds": log.get("seconds"), "examples_per_s": log.get("examples_per_s"),
-                   "train_steps": log.get("steps"), "predict_seconds": record.get("predict_seconds"),
-                   "total_seconds": record.get("total_seconds")}
+        metrics = [
+            Metric(_name(name), float(value), end, int(entry["step"]))
+            for entry in log.get("history") or []
+            for name, value in entry.items()
+            if name != "step" and _number(value) is not None
+        ]
+        summary = {
+            "train_seconds": log.get("seconds"),
+            "examples_per_s": log.get("examples_per_s"),
+            "train_steps": log.get("steps"),
+            "predict_seconds": record.get("predict_seconds"),
+            "total_seconds": record.get("total_seconds"),
+        }
         metrics += [Metric(k, float(v), end, 0) for k, v in summary.items() if _number(v) is not None]
-        run_id = self._create(tags, f"{data.get('task')} {spec.get('recipe')} seed {spec.get('seed')}",
-                              row.get("started_at"), params, metrics)
+        run_id = self._create(
+            tags,
+            f"{data.get('task')} {spec.get('recipe')} seed {spec.get('seed')}",
+            row.get("started_at"),
+            params,
+            metrics,
+        )
         self.client.set_terminated(run_id, "FINISHED" if status == "done" else "FAILED", end_time=end)
         self._runs[cid] = run_id
         if status == "done":
@@ -151,9 +170,16 @@ class MlflowTracker:
         cid = f"evaluation/{rec.key}"
         if cid in self._runs:
             return
-        tags = {ID_TAG: cid, "calibench.kind": "evaluation", "calibench.training_key": record["training_key"],
-                "calibench.prediction_key": record["prediction_key"], "task": record["task"],
-                "method": record["method"], "seed": str(record["seed"]), "model": record["model"]}
+        tags = {
+            ID_TAG: cid,
+            "calibench.kind": "evaluation",
+            "calibench.training_key": record["training_key"],
+            "calibench.prediction_key": record["prediction_key"],
+            "task": record["task"],
+            "method": record["method"],
+            "seed": str(record["seed"]),
+            "model": record["model"],
+        }
         parent = self._training_run.get(record["training_key"])
         if parent is not None:
             tags[PARENT_TAG] = parent
@@ -171,20 +197,30 @@ class MlflowTracker:
                 metrics.append(Metric(_name(f"calibrator.{k}"), float(v), now, 0))
         if _number(record.get("n_test")) is not None:
             metrics.append(Metric("n_test", float(record["n_test"]), now, 0))
-        params = [Param(k, v) for k, v in flatten({
-            "method": record["method"], "task": record["task"], "seed": record["seed"], "model": record["model"],
-            "recipe": record.get("recipe"), "inference": record.get("inference"),
-            "calibrator": calibrator.get("name"), "fingerprint": record.get("fingerprint"),
-        }).items()]
-        run_id = self._create(tags, f"{record['task']} {record['method']} seed {record['seed']}", None,
-                              params, metrics)
+        params = [
+            Param(k, v)
+            for k, v in flatten(
+                {
+                    "method": record["method"],
+                    "task": record["task"],
+                    "seed": record["seed"],
+                    "model": record["model"],
+                    "recipe": record.get("recipe"),
+                    "inference": record.get("inference"),
+                    "calibrator": calibrator.get("name"),
+                    "fingerprint": record.get("fingerprint"),
+                }
+            ).items()
+        ]
+        run_id = self._create(tags, f"{record['task']} {record['method']} seed {record['seed']}", None, params, metrics)
         self.client.set_terminated(run_id, "FINISHED", end_time=now)
         self._runs[cid] = run_id
 
-    def _create(self, tags: dict[str, str], name: str, started: float | None, params: list[Any],
-                metrics: list[Any]) -> str:
+    def _create(
+        self, tags: dict[str, str], name: str, started: float | None, params: list[Any], metrics: list[Any]
+    ) -> str:
         run = self.client.create_run(self.experiment_id, start_time=_ms(started), tags=tags, run_name=name)
         run_id = run.info.run_id
         for i in range(0, max(len(params), len(metrics)), BATCH):
-            self.client.log_batch(run_id, metrics=metrics[i:i + BATCH], params=params[i:i + BATCH])
+            self.client.log_batch(run_id, metrics=metrics[i : i + BATCH], params=params[i : i + BATCH])
         return run_id

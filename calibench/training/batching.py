@@ -8,9 +8,9 @@ the order stays random at the scale that matters for SGD.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -42,9 +42,7 @@ def encode_texts(
     width = len(texts[0])
     first = [t[0] for t in texts]
     second = [t[1] for t in texts] if width == 2 else None
-    enc = tokenizer(
-        first, second, truncation=True, max_length=max_length, padding=False, return_attention_mask=False
-    )
+    enc = tokenizer(first, second, truncation=True, max_length=max_length, padding=False, return_attention_mask=False)
     tti = enc.get("token_type_ids") if "token_type_ids" in tokenizer.model_input_names else None
     labs = np.full(len(texts), -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
@@ -58,7 +56,9 @@ def encode_dataset(tokenizer, dataset, text_fields: Sequence[str], max_length: i
     return encode_texts(tokenizer, texts, dataset["label"], max_length)
 
 
-def collate(enc: Encoded, idx: Sequence[int] | np.ndarray, device: torch.device | None = None) -> dict[str, torch.Tensor]:
+def collate(
+    enc: Encoded, idx: Sequence[int] | np.ndarray, device: torch.device | None = None
+) -> dict[str, torch.Tensor]:
     """Pad ``idx`` rows to the longest among them (dynamic padding).
 
     Vectorised: the rows are concatenated once and scattered into the padded matrix through
@@ -72,8 +72,11 @@ def collate(enc: Encoded, idx: Sequence[int] | np.ndarray, device: torch.device 
     total = int(lens.sum())
     ids = np.full((n, width), enc.pad_id, dtype=np.int64)
     ids[mask] = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=total)
-    batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask.astype(np.int64)),
-             "labels": torch.from_numpy(np.ascontiguousarray(enc.labels[idx], dtype=np.int64))}
+    batch = {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask.astype(np.int64)),
+        "labels": torch.from_numpy(np.ascontiguousarray(enc.labels[idx], dtype=np.int64)),
+    }
     if enc.token_type_ids is not None:
         tti = np.zeros((n, width), dtype=np.int64)
         tti[mask] = np.fromiter(chain.from_iterable(enc.token_type_ids[i] for i in idx), dtype=np.int64, count=total)

@@ -66,10 +66,15 @@ class TrainLog:
     trainable_params: int = 0  # what the optimiser updates (LoRA: adapters and heads only)
 
     def to_json(self) -> dict[str, Any]:
-        return {"steps": self.steps, "epochs": self.epochs, "examples": self.examples,
-                "seconds": round(self.seconds, 3),
-                "examples_per_s": round(self.examples / self.seconds, 2) if self.seconds else None,
-                "trainable_params": self.trainable_params, "history": self.history}
+        return {
+            "steps": self.steps,
+            "epochs": self.epochs,
+            "examples": self.examples,
+            "seconds": round(self.seconds, 3),
+            "examples_per_s": round(self.examples / self.seconds, 2) if self.seconds else None,
+            "trainable_params": self.trainable_params,
+            "history": self.history,
+        }
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -101,8 +106,14 @@ def linear_schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -
     return torch.optim.lr_scheduler.LambdaLR(optimizer, f)
 
 
-def plan_steps(n_train: int, batch_size: int, epochs: float | None, max_steps: int | None,
-               warmup_steps: int | None, warmup_ratio: float) -> tuple[int, int]:
+def plan_steps(
+    n_train: int,
+    batch_size: int,
+    epochs: float | None,
+    max_steps: int | None,
+    warmup_steps: int | None,
+    warmup_ratio: float,
+) -> tuple[int, int]:
     """``(total_steps, warmup_steps)`` from epochs or explicit steps."""
     per_epoch = math.ceil(n_train / batch_size)
     total = max_steps if max_steps is not None else max(1, math.ceil(per_epoch * float(epochs or 0)))
@@ -140,7 +151,7 @@ class CPUFastPath:
         self._buf: torch.Tensor | None = None
         self._dirty: torch.Tensor | None = None  # rows of _buf written last step
 
-    def __enter__(self) -> "CPUFastPath":
+    def __enter__(self) -> CPUFastPath:
         for m in self.model.modules():
             # exactly nn.Dropout (subclasses may do more), not in-place, and actually dropping
             if type(m) is nn.Dropout and not m.inplace and m.p > 0 and "forward" not in vars(m):
@@ -148,8 +159,13 @@ class CPUFastPath:
                 self._patched.append(m)
         enc = getattr(self.model, "encoder", None)
         emb = enc.get_input_embeddings() if hasattr(enc, "get_input_embeddings") else None
-        if (type(emb) is nn.Embedding and not emb.sparse and emb.max_norm is None
-                and not emb.scale_grad_by_freq and emb.weight.requires_grad):
+        if (
+            type(emb) is nn.Embedding
+            and not emb.sparse
+            and emb.max_norm is None
+            and not emb.scale_grad_by_freq
+            and emb.weight.requires_grad
+        ):
             emb.sparse = True  # F.embedding(..., sparse=True): a sparse COO gradient
             self.embedding = emb
         return self
@@ -232,9 +248,17 @@ def train(ctx: TrainContext, recipe: Any, log_every: int = 10, fast_path: bool |
     return log
 
 
-def _train_steps(ctx: TrainContext, recipe: Any, model: nn.Module, opt: torch.optim.Optimizer,
-                 sched: Any, total: int, params: list[torch.Tensor], fast: CPUFastPath | None,
-                 log_every: int) -> TrainLog:
+def _train_steps(
+    ctx: TrainContext,
+    recipe: Any,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    total: int,
+    params: list[torch.Tensor],
+    fast: CPUFastPath | None,
+    log_every: int,
+) -> TrainLog:
     hp = ctx.spec.hyper
     lengths = ctx.train.lengths
     log = TrainLog()
@@ -269,7 +293,9 @@ def _train_steps(ctx: TrainContext, recipe: Any, model: nn.Module, opt: torch.op
             running[k] = running.get(k, 0.0) + v
         if (step + 1) % log_every == 0 or step + 1 == total:
             n = (step % log_every) + 1
-            log.history.append({"step": step + 1, "lr": sched.get_last_lr()[0], **{k: v / n for k, v in running.items()}})
+            log.history.append(
+                {"step": step + 1, "lr": sched.get_last_lr()[0], **{k: v / n for k, v in running.items()}}
+            )
             running = {}
         if ctx.progress:
             ctx.progress.update(task_id, advance=1, description=f"train loss {logs['loss']:.3f}")

@@ -33,7 +33,9 @@ def resolve_precision(precision: Precision, device: torch.device) -> Literal["bf
     return precision
 
 
-def autocast_factory(precision: Literal["bf16", "fp32"], device: torch.device) -> Callable[[], AbstractContextManager[Any]]:
+def autocast_factory(
+    precision: Literal["bf16", "fp32"], device: torch.device
+) -> Callable[[], AbstractContextManager[Any]]:
     """A zero-argument factory of the autocast context for the forward passes."""
     if precision == "bf16":
         return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)

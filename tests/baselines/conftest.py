@@ -45,12 +45,21 @@ def tiny_model() -> Callable[..., object]:
 
     from calibench.models.classifier import Classifier
 
-    def make(hidden: float = 0.0, attention: float = 0.0, head: float = 0.0, labels: int = 3,
-             attn: str = "sdpa") -> Classifier:
+    def make(
+        hidden: float = 0.0, attention: float = 0.0, head: float = 0.0, labels: int = 3, attn: str = "sdpa"
+    ) -> Classifier:
         torch.manual_seed(0)
-        cfg = BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=hidden,
-                         attention_probs_dropout_prob=attention, attn_implementation=attn)
+        cfg = BertConfig(
+            vocab_size=40,
+            hidden_size=16,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=32,
+            max_position_embeddings=64,
+            hidden_dropout_prob=hidden,
+            attention_probs_dropout_prob=attention,
+            attn_implementation=attn,
+        )
         return Classifier(BertModel(cfg, add_pooling_layer=False), labels, dropout=head)
 
     return make
@@ -81,9 +90,13 @@ def fake_ctx():
     from calibench.training.batching import collate
 
     def make(seed: int = 0, eval_batch_size: int = 8) -> SimpleNamespace:
-        return SimpleNamespace(spec=SimpleNamespace(seed=seed, hyper=SimpleNamespace(eval_batch_size=eval_batch_size)),
-                               state={}, progress=None, autocast=contextlib.nullcontext,
-                               batch=lambda enc, idx: collate(enc, idx))
+        return SimpleNamespace(
+            spec=SimpleNamespace(seed=seed, hyper=SimpleNamespace(eval_batch_size=eval_batch_size)),
+            state={},
+            progress=None,
+            autocast=contextlib.nullcontext,
+            batch=lambda enc, idx: collate(enc, idx),
+        )
 
     return make
 

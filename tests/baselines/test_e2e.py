@@ -20,15 +20,35 @@ from calibench.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "calibench-example-plugin"
-TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64",
-        "--seeds", "1"]
+TINY = [
+    "--tasks",
+    "rte",
+    "--train-size",
+    "48",
+    "--max-steps",
+    "4",
+    "--batch-size",
+    "8",
+    "--max-length",
+    "64",
+    "--seeds",
+    "1",
+]
 
 
 def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, shared_glue_dir, minilm, capsys):
     calibrators = ["histogram-binning", "bbq", "enir", "beta-calibration"]  # cheap: they reuse stored logits
-    methods = ",".join(["baseline", "temp-scaling(fit_on=train)", "mc-dropout(passes=3)+temp-scaling",
-                        *(f"baseline+{c}" for c in calibrators), "label-smoothing+vector-scaling", "mixup",
-                        "mixup(on=embeddings)+isotonic(fit_on=train)"])
+    methods = ",".join(
+        [
+            "baseline",
+            "temp-scaling(fit_on=train)",
+            "mc-dropout(passes=3)+temp-scaling",
+            *(f"baseline+{c}" for c in calibrators),
+            "label-smoothing+vector-scaling",
+            "mixup",
+            "mixup(on=embeddings)+isotonic(fit_on=train)",
+        ]
+    )
     out = str(tmp_path / "runs")
     code = main(["run", "--methods", methods, *TINY, "--data-dir", str(shared_glue_dir), "--output-dir", out])
     text = " ".join(capsys.readouterr().out.split())
@@ -39,14 +59,19 @@ def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, sh
     rows = {r["method"]: r for r in store.results()}
     assert len(rows) == 10
     base = rows["baseline"]["training_key"]
-    shared = ["temp-scaling(fit_on=train)", "mc-dropout(passes=3)+temp-scaling",
-              *(f"baseline+{c}" for c in calibrators)]
+    shared = [
+        "temp-scaling(fit_on=train)",
+        "mc-dropout(passes=3)+temp-scaling",
+        *(f"baseline+{c}" for c in calibrators),
+    ]
     assert all(rows[name]["training_key"] == base for name in shared)
     mixed = rows["mixup(on=embeddings)+isotonic(fit_on=train)"]
     assert mixed["recipe"] == {"name": "mixup", "options": {"alpha": 0.4, "on": "embeddings"}}
     assert len({base, rows["mixup"]["training_key"], mixed["training_key"]}) == 3
-    assert rows["label-smoothing+vector-scaling"]["recipe"] == {"name": "label-smoothing",
-                                                          "options": {"alpha": 0.1, "spread": "others"}}
+    assert rows["label-smoothing+vector-scaling"]["recipe"] == {
+        "name": "label-smoothing",
+        "options": {"alpha": 0.1, "spread": "others"},
+    }
     for c in calibrators:
         assert rows[f"baseline+{c}"]["calibrator"]["name"] == c
 
@@ -80,8 +105,14 @@ def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, sha
     shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("*.egg-info", "build", "__pycache__"))
     target = tmp_path / "site"
     py = sys.executable
-    env = {**os.environ, "PIP_NO_INDEX": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1",
-           "COLUMNS": "200", "PYTHONPATH": os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = {
+        **os.environ,
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "HF_HUB_OFFLINE": "1",
+        "COLUMNS": "200",
+        "PYTHONPATH": os.pathsep.join([str(target), *filter(None, [os.environ.get("PYTHONPATH")])]),
+    }
 
     def run(*args: str) -> str:
         done = subprocess.run([py, *args], capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
@@ -94,8 +125,18 @@ def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, sha
     assert "confidence-penalty" in listed and "calibench-example-plugin" in listed and "failed to load" not in listed
 
     out = str(tmp_path / "runs")
-    run("-m", "calibench.cli", "run", "--methods", "confidence-penalty,confidence-penalty(beta=0.3)+temp-scaling", *TINY,
-        "--data-dir", str(shared_glue_dir), "--output-dir", out)
+    run(
+        "-m",
+        "calibench.cli",
+        "run",
+        "--methods",
+        "confidence-penalty,confidence-penalty(beta=0.3)+temp-scaling",
+        *TINY,
+        "--data-dir",
+        str(shared_glue_dir),
+        "--output-dir",
+        out,
+    )
     records = json.loads(run("-m", "calibench.cli", "results", "--output-dir", out, "--format", "json"))
     by = {r["method"]: r for r in records}
     assert by["confidence-penalty"]["recipe"] == {"name": "confidence-penalty", "options": {"beta": 0.1}}
@@ -106,13 +147,27 @@ def test_the_example_plugin_installs_and_runs_from_its_entry_point(tmp_path, sha
     run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(src / "tests"))
 
 
-def test_focal_loss_and_last_layer_laplace_run_end_to_end_and_compose_with_temp_scaling(tmp_path, shared_glue_dir,
-                                                                                         minilm, capsys):
+def test_focal_loss_and_last_layer_laplace_run_end_to_end_and_compose_with_temp_scaling(
+    tmp_path, shared_glue_dir, minilm, capsys
+):
     pytest.importorskip("laplace", reason="laplace-torch not installed (see the README's test install line)")
-    kron, diag = "last-layer-laplace(grid=20)+temp-scaling", "last-layer-laplace(fit_size=24,grid=20,hessian=diag,link=mc)"
+    kron, diag = (
+        "last-layer-laplace(grid=20)+temp-scaling",
+        "last-layer-laplace(fit_size=24,grid=20,hessian=diag,link=mc)",
+    )
     out = str(tmp_path / "runs")
-    code = main(["run", "--methods", ",".join(["focal-loss+temp-scaling", kron, diag]), *TINY,
-                 "--data-dir", str(shared_glue_dir), "--output-dir", out])
+    code = main(
+        [
+            "run",
+            "--methods",
+            ",".join(["focal-loss+temp-scaling", kron, diag]),
+            *TINY,
+            "--data-dir",
+            str(shared_glue_dir),
+            "--output-dir",
+            out,
+        ]
+    )
     text = " ".join(capsys.readouterr().out.split())
     assert code == 0, text
     assert "2 distinct training(s), 3 evaluation(s)" in text
@@ -126,7 +181,9 @@ def test_focal_loss_and_last_layer_laplace_run_end_to_end_and_compose_with_temp_
     assert all(0.0 < h["p_true"] < 1.0 for h in history)
 
     kron, diag = rows[kron], rows[diag]
-    assert kron["training_key"] == diag["training_key"] != focal["training_key"] and kron["recipe"]["name"] == "baseline"
+    assert (
+        kron["training_key"] == diag["training_key"] != focal["training_key"] and kron["recipe"]["name"] == "baseline"
+    )
     assert kron["inference"]["options"]["hessian"] == "kron" and kron["calibrator"]["params"]["temperature"] > 0
     fitted = store.training(kron["training_key"])["record"]["inference_params"]
     # fitted on the training rows and the dev half (138 rows; tests/execution/test_inference_fit.py checks which)

@@ -22,10 +22,12 @@ def binary_logits_for(p_true: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
 def test_gamma_zero_is_cross_entropy(tiny_model, encoded, fake_ctx):
     model, enc = tiny_model(), encoded(12)
     batch = collate(enc, np.arange(12))
-    torch.testing.assert_close(FocalLoss(gamma=0).loss(model, batch, fake_ctx()).loss,
-                               CrossEntropy().loss(model, batch, fake_ctx()).loss)
-    assert not torch.allclose(FocalLoss(gamma=1).loss(model, batch, fake_ctx()).loss,
-                              CrossEntropy().loss(model, batch, fake_ctx()).loss)
+    torch.testing.assert_close(
+        FocalLoss(gamma=0).loss(model, batch, fake_ctx()).loss, CrossEntropy().loss(model, batch, fake_ctx()).loss
+    )
+    assert not torch.allclose(
+        FocalLoss(gamma=1).loss(model, batch, fake_ctx()).loss, CrossEntropy().loss(model, batch, fake_ctx()).loss
+    )
 
 
 @pytest.mark.parametrize("gamma", [0.5, 2, 3.0])

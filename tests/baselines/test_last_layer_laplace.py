@@ -86,9 +86,14 @@ def ctx_for(train, seed: int = 0) -> SimpleNamespace:
 
     from calibench.training.batching import collate
 
-    return SimpleNamespace(spec=SimpleNamespace(seed=seed, hyper=SimpleNamespace(eval_batch_size=8)), train=train,
-                           state={}, progress=None, autocast=contextlib.nullcontext,
-                           batch=lambda enc, idx: collate(enc, idx))
+    return SimpleNamespace(
+        spec=SimpleNamespace(seed=seed, hyper=SimpleNamespace(eval_batch_size=8)),
+        train=train,
+        state={},
+        progress=None,
+        autocast=contextlib.nullcontext,
+        batch=lambda enc, idx: collate(enc, idx),
+    )
 
 
 def test_features_reproduce_the_models_logits(tiny_model, encoded):
@@ -108,10 +113,13 @@ def test_inference_fits_on_train_and_dev_and_never_reads_test_labels(tiny_model,
     test.labels = np.roll(test.labels, 1)
     np.testing.assert_array_equal(inf.predict(model, test, ctx), out)
     params = inf.fitted_params()
-    assert params["n_hessian"] == 40 and params["n_dev"] == 20 and 0.99 * GRID[0] <= params["prior_precision"] <= GRID[1]
+    assert (
+        params["n_hessian"] == 40 and params["n_dev"] == 20 and 0.99 * GRID[0] <= params["prior_precision"] <= GRID[1]
+    )
     # the same fit straight from laplace-torch on the same features: same prior precision
-    direct = fit_laplace(output_layer(model), features(model, train, ctx), train.labels, features(model, dev, ctx),
-                         dev.labels)
+    direct = fit_laplace(
+        output_layer(model), features(model, train, ctx), train.labels, features(model, dev, ctx), dev.labels
+    )
     assert params["prior_precision"] == pytest.approx(direct.prior_precision.item())
 
 
@@ -122,13 +130,20 @@ def test_a_hessian_subsample_is_scaled_to_the_full_training_set(tiny_model, enco
 
 
 def test_options_are_checked_and_it_is_registered_with_its_library():
-    assert LastLayerLaplace().options == {"hessian": "kron", "link": "probit", "samples": 100, "fit_size": None,
-                                          "grid": 100}
-    for bad, msg in (({"hessian": "full"}, "hessian must be one of kron, diag"),
-                     ({"link": "bridge"}, "link must be one of probit, mc"),
-                     ({"samples": 0}, "samples must be a positive integer"),
-                     ({"fit_size": 2.5}, "fit_size must be a positive integer"),
-                     ({"grid": None}, "grid must be a positive integer")):
+    assert LastLayerLaplace().options == {
+        "hessian": "kron",
+        "link": "probit",
+        "samples": 100,
+        "fit_size": None,
+        "grid": 100,
+    }
+    for bad, msg in (
+        ({"hessian": "full"}, "hessian must be one of kron, diag"),
+        ({"link": "bridge"}, "link must be one of probit, mc"),
+        ({"samples": 0}, "samples must be a positive integer"),
+        ({"fit_size": 2.5}, "fit_size must be a positive integer"),
+        ({"grid": None}, "grid must be a positive integer"),
+    ):
         with pytest.raises(ValueError, match=msg):
             LastLayerLaplace(**bad)
     entry = registry.get_entry("inference", "last-layer-laplace")
@@ -140,5 +155,7 @@ def test_without_laplace_torch_the_planner_gets_a_one_line_error_with_the_instal
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "laplace" else real(name, *a))
-    with pytest.raises(ValueError, match=r"needs laplace-torch, which is not installed: pip install .*--no-deps laplace-torch"):
+    with pytest.raises(
+        ValueError, match=r"needs laplace-torch, which is not installed: pip install .*--no-deps laplace-torch"
+    ):
         LastLayerLaplace()

@@ -24,7 +24,7 @@ def test_result_is_log_of_the_mean_of_the_pass_distributions(tiny_model, encoded
     with dropout_active(model), torch.no_grad():
         for idx in eval_batches(enc.lengths, examples_per_forward(8, 4)):
             logits = model(**tile(ctx.batch(enc, idx), 4)).logits.numpy().astype(np.float64)
-            dists = [softmax(logits[t * len(idx):(t + 1) * len(idx)], axis=1) for t in range(4)]  # pass t
+            dists = [softmax(logits[t * len(idx) : (t + 1) * len(idx)], axis=1) for t in range(4)]  # pass t
             expected[idx] = np.log(np.mean(dists, axis=0))
     np.testing.assert_allclose(got, expected, atol=1e-5)
     np.testing.assert_allclose(softmax(got, axis=1).sum(axis=1), 1.0, atol=1e-6)  # valid logits

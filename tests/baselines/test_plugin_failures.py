@@ -4,16 +4,15 @@ a calibrator without ``fit_on`` in its defaults."""
 from __future__ import annotations
 
 import importlib
-import textwrap
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
+from test_plugins import cli, write_plugin
 
 from calibench.methods.base import Calibrator, Recipe
 from calibench.methods.compose import parse_method, parse_methods
-from test_plugins import cli, write_plugin
 
 BROKEN_IMPL = """
     from calibench.registry import register
@@ -32,16 +31,31 @@ def _install(root: Path) -> None:
 @pytest.mark.parametrize(
     ("method", "why"),
     [
-        ("heavy-cal", "heavyplug_impl:HeavyCalibrator cannot be loaded: ModuleNotFoundError: "
-                      "No module named 'a_library_that_is_not_installed'"),
+        (
+            "heavy-cal",
+            "heavyplug_impl:HeavyCalibrator cannot be loaded: ModuleNotFoundError: "
+            "No module named 'a_library_that_is_not_installed'",
+        ),
         ("typo-cal", "heavyplug_ok:NoSuchClass cannot be loaded: AttributeError:"),
     ],
 )
 def test_an_implementation_that_fails_at_lookup_is_one_line_naming_the_plugin(tmp_path, shared_glue_dir, method, why):
     _install(tmp_path / "site")
-    out = cli("run", "--methods", f"baseline,{method}", "--tasks", "rte", "--train-size", "64",
-              "--data-dir", str(shared_glue_dir), "-o", str(tmp_path / "store"), "--dry-run",
-              pythonpath=str(tmp_path / "site"))
+    out = cli(
+        "run",
+        "--methods",
+        f"baseline,{method}",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "64",
+        "--data-dir",
+        str(shared_glue_dir),
+        "-o",
+        str(tmp_path / "store"),
+        "--dry-run",
+        pythonpath=str(tmp_path / "site"),
+    )
     assert out.returncode == 2, out.stdout + out.stderr
     assert "Traceback" not in out.stderr
     assert f"calibrator '{method}' from plugin heavyplug: {why}" in out.stderr
@@ -97,7 +111,14 @@ def test_the_core_owns_fit_on(shared_glue_dir, restore_registry):
     with pytest.raises(ValueError, match="fit_on must be 'dev' or 'train', got 'test'"):
         _NoFitOn(fit_on="test")
     restore_registry.register("calibrator", "no-fit-on", _NoFitOn, source="someplugin")
-    plan = make_plan(parse_methods("no-fit-on,no-fit-on(fit_on=train)"), ["rte"], [0], model="minilm",
-                     hyper_for=lambda t: Hyper(), train_size=64, data_dir=str(shared_glue_dir))
+    plan = make_plan(
+        parse_methods("no-fit-on,no-fit-on(fit_on=train)"),
+        ["rte"],
+        [0],
+        model="minilm",
+        hyper_for=lambda t: Hyper(),
+        train_size=64,
+        data_dir=str(shared_glue_dir),
+    )
     assert [s.need_train_logits for s in plan.trainings] == [True]
     assert issubclass(_NoFitOn, Calibrator) and not issubclass(_NoFitOn, Recipe)

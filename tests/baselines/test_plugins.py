@@ -14,13 +14,30 @@ from calibench.methods.compose import parse_method, parse_methods
 BASELINES = {
     "recipe": {"label-smoothing", "mixup", "focal-loss"},
     "inference": {"mc-dropout", "last-layer-laplace"},
-    "calibrator": {"temp-scaling", "vector-scaling", "histogram-binning", "isotonic", "bbq", "enir",
-                   "beta-calibration"},
+    "calibrator": {
+        "temp-scaling",
+        "vector-scaling",
+        "histogram-binning",
+        "isotonic",
+        "bbq",
+        "enir",
+        "beta-calibration",
+    },
 }
 #: the library that does each method's work, as `calibench ls methods` names it
-LIBRARIES = {"baseline": "torch", "label-smoothing": "torch", "focal-loss": "torch", "mixup": "calibench",
-             "deterministic": "calibench", "mc-dropout": "calibench", "last-layer-laplace": "laplace-torch",
-             "temp-scaling": "scipy", "vector-scaling": "netcal", "isotonic": "netcal", "ebm-hidden": "calibench"}
+LIBRARIES = {
+    "baseline": "torch",
+    "label-smoothing": "torch",
+    "focal-loss": "torch",
+    "mixup": "calibench",
+    "deterministic": "calibench",
+    "mc-dropout": "calibench",
+    "last-layer-laplace": "laplace-torch",
+    "temp-scaling": "scipy",
+    "vector-scaling": "netcal",
+    "isotonic": "netcal",
+    "ebm-hidden": "calibench",
+}
 DONE_WHEN = "baseline,temp-scaling,label-smoothing,mixup,mc-dropout,label-smoothing+temp-scaling"
 
 
@@ -28,8 +45,9 @@ def cli(*args: str, pythonpath: str | None = None) -> subprocess.CompletedProces
     env = {**os.environ, "COLUMNS": "200"}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "calibench.cli", *args], capture_output=True, text=True, env=env,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "calibench.cli", *args], capture_output=True, text=True, env=env, check=False
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(BASELINES))
@@ -43,10 +61,12 @@ def test_baselines_are_registered_lazily_through_the_entry_point(kind):
 
 
 def test_ls_lists_every_baseline_with_kind_and_source_without_importing_torch():
-    code = ("import sys, io, contextlib; from calibench.cli import main\n"
-            "with contextlib.redirect_stdout(io.StringIO()): main(['ls', 'methods'])\n"
-            "heavy = [m for m in ('torch', 'netcal', 'transformers') if m in sys.modules]\n"
-            "assert not heavy, heavy")
+    code = (
+        "import sys, io, contextlib; from calibench.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()): main(['ls', 'methods'])\n"
+        "heavy = [m for m in ('torch', 'netcal', 'transformers') if m in sys.modules]\n"
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
     out = cli("ls", "methods")
     assert out.returncode == 0, out.stderr
@@ -71,11 +91,16 @@ def write_plugin(root: Path, dist: str, module: str, source: str) -> None:
 
 def test_a_broken_plugin_is_named_and_the_others_still_load(tmp_path):
     write_plugin(tmp_path, "brokenplug", "brokenplug_register", "raise ImportError('needs a missing library')\n")
-    write_plugin(tmp_path, "goodplug", "goodplug_register", """
+    write_plugin(
+        tmp_path,
+        "goodplug",
+        "goodplug_register",
+        """
         from calibench.registry import register
         register("calibrator", "good-calibrator", "goodplug_impl:Good", description="from a healthy plugin")
         register("calibrator", "good-wrapper", "goodplug_impl:Wrap", description="wraps", library="sklearn")
-    """)
+    """,
+    )
     out = cli("ls", "methods", pythonpath=str(tmp_path))
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
@@ -105,8 +130,15 @@ def test_the_planner_shares_trainings_by_recipe_and_asks_for_train_logits_when_n
     from calibench.execution.planner import make_plan
 
     def plan(methods: str):
-        return make_plan(parse_methods(methods), ["rte"], [0, 1], model="minilm", hyper_for=lambda t: Hyper(),
-                         train_size=1000, data_dir=str(shared_glue_dir))
+        return make_plan(
+            parse_methods(methods),
+            ["rte"],
+            [0, 1],
+            model="minilm",
+            hyper_for=lambda t: Hyper(),
+            train_size=1000,
+            data_dir=str(shared_glue_dir),
+        )
 
     p = plan(DONE_WHEN)
     assert len(p.trainings) == 6 and len(p.evaluations) == 12  # 3 recipes x 2 seeds; 6 methods x 2 seeds
@@ -126,8 +158,22 @@ def test_the_planner_shares_trainings_by_recipe_and_asks_for_train_logits_when_n
 
 
 def test_dry_run_of_the_done_when_command_plans_three_trainings_per_task_and_seed(shared_glue_dir, tmp_path):
-    out = cli("run", "--methods", DONE_WHEN, "--tasks", "rte", "--train-size", "1000", "--seeds", "2",
-              "--data-dir", str(shared_glue_dir), "-o", str(tmp_path), "--dry-run")
+    out = cli(
+        "run",
+        "--methods",
+        DONE_WHEN,
+        "--tasks",
+        "rte",
+        "--train-size",
+        "1000",
+        "--seeds",
+        "2",
+        "--data-dir",
+        str(shared_glue_dir),
+        "-o",
+        str(tmp_path),
+        "--dry-run",
+    )
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stdout.split())
     assert "6 distinct training(s), 12 evaluation(s) of 6 method(s) on 1 task(s)" in text

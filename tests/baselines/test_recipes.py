@@ -47,7 +47,10 @@ def test_default_is_desai_durrett_and_torch_gives_half_their_smoothing_on_a_bina
     """Desai & Durrett's alpha = 0.1 targets 0.9 / 0.1 on two classes; torch's alpha = 0.1 targets 0.95 / 0.05,
     i.e. torch needs alpha = 0.2 to smooth as much."""
     logits, labels = torch.tensor([[3.0, 0.0], [0.0, 2.0], [1.0, -1.0], [-2.0, 0.5]]), torch.tensor([0, 1, 1, 0])
-    model = lambda **_: SimpleNamespace(logits=logits)  # fixed logits stand in for a model
+
+    def model(**_):  # fixed logits stand in for a model
+        return SimpleNamespace(logits=logits)
+
     default = LabelSmoothing(alpha=0.1).loss(model, {"labels": labels}, None).loss
     log_p = torch.log_softmax(logits, dim=1)
     gold, other = log_p.gather(1, labels[:, None]).squeeze(1), log_p.gather(1, 1 - labels[:, None]).squeeze(1)
@@ -120,8 +123,9 @@ def test_embeddings_mixup_mixes_word_embeddings_under_the_union_mask(tiny_model,
 
 
 @pytest.mark.parametrize("on", ["pooled", "embeddings"])
-def test_mixup_with_each_example_paired_with_itself_is_plain_cross_entropy(tiny_model, encoded, fake_ctx,
-                                                                           monkeypatch, on):
+def test_mixup_with_each_example_paired_with_itself_is_plain_cross_entropy(
+    tiny_model, encoded, fake_ctx, monkeypatch, on
+):
     model, enc, ctx = tiny_model(), encoded(8), fake_ctx()
     batch = collate(enc, np.arange(8))
     monkeypatch.setattr(mixup_mod, "draw_pairs", lambda rng, alpha, n: (0.3, np.arange(n)))

@@ -44,8 +44,11 @@ def test_nll_fit_matches_a_brute_force_grid_and_netcal(synthetic):
 def test_analytic_gradient(synthetic):
     logits, labels = synthetic(500, 4, scale=2.0)
     for log_t in (-0.5, 0.0, 0.7):
-        err = check_grad(lambda x: nll_and_grad(x, logits, labels)[0], lambda x: nll_and_grad(x, logits, labels)[1],
-                         np.array([log_t]))
+        err = check_grad(
+            lambda x: nll_and_grad(x, logits, labels)[0],
+            lambda x: nll_and_grad(x, logits, labels)[1],
+            np.array([log_t]),
+        )
         assert err < 1e-5
 
 
@@ -63,8 +66,10 @@ def test_ece_grid_is_the_reference_tscal_calibrator(synthetic):
     assert "ece_bins" not in TemperatureScaling().options
     for seed, (n, c, scale) in enumerate([(400, 2, 3.0), (300, 3, 0.6), (800, 4, 1.7), (97, 2, 5.0)]):
         logits, labels = synthetic(n, c, scale=scale, seed=seed)
-        scores = [calibration.get_ece(np.exp(log_softmax(logits / t, axis=1)), labels, num_bins=20)
-                  for t in TemperatureScaling.GRID]
+        scores = [
+            calibration.get_ece(np.exp(log_softmax(logits / t, axis=1)), labels, num_bins=20)
+            for t in TemperatureScaling.GRID
+        ]
         expected = float(TemperatureScaling.GRID[int(np.argmin(scores))])
         assert TemperatureScaling(objective="ece-grid").fit(logits, labels).temperature_ == expected
 

@@ -25,6 +25,7 @@ def test_a_user_error_is_one_line_and_exit_2(monkeypatch, capsys):
 
 def test_an_internal_value_error_keeps_its_traceback(monkeypatch):
     """numpy's own ValueError is a bug to report, not a user error to print."""
+
     def cmd(args):
         return int(np.zeros(3) @ np.zeros(4))  # shapes (3,) and (4,) not aligned
 
@@ -42,18 +43,28 @@ def test_user_errors_share_one_base_and_keep_the_builtin_callers_catch():
     from calibench.tasks.errors import DataError
     from calibench.tracking import TrackingNotInstalled
 
-    for cls, builtin in ((DataError, ValueError), (RegistryError, KeyError), (LeaderboardError, ValueError),
-                         (MethodSyntaxError, ValueError), (ModelLoadError, RuntimeError),
-                         (RayNotInstalled, ImportError), (ClusterTooSmall, RuntimeError),
-                         (TrackingNotInstalled, ImportError), (OptionError, ValueError)):
+    for cls, builtin in (
+        (DataError, ValueError),
+        (RegistryError, KeyError),
+        (LeaderboardError, ValueError),
+        (MethodSyntaxError, ValueError),
+        (ModelLoadError, RuntimeError),
+        (RayNotInstalled, ImportError),
+        (ClusterTooSmall, RuntimeError),
+        (TrackingNotInstalled, ImportError),
+        (OptionError, ValueError),
+    ):
         assert issubclass(cls, CalibenchError) and issubclass(cls, builtin), cls
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["run", "--methods", "baseline", "--seeds", "0", "--dry-run"], "--seeds must be >= 1"),
-    (["run", "--methods", "baseline", "--preset", "nope", "--dry-run"], "unknown preset 'nope'"),
-    (["run", "--methods", "label-smoothing(alpha=2)", "--dry-run"], "alpha must be a number in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["run", "--methods", "baseline", "--seeds", "0", "--dry-run"], "--seeds must be >= 1"),
+        (["run", "--methods", "baseline", "--preset", "nope", "--dry-run"], "unknown preset 'nope'"),
+        (["run", "--methods", "label-smoothing(alpha=2)", "--dry-run"], "alpha must be a number in [0, 1)"),
+    ],
+)
 def test_bad_run_options_are_one_line(argv, message, capsys, tmp_path):
     assert cli.main([*argv, "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err

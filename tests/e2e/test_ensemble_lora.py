@@ -20,18 +20,36 @@ from calibench.store.db import Store
 
 pytest.importorskip("peft")
 
-TINY = ["--tasks", "wnli", "--train-size", "32", "--max-steps", "3", "--batch-size", "8", "--max-length", "32",
-        "--seeds", "1"]
-METHODS = ["baseline", "ensemble(members=2)+temp-scaling", "lora+temp-scaling",
-           "lora+ensemble(members=2)+temp-scaling", "ebm-scalar(lora_r=4,k=1)+temp-scaling"]
+TINY = [
+    "--tasks",
+    "wnli",
+    "--train-size",
+    "32",
+    "--max-steps",
+    "3",
+    "--batch-size",
+    "8",
+    "--max-length",
+    "32",
+    "--seeds",
+    "1",
+]
+METHODS = [
+    "baseline",
+    "ensemble(members=2)+temp-scaling",
+    "lora+temp-scaling",
+    "lora+ensemble(members=2)+temp-scaling",
+    "ebm-scalar(lora_r=4,k=1)+temp-scaling",
+]
 NOISE = [(f"noise sample {i} with some words", f"and a second side {i}") for i in range(64)]
 
 
 @pytest.fixture
 def stand_in_noise(monkeypatch):
     def get_noise_corpus(task, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress=None):
-        return SimpleNamespace(texts=NOISE, key="stand-in", from_cache=False,
-                               stats=SimpleNamespace(to_dict=lambda: {"count": len(NOISE)}))
+        return SimpleNamespace(
+            texts=NOISE, key="stand-in", from_cache=False, stats=SimpleNamespace(to_dict=lambda: {"count": len(NOISE)})
+        )
 
     monkeypatch.setattr("calibench.ebm.corpus.get_noise_corpus", get_noise_corpus)
 
@@ -40,11 +58,22 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(tmp_path, glue_dir, tiny_bert, capsys,
-                                                                             stand_in_noise):
+def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(
+    tmp_path, glue_dir, tiny_bert, capsys, stand_in_noise
+):
     out = str(tmp_path / "runs")
-    args = ["run", "--methods", ",".join(METHODS), *TINY, "--model", tiny_bert, "--data-dir", glue_dir,
-            "--output-dir", out]
+    args = [
+        "run",
+        "--methods",
+        ",".join(METHODS),
+        *TINY,
+        "--model",
+        tiny_bert,
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        out,
+    ]
     assert main(args) == 0
     text = flat(capsys.readouterr().out)
     # baseline seed 0 (= the ensemble's member 0) + 1 member; lora seed 0 + 1 member; EBM with LoRA
@@ -90,9 +119,32 @@ def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(tmp
 def test_a_lora_ensemble_of_the_offline_minilm(tmp_path, glue_dir, minilm, capsys):
     """The real encoder: its module names take the default targets, and LoRA trains ~1% of it."""
     out = str(tmp_path / "runs")
-    assert main(["run", "--methods", "lora+ensemble(members=2)+temp-scaling", "--tasks", "wnli", "--train-size", "16",
-                 "--max-steps", "2", "--batch-size", "8", "--max-length", "32", "--seeds", "1",
-                 "--data-dir", glue_dir, "--output-dir", out]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--methods",
+                "lora+ensemble(members=2)+temp-scaling",
+                "--tasks",
+                "wnli",
+                "--train-size",
+                "16",
+                "--max-steps",
+                "2",
+                "--batch-size",
+                "8",
+                "--max-length",
+                "32",
+                "--seeds",
+                "1",
+                "--data-dir",
+                glue_dir,
+                "--output-dir",
+                out,
+            ]
+        )
+        == 0
+    )
     assert "2 distinct training(s), 1 evaluation(s)" in flat(capsys.readouterr().out)
     store = Store(out)
     (row,) = store.results()

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
+from _paper_checkpoints import build_tiny_gpt2, build_tiny_roberta
 
 from calibench.cli import main
 from calibench.store.db import Store
-
-from _paper_checkpoints import build_tiny_gpt2, build_tiny_roberta
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +30,33 @@ def test_tiny_checkpoints_take_the_paper_code_paths(checkpoints):
 
 
 def _run(out: str, checkpoints, glue_dir: str, task: str, methods: str) -> None:
-    args = ["run", "--preset", "paper", "--model", checkpoints[0], "--methods", methods, "--tasks", task,
-            "--seeds", "1", "--train-size", "24", "--max-steps", "3", "--batch-size", "8", "--precision", "fp32",
-            "--device", "cpu", "--data-dir", glue_dir, "--output-dir", out]
+    args = [
+        "run",
+        "--preset",
+        "paper",
+        "--model",
+        checkpoints[0],
+        "--methods",
+        methods,
+        "--tasks",
+        task,
+        "--seeds",
+        "1",
+        "--train-size",
+        "24",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        out,
+    ]
     assert main(args) == 0
 
 
@@ -48,7 +71,11 @@ def test_paper_preset_runs_offline_with_ebm_and_temperature(tmp_path, glue_dir, 
     store = Store(out)
     rows = store.results()
     assert {(r["task"], r["method"]) for r in rows} == {
-        ("rte", "baseline"), ("rte", "temp-scaling(objective=ece-grid)"), ("sst2", ebm), ("sst2", f"{ebm}+temp-scaling")}
+        ("rte", "baseline"),
+        ("rte", "temp-scaling(objective=ece-grid)"),
+        ("sst2", ebm),
+        ("sst2", f"{ebm}+temp-scaling"),
+    }
     specs = {t["spec"]["recipe"]: t["spec"] for t in store.trainings()}
     assert len(store.trainings()) == 2  # each recipe trains once for both of its methods
     ebm_opts = specs["ebm-hidden"]["recipe_options"]

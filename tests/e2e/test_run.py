@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from calibench import api, registry
+from calibench import api
 from calibench.cli import main
 from calibench.methods.base import LossOutput, Recipe
 from calibench.store.db import Store
@@ -54,8 +54,19 @@ def test_run_resume_and_shared_training(tmp_path, glue_dir, minilm, capsys, fast
 
 
 def test_same_seed_same_numbers(tmp_path, glue_dir, minilm):
-    cfgs = [api.resolve_run("baseline", tasks=["rte"], seeds=1, train_size=32, max_steps=4, batch_size=8,
-                            data_dir=glue_dir, output_dir=str(tmp_path / d)) for d in ("a", "b")]
+    cfgs = [
+        api.resolve_run(
+            "baseline",
+            tasks=["rte"],
+            seeds=1,
+            train_size=32,
+            max_steps=4,
+            batch_size=8,
+            data_dir=glue_dir,
+            output_dir=str(tmp_path / d),
+        )
+        for d in ("a", "b")
+    ]
     recs = [api.run(c).records[0] for c in cfgs]
     assert recs[0]["training_key"] == recs[1]["training_key"]
     assert recs[0]["metrics"] == recs[1]["metrics"]
@@ -105,8 +116,20 @@ def test_bad_input_gets_one_clear_line(tmp_path, glue_dir, capsys, extra, messag
 
 
 def test_missing_data_dir(tmp_path, capsys):
-    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--data-dir", str(tmp_path / "nope"),
-                 "--output-dir", str(tmp_path), "--dry-run"])
+    code = main(
+        [
+            "run",
+            "--methods",
+            "baseline",
+            "--tasks",
+            "rte",
+            "--data-dir",
+            str(tmp_path / "nope"),
+            "--output-dir",
+            str(tmp_path),
+            "--dry-run",
+        ]
+    )
     assert code == 2
     assert "nope" in capsys.readouterr().err
 

@@ -10,8 +10,17 @@ from pathlib import Path
 from calibench.ebm.noise_model import NoiseModelConfig
 
 TINY = dict(
-    n_layer=1, n_embd=32, n_head=2, warm_start_embeddings=False, epochs=1, lr=1e-2, batch_size=8,
-    prefix_len=24, total_len=48, max_new_tokens=16, sample_batch_size=16,
+    n_layer=1,
+    n_embd=32,
+    n_head=2,
+    warm_start_embeddings=False,
+    epochs=1,
+    lr=1e-2,
+    batch_size=8,
+    prefix_len=24,
+    total_len=48,
+    max_new_tokens=16,
+    sample_batch_size=16,
 )
 
 
@@ -51,8 +60,9 @@ def gpt2_style_lm(folder: Path) -> Path:
     )
     tok.save_pretrained(folder)
     eot = tok.convert_tokens_to_ids("<|endoftext|>")
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=1, n_head=2,
-                     bos_token_id=eot, eos_token_id=eot)
+    cfg = GPT2Config(
+        vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=1, n_head=2, bos_token_id=eot, eos_token_id=eot
+    )
     GPT2LMHeadModel(cfg).save_pretrained(folder)
     return folder
 
@@ -65,7 +75,13 @@ def bert_style_lm(folder: Path) -> Path:
     from calibench.ebm.noise_model import _resolve_name
 
     AutoTokenizer.from_pretrained(_resolve_name("all-MiniLM-L6-v2")).save_pretrained(folder)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=64)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(cfg).save_pretrained(folder)
     return folder

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny import single_texts, tiny_config
 
 from calibench.ebm import corpus as corpus_mod
 from calibench.ebm import noise_model as nm
@@ -23,8 +24,6 @@ from calibench.ebm.corpus import (
 )
 from calibench.ebm.sampling import DecodedSample
 from calibench.store.artifacts import ArtifactStore
-
-from _tiny import single_texts, tiny_config
 
 N = 24
 
@@ -232,11 +231,15 @@ def test_stats_are_stored_as_json(store) -> None:
     assert np.isfinite(data["stats"]["generation_seconds"])
 
 
-def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(tmp_path, monkeypatch, shared_glue_dir) -> None:
+def test_noise_show_reads_the_cached_corpus_else_uses_the_presets_noise_lm(
+    tmp_path, monkeypatch, shared_glue_dir
+) -> None:
     from calibench import api, registry
     from calibench.presets import get_preset
 
-    c = get_noise_corpus("sst2", single_texts(30), single_texts(6), tiny_config(), N, 0, ArtifactStore(tmp_path / "cache"))
+    c = get_noise_corpus(
+        "sst2", single_texts(30), single_texts(6), tiny_config(), N, 0, ArtifactStore(tmp_path / "cache")
+    )
     shown = api.noise_preview("sst2", n=3, output_dir=str(tmp_path))
     assert c.key in shown.source and len(shown.pairs) == 3 and all(p in c.preview for p in shown.pairs)
 

@@ -33,9 +33,14 @@ def test_energy_ranks_held_out_data_below_noise(name, shared_glue_dir, tmp_path_
     cache = tmp_path_factory.getbasetemp() / "ebm-e2e-cache"  # shared: one noise corpus for all three
     used = STEPS * BATCH * K
     opts = {"k": K, "noise_epochs": 2, "noise_samples": used + HELD_OUT}
-    spec = TrainingSpec(data=DataSpec("sst2", 400, 0, data_dir=str(shared_glue_dir)), recipe=name,
-                        recipe_options=opts, model="minilm", seed=0,
-                        hyper=Hyper(lr=5e-5, batch_size=BATCH, epochs=None, max_steps=STEPS))
+    spec = TrainingSpec(
+        data=DataSpec("sst2", 400, 0, data_dir=str(shared_glue_dir)),
+        recipe=name,
+        recipe_options=opts,
+        model="minilm",
+        seed=0,
+        hyper=Hyper(lr=5e-5, batch_size=BATCH, epochs=None, max_steps=STEPS),
+    )
     ctx, enc = build_context(spec, cache_dir=str(cache))
     recipe = registry.create("recipe", name, **opts)
     log = train(ctx, recipe)

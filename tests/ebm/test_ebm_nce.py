@@ -73,7 +73,9 @@ def test_gradients_match_the_reference_form_which_differs_by_k_log_k() -> None:
     torch.testing.assert_close(g_ours[0], g_ref[0])
     torch.testing.assert_close(g_ours[1], g_ref[1])
     # the option that reports the reference's value
-    assert float(nce_loss(ed, en, reference_constant=True).loss.detach()) == pytest.approx(float(ref.detach()), abs=1e-5)
+    assert float(nce_loss(ed, en, reference_constant=True).loss.detach()) == pytest.approx(
+        float(ref.detach()), abs=1e-5
+    )
 
 
 def test_loss_pushes_data_energy_down_and_noise_energy_up() -> None:
@@ -99,7 +101,12 @@ def test_logs_are_plain_floats_and_inputs_are_checked() -> None:
     out = nce_loss(torch.randn(2), torch.randn(4))
     logs = out.logs()
     assert set(logs) == {
-        "nce/loss", "nce/data_loss", "nce/noise_loss", "nce/energy_data", "nce/energy_noise", "nce/pair_accuracy"
+        "nce/loss",
+        "nce/data_loss",
+        "nce/noise_loss",
+        "nce/energy_data",
+        "nce/energy_noise",
+        "nce/pair_accuracy",
     }
     assert all(isinstance(v, float) for v in logs.values())
     with pytest.raises(ValueError):

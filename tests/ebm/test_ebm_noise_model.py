@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _tiny import bert_style_lm, gpt2_style_lm, pair_texts, single_texts, tiny_config
 
 from calibench.ebm.noise_model import (
     NoiseModel,
@@ -17,8 +18,6 @@ from calibench.ebm.noise_model import (
     load_tokenizer,
     train_noise_model,
 )
-
-from _tiny import bert_style_lm, gpt2_style_lm, pair_texts, single_texts, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +34,7 @@ def trained_tiny() -> NoiseModel:
 def test_offline_tokenizer_special_tokens(minilm_tokens) -> None:
     tok, t = minilm_tokens
     assert len(tok) == 30522 + 2  # [FULL] and [EOS] added to the WordPiece vocabulary
-    assert (t.bos, t.sep, t.mask, t.pad) == (
-        tok.cls_token_id, tok.sep_token_id, tok.mask_token_id, tok.pad_token_id
-    )
+    assert (t.bos, t.sep, t.mask, t.pad) == (tok.cls_token_id, tok.sep_token_id, tok.mask_token_id, tok.pad_token_id)
     assert tok.convert_ids_to_tokens([t.full, t.eos]) == ["[FULL]", "[EOS]"]
     assert t.mask not in t.protected() and {t.sep, t.full, t.eos} <= t.protected()
 
@@ -51,7 +48,7 @@ def test_training_row_layout(minilm_tokens) -> None:
     assert x[0] == t.bos
     assert y[:cut] == [-100] * cut  # no loss on the corrupted prompt
     assert x[cut:] == ids + [t.eos] and y[cut:] == ids + [t.eos]
-    prompt = x[1:cut - 1]
+    prompt = x[1 : cut - 1]
     assert prompt.count(t.sep) == 1  # the pair separator is never masked
     assert len(prompt) <= len(ids)
 
@@ -164,7 +161,10 @@ def test_an_encoder_checkpoint_runs_as_a_causal_noise_lm(tmp_path) -> None:
     cfg = tiny_config(lm=str(folder), lr=1e-3)
     model = train_noise_model(single_texts(16), cfg)
     assert type(model.lm).__name__ == "BertLMHeadModel" and model.lm.config.is_decoder
-    prompts = [model.prompt(model.corrupt(ids, np.random.default_rng(i))) for i, ids in enumerate(model.encode(single_texts(9)))]
+    prompts = [
+        model.prompt(model.corrupt(ids, np.random.default_rng(i)))
+        for i, ids in enumerate(model.encode(single_texts(9)))
+    ]
     kw = dict(pad_id=model.tokens.pad, eos_id=model.tokens.eos, max_new_tokens=8, top_k=20, batch_size=4)
     a = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=True, **kw)
     b = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=False, **kw)

@@ -45,8 +45,17 @@ def _tiny_lm(vocab: int = 40) -> torch.nn.Module:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=vocab, n_positions=64, n_embd=32, n_layer=2, n_head=2, initializer_range=0.3,
-                     bos_token_id=3, eos_token_id=EOS, pad_token_id=PAD)
+    cfg = GPT2Config(
+        vocab_size=vocab,
+        n_positions=64,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        initializer_range=0.3,
+        bos_token_id=3,
+        eos_token_id=EOS,
+        pad_token_id=PAD,
+    )
     return GPT2LMHeadModel(cfg).eval()
 
 

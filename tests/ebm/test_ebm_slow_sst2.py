@@ -25,7 +25,9 @@ def test_tiny_noise_lm_learns_sst2(shared_glue_dir) -> None:
     model = train_noise_model(train, cfg, eval_texts=dev)
     trained = model.perplexity(dev)
     curve = [round(h["eval_perplexity"], 1) for h in model.history]
-    print(f"untrained {untrained:.0f}, after {cfg.epochs} epochs {trained:.1f} ({time.perf_counter() - t0:.0f} s), curve {curve}")
+    print(
+        f"untrained {untrained:.0f}, after {cfg.epochs} epochs {trained:.1f} ({time.perf_counter() - t0:.0f} s), curve {curve}"
+    )
     # a short run on 400 sentences learns the local statistics (not yet copying, see below)
     assert trained < untrained / 10
 
@@ -38,14 +40,17 @@ def test_noise_lm_learns_to_copy_from_the_prefix() -> None:
     so the training loop, labels and attention masks let the target attend to the prompt."""
     import numpy as np
 
-    words = ("good bad film movie story cast plot funny dull long short great poor fine nice sad happy dark "
-             "light slow fast old new big small warm cold hot dry wet").split()
+    words = (
+        "good bad film movie story cast plot funny dull long short great poor fine nice sad happy dark "
+        "light slow fast old new big small warm cold hot dry wet"
+    ).split()
     r = np.random.default_rng(0)
     texts = [(" ".join(r.choice(words, 8)),) for _ in range(2000)]
     dev = [(" ".join(r.choice(words, 8)),) for _ in range(100)]
     torch.set_num_threads(1)
-    cfg = NoiseModelConfig(mask_rate=0.0, epochs=10, n_embd=64, n_head=4, warm_start_embeddings=False, lr=3e-3,
-                           batch_size=32)
+    cfg = NoiseModelConfig(
+        mask_rate=0.0, epochs=10, n_embd=64, n_head=4, warm_start_embeddings=False, lr=3e-3, batch_size=32
+    )
     model = train_noise_model(texts, cfg, eval_texts=dev)
     curve = [round(h["eval_perplexity"], 2) for h in model.history]
     print(f"copy-task dev perplexity by epoch: {curve}")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from test_ebm_noise_model import tiny_config
 
 from calibench.ebm.masking import encode_fields
 from calibench.ebm.noise_model import build_lm, load_tokenizer
 from calibench.training.batching import length_grouped_batches
 from calibench.training.loop import param_groups
-from test_ebm_noise_model import tiny_config
 
 
 def _old_epoch_batches(lengths, batch_size, rng):
@@ -23,9 +23,9 @@ def _old_epoch_batches(lengths, batch_size, rng):
     pool = batch_size * 50
     batches = []
     for s in range(0, len(perm), pool):
-        chunk = perm[s:s + pool]
+        chunk = perm[s : s + pool]
         chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
-        batches.extend(chunk[b:b + batch_size] for b in range(0, len(chunk), batch_size))
+        batches.extend(chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size))
     order = rng.permutation(len(batches))
     return [batches[i] for i in order]
 

@@ -38,9 +38,14 @@ def fake_corpus(monkeypatch):
 
 
 def make_ctx(tiny_bert, shared_glue_dir, tmp_path, recipe="ebm-hidden", steps=4, **opts):
-    spec = TrainingSpec(data=DataSpec("sst2", 40, 0, data_dir=str(shared_glue_dir)), recipe=recipe,
-                        recipe_options=opts, model=tiny_bert, seed=0,
-                        hyper=Hyper(lr=1e-3, batch_size=8, epochs=None, max_steps=steps, precision="fp32"))
+    spec = TrainingSpec(
+        data=DataSpec("sst2", 40, 0, data_dir=str(shared_glue_dir)),
+        recipe=recipe,
+        recipe_options=opts,
+        model=tiny_bert,
+        seed=0,
+        hyper=Hyper(lr=1e-3, batch_size=8, epochs=None, max_steps=steps, precision="fp32"),
+    )
     ctx, _ = build_context(spec, cache_dir=str(tmp_path))
     ctx.total_steps = steps
     return ctx, registry.create("recipe", recipe, **opts)
@@ -143,8 +148,9 @@ def test_energy_is_an_option_and_the_old_names_are_aliases_with_the_same_trainin
         registry.create("recipe", "ebm-hidden", energy="scalar")
     with pytest.raises(ValueError, match="energy must be one of scalar, hidden, sharp-hidden"):
         registry.create("recipe", "ebm", energy="cold")
-    assert registry.create("recipe", "ebm", energy="hidden").training_identity("ebm") == \
-        registry.create("recipe", "ebm-hidden").training_identity("ebm-hidden")
+    assert registry.create("recipe", "ebm", energy="hidden").training_identity("ebm") == registry.create(
+        "recipe", "ebm-hidden"
+    ).training_identity("ebm-hidden")
     # every committed EBM result rebuilds to exactly the training identity it was stored under
     results = sorted((Path(__file__).resolve().parents[2] / "leaderboard" / "ebm" / "results").rglob("ebm-*.jsonl"))
     if not results:

@@ -12,8 +12,8 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -32,7 +32,7 @@ def descendants(root: int) -> set[tuple[int, int]]:
             text = (entry / "stat").read_text()
         except OSError:
             continue
-        ppid = int(text[text.rindex(")") + 2:].split()[1])
+        ppid = int(text[text.rindex(")") + 2 :].split()[1])
         children.setdefault(ppid, []).append(int(entry.name))
     out: set[tuple[int, int]] = set()
     todo = list(children.get(root, []))
@@ -65,8 +65,13 @@ def ray_cluster() -> Iterator[object]:
     before = descendants(os.getpid())
     started: set[tuple[int, int]] = set()
     try:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(HERE), "HF_HUB_OFFLINE": "1"}})
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            runtime_env={"env_vars": {"PYTHONPATH": str(HERE), "HF_HUB_OFFLINE": "1"}},
+        )
         yield ray
     finally:
         started = descendants(os.getpid()) - before

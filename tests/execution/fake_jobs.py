@@ -26,13 +26,20 @@ from calibench.execution.planner import Plan
 
 HERE = Path(__file__).resolve().parent
 #: the environment of driver subprocesses: offline, and able to import this module
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": os.pathsep.join(
-    [str(HERE)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "PYTHONPATH": os.pathsep.join([str(HERE)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
+}
 
 
 def fake_spec(seed: int) -> TrainingSpec:
-    return TrainingSpec(data=DataSpec(task="rte", train_size=8, fingerprint="fake-data"), recipe="baseline",
-                        seed=seed, hyper=Hyper(max_steps=2, epochs=None, precision="fp32"))
+    return TrainingSpec(
+        data=DataSpec(task="rte", train_size=8, fingerprint="fake-data"),
+        recipe="baseline",
+        seed=seed,
+        hyper=Hyper(max_steps=2, epochs=None, precision="fp32"),
+    )
 
 
 def fake_plan(n: int) -> Plan:
@@ -42,16 +49,23 @@ def fake_plan(n: int) -> Plan:
 def fake_output(spec: TrainingSpec, size: int = 16) -> TrainingOutput:
     """Seed-determined logits for dev and test, and a train log with a two-step history."""
     rng = np.random.default_rng(spec.seed)
-    arrays = {f"{split}_{kind}": (rng.normal(size=(size, 2)).astype("float32") if kind == "logits"
-                                  else rng.integers(0, 2, size=size))
-              for split in ("dev", "test") for kind in ("logits", "labels")}
+    arrays = {
+        f"{split}_{kind}": (
+            rng.normal(size=(size, 2)).astype("float32") if kind == "logits" else rng.integers(0, 2, size=size)
+        )
+        for split in ("dev", "test")
+        for kind in ("logits", "labels")
+    }
     pkey = inference_key(spec.key, "deterministic", {})
     history = [{"step": 1, "lr": 1e-5, "loss": 0.7, "ce": 0.7}, {"step": 2, "lr": 5e-6, "loss": 0.6, "ce": 0.6}]
     return TrainingOutput(
         key=spec.key,
         predictions={pkey: {"inference": "deterministic", "options": {}, "arrays": arrays, "splits": ["dev", "test"]}},
-        record={"training_key": spec.key, "train_log": {"steps": 2, "seconds": 0.1, "history": history},
-                "pid": os.getpid()},
+        record={
+            "training_key": spec.key,
+            "train_log": {"steps": 2, "seconds": 0.1, "history": history},
+            "pid": os.getpid(),
+        },
     )
 
 
@@ -75,8 +89,13 @@ class FakeJob:
 
 def run_fake_sweep(store: Path, n: int, sleep: float, size: int = 16) -> subprocess.Popen[str]:
     """Start this module as its own driver process on ``store`` (see the module docstring)."""
-    return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), str(store), str(n), str(sleep), str(size)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), str(store), str(n), str(sleep), str(size)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
 
 
 def main(argv: list[str]) -> int:

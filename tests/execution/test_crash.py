@@ -12,22 +12,44 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from fake_jobs import ENV, fake_plan, run_fake_sweep
+
 from calibench.cli import main
 from calibench.store.db import Store
 
 
 def _grid(glue_dir: str, out: Path, seeds: int) -> list[str]:
-    return ["run", "--methods", "baseline", "--tasks", "rte", "--train-size", "32", "--max-steps", "3",
-            "--batch-size", "8", "--max-length", "32", "--seeds", str(seeds), "--data-dir", glue_dir,
-            "--output-dir", str(out)]
+    return [
+        "run",
+        "--methods",
+        "baseline",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "32",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--seeds",
+        str(seeds),
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        str(out),
+    ]
 
 
 def _cli(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as f:
-        return subprocess.Popen([sys.executable, "-m", "calibench.cli", *args], stdout=f, stderr=subprocess.STDOUT,
-                                env={**ENV, "COLUMNS": "200"})
+        return subprocess.Popen(
+            [sys.executable, "-m", "calibench.cli", *args],
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env={**ENV, "COLUMNS": "200"},
+        )
 
 
 def _tmp_dirs(out: Path) -> list[Path]:
@@ -69,8 +91,11 @@ def test_a_sweep_killed_after_its_first_training_resumes_without_redoing_it(tmp_
     after = {r["key"]: r for r in store.trainings()}
     assert len(after) == 2 and all(r["status"] == "done" for r in after.values())
     for key, row in done_before.items():  # kept, not retrained
-        assert (after[key]["finished_at"], after[key]["attempts"]) == (row["finished_at"], row["attempts"]) == \
-            (row["finished_at"], 1)
+        assert (
+            (after[key]["finished_at"], after[key]["attempts"])
+            == (row["finished_at"], row["attempts"])
+            == (row["finished_at"], 1)
+        )
     for key, row in before.items():
         if row["status"] == "running":  # the killed job was retaken at once: one more attempt, no wait
             assert after[key]["attempts"] == row["attempts"] + 1

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from fake_jobs import FakeJob, fake_output, fake_plan
+
+from calibench.execution.driver import run_trainings, store_output
 from calibench.execution.executor import JobFailed
 from calibench.execution.executors import make_executor
-from calibench.execution.driver import run_trainings, store_output
 from calibench.execution.local import LocalExecutor
 from calibench.store.db import Store
 
@@ -103,7 +103,9 @@ def test_a_claim_taken_over_while_the_job_ran_discards_its_result(tmp_path):
     class Overtaken(FakeJob):
         def __call__(self, spec):
             with store._conn() as c:  # what an expired lease (a suspended driver) allows another sweep
-                c.execute("UPDATE trainings SET owner='other-sweep', lease_until=? WHERE key=?", (time.time() + 60, key))
+                c.execute(
+                    "UPDATE trainings SET owner='other-sweep', lease_until=? WHERE key=?", (time.time() + 60, key)
+                )
             return super().__call__(spec)
 
     events = Events()

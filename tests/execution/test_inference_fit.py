@@ -11,8 +11,9 @@ from calibench.execution import jobs
 from calibench.methods.inference import Deterministic
 
 
-def test_fit_sees_the_training_set_and_the_dev_half_only_and_its_params_are_recorded(tiny_bert, shared_glue_dir,
-                                                                                      monkeypatch):
+def test_fit_sees_the_training_set_and_the_dev_half_only_and_its_params_are_recorded(
+    tiny_bert, shared_glue_dir, monkeypatch
+):
     calls: list[tuple] = []
 
     class Spy(Deterministic):
@@ -28,11 +29,16 @@ def test_fit_sees_the_training_set_and_the_dev_half_only_and_its_params_are_reco
             return {"calls_before_record": len(calls)}
 
     real_create = registry.create  # the job builds every part through registry.create (i14)
-    monkeypatch.setattr(jobs.registry, "create",
-                        lambda kind, name, **o: Spy(**o) if name == "spy" else real_create(kind, name, **o))
-    spec = TrainingSpec(data=DataSpec("rte", train_size=16, data_dir=str(shared_glue_dir)), recipe="baseline",
-                        model=tiny_bert, hyper=Hyper(batch_size=8, max_steps=1, max_length=32, precision="fp32"),
-                        inferences=(("spy", ()),))
+    monkeypatch.setattr(
+        jobs.registry, "create", lambda kind, name, **o: Spy(**o) if name == "spy" else real_create(kind, name, **o)
+    )
+    spec = TrainingSpec(
+        data=DataSpec("rte", train_size=16, data_dir=str(shared_glue_dir)),
+        recipe="baseline",
+        model=tiny_bert,
+        hyper=Hyper(batch_size=8, max_steps=1, max_length=32, precision="fp32"),
+        inferences=(("spy", ()),),
+    )
     out = jobs.run_training(spec)
     _, enc = jobs.build_context(spec)
 

@@ -40,8 +40,15 @@ class Counting(Calibrator):
 def test_each_calibrator_is_built_once_by_the_planner(tmp_path, shared_glue_dir, restore_registry):
     restore_registry.register("calibrator", "counting", Counting, source="test")
     Counting.built = 0
-    plan = make_plan(parse_methods("counting,counting(power=2.0)"), ["rte"], [0, 1, 2], model="minilm",
-                     hyper_for=lambda t: Hyper(), train_size=64, data_dir=str(shared_glue_dir))
+    plan = make_plan(
+        parse_methods("counting,counting(power=2.0)"),
+        ["rte"],
+        [0, 1, 2],
+        model="minilm",
+        hyper_for=lambda t: Hyper(),
+        train_size=64,
+        data_dir=str(shared_glue_dir),
+    )
     assert Counting.built == 2 and len(plan.evaluations) == 6  # two methods, three seeds each
     store = Store(tmp_path / "store")
     summary = run_trainings(plan, store, lambda spec: fake_output(spec))

@@ -67,8 +67,10 @@ def test_a_plugin_metric_is_computed_by_run_bootstrapped_and_ranked(tmp_path, mo
 
     specs = [fake_spec(seed) for seed in (0, 1)]
     method = parse_method("baseline")
-    plan = Plan(trainings=specs, evaluations=[
-        EvalJob(method, "rte", s.seed, s.key, inference_key(s.key, "deterministic", {})) for s in specs])
+    plan = Plan(
+        trainings=specs,
+        evaluations=[EvalJob(method, "rte", s.seed, s.key, inference_key(s.key, "deterministic", {})) for s in specs],
+    )
     store = Store(tmp_path / "store")
     summary = run_trainings(plan, store, _job)
     run_evaluations(plan, store, summary, {})
@@ -89,5 +91,7 @@ def test_a_plugin_metric_is_computed_by_run_bootstrapped_and_ranked(tmp_path, mo
     (board,) = lb.boards
     assert board.title == "Conf. gap" and board.lower_is_better
     cell = board.cells[("rte", "baseline")]
-    assert cell.values == tuple(r.record["metrics"]["confidence_gap"]["value"] for r in sorted(runs, key=lambda r: r.seed))
+    assert cell.values == tuple(
+        r.record["metrics"]["confidence_gap"]["value"] for r in sorted(runs, key=lambda r: r.seed)
+    )
     assert cell.bootstrap_low < cell.mean < cell.bootstrap_high

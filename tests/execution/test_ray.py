@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from fake_jobs import FakeJob, fake_plan
+
 from calibench.cli import main
 from calibench.execution.driver import run_trainings
 from calibench.execution.ray_executor import ClusterTooSmall, RayExecutor, RayNotInstalled
@@ -35,8 +35,24 @@ def test_a_grid_on_ray_gives_the_local_executors_numbers(tmp_path, glue_dir, min
     import torch
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = ["--methods", "baseline,temp-scaling", "--tasks", "rte", "--train-size", "32", "--max-steps", "3",
-            "--batch-size", "8", "--max-length", "32", "--seeds", "2", "--data-dir", glue_dir]
+    grid = [
+        "--methods",
+        "baseline,temp-scaling",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "32",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--seeds",
+        "2",
+        "--data-dir",
+        glue_dir,
+    ]
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # what each Ray job gets with --cpus-per-job 1: same float reduction order
     try:
@@ -71,8 +87,9 @@ def test_failures_and_dead_workers_are_recorded_and_only_they_are_retried(tmp_pa
     assert raised["error"] == "RuntimeError: plugin bug in seed 1"
     assert "fake_jobs.py" in raised["traceback"]  # the worker's own traceback
     died = store.training(keys[2])
-    assert died["status"] == "failed" and died["error"].startswith(("WorkerCrashedError", "RayTaskError",
-                                                                     "OutOfMemoryError"))
+    assert died["status"] == "failed" and died["error"].startswith(
+        ("WorkerCrashedError", "RayTaskError", "OutOfMemoryError")
+    )
     assert running.peak == 2  # as many at once as the cluster runs, no more claimed
     assert all(store.training(k)["record"]["pid"] != os.getpid() for k in (keys[0], keys[3]))  # ran in workers
 
@@ -99,7 +116,6 @@ def test_without_ray_installed_the_error_says_how_to_get_it(tmp_path, monkeypatc
     monkeypatch.setitem(sys.modules, "ray", None)
     with pytest.raises(RayNotInstalled, match=r"pip install 'calibench\[ray\]'"):
         RayExecutor()
-    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--output-dir", str(tmp_path),
-                 "--executor", "ray"])
+    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--output-dir", str(tmp_path), "--executor", "ray"])
     err = capsys.readouterr().err
     assert code == 2 and "pip install 'calibench[ray]'" in err and "Traceback" not in err

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 
+from fake_jobs import FakeJob, fake_plan
 from rich.console import Console
 
-from fake_jobs import FakeJob, fake_plan
 from calibench.execution.driver import run_trainings
 from calibench.execution.sweep import SweepProgress, make_sweep_progress
 from calibench.store.db import Store

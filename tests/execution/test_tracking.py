@@ -6,8 +6,8 @@ import sys
 from typing import Any
 
 import pytest
-
 from fake_jobs import FakeJob, fake_plan
+
 from calibench.cli import main
 from calibench.execution.driver import run_trainings
 from calibench.store.db import Store
@@ -27,13 +27,24 @@ def _runs(uri: str) -> list[Any]:
 
 
 def _evaluation(training_key: str, method: str = "temp-scaling") -> dict[str, Any]:
-    return {"key": f"result-{training_key}-{method}", "training_key": training_key, "prediction_key": "p",
-            "task": "rte", "method": method, "seed": 0, "model": "minilm", "fingerprint": "fake-data",
-            "recipe": {"name": "baseline", "options": {}}, "inference": {"name": "deterministic", "options": {}},
-            "calibrator": {"name": "temperature", "params": {"temperature": 1.5}},
-            "metrics": {"ece": {"value": 0.05, "estimator": "ece(bins=15)"},
-                        "accuracy": {"value": 0.6, "estimator": "accuracy"}},
-            "n_test": 139}
+    return {
+        "key": f"result-{training_key}-{method}",
+        "training_key": training_key,
+        "prediction_key": "p",
+        "task": "rte",
+        "method": method,
+        "seed": 0,
+        "model": "minilm",
+        "fingerprint": "fake-data",
+        "recipe": {"name": "baseline", "options": {}},
+        "inference": {"name": "deterministic", "options": {}},
+        "calibrator": {"name": "temperature", "params": {"temperature": 1.5}},
+        "metrics": {
+            "ece": {"value": 0.05, "estimator": "ece(bins=15)"},
+            "accuracy": {"value": 0.6, "estimator": "accuracy"},
+        },
+        "n_test": 139,
+    }
 
 
 def test_mlflow_mirrors_trainings_failures_and_evaluations_once(tmp_path):
@@ -101,8 +112,7 @@ def test_a_missing_mlflow_is_said_before_anything_runs(tmp_path, monkeypatch, ca
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(TrackingNotInstalled, match=r"pip install 'calibench\[mlflow\]'"):
         open_tracker("mlflow", tmp_path)
-    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--output-dir", str(tmp_path),
-                 "--track", "mlflow"])
+    code = main(["run", "--methods", "baseline", "--tasks", "rte", "--output-dir", str(tmp_path), "--track", "mlflow"])
     assert code == 2 and "pip install 'calibench[mlflow]'" in capsys.readouterr().err
     assert not (tmp_path / Store.DB_NAME).exists()  # refused before the store was touched
 
@@ -111,9 +121,29 @@ def test_run_with_track_mlflow_end_to_end(tmp_path, glue_dir, minilm, monkeypatc
     pytest.importorskip("mlflow")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     out = tmp_path / "runs"
-    args = ["run", "--methods", "baseline,temp-scaling", "--tasks", "rte", "--train-size", "32", "--max-steps", "2",
-            "--batch-size", "8", "--max-length", "32", "--seeds", "1", "--data-dir", glue_dir,
-            "--output-dir", str(out), "--track", "mlflow"]
+    args = [
+        "run",
+        "--methods",
+        "baseline,temp-scaling",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "32",
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-length",
+        "32",
+        "--seeds",
+        "1",
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        str(out),
+        "--track",
+        "mlflow",
+    ]
     assert main(args) == 0
     uri = f"sqlite:///{(out / 'mlflow.db').resolve()}"
     runs = _runs(uri)
@@ -122,7 +152,9 @@ def test_run_with_track_mlflow_end_to_end(tmp_path, glue_dir, minilm, monkeypatc
     (train,) = [r for r in runs if r.data.tags["calibench.kind"] == "training"]
     assert [m.step for m in _client(uri).get_metric_history(train.info.run_id, "loss")] == [2]
     stored = {r["method"]: r["metrics"]["ece"]["value"] for r in Store(out).results()}
-    logged = {r.data.params["method"]: r.data.metrics["ece"] for r in runs if r.data.tags["calibench.kind"] == "evaluation"}
+    logged = {
+        r.data.params["method"]: r.data.metrics["ece"] for r in runs if r.data.tags["calibench.kind"] == "evaluation"
+    }
     assert logged == pytest.approx(stored)
     assert main(args) == 0  # everything reused: nothing logged twice
     assert len(_runs(uri)) == 3

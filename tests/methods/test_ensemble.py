@@ -56,8 +56,12 @@ def test_options_are_validated_and_the_members_inference_resolved():
 
 def test_ensemble_takes_the_inference_slot_of_any_recipe_and_composes_with_a_calibrator():
     m = parse_method("ebm-hidden+ensemble(members=3)+temp-scaling")
-    assert (m.recipe.name, m.inference.name, m.inference.opts, m.calibrator.name) == \
-        ("ebm-hidden", "ensemble", {"members": 3}, "temp-scaling")
+    assert (m.recipe.name, m.inference.name, m.inference.opts, m.calibrator.name) == (
+        "ebm-hidden",
+        "ensemble",
+        {"members": 3},
+        "temp-scaling",
+    )
     assert parse_method("ensemble(members=3)").recipe.name == "baseline"
 
 
@@ -67,8 +71,9 @@ def test_the_combination_is_the_log_of_the_mean_probability():
     members = [rng.normal(scale=3, size=(40, 3)) for _ in range(4)]
     combined = combine_logits(members)
     np.testing.assert_allclose(np.exp(combined).sum(axis=1), 1.0, atol=1e-12)  # log-probabilities
-    np.testing.assert_allclose(softmax(combined, axis=1), np.mean([softmax(z, axis=1) for z in members], axis=0),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        softmax(combined, axis=1), np.mean([softmax(z, axis=1) for z in members], axis=0), atol=1e-12
+    )
 
 
 def test_an_ensemble_of_identical_members_equals_one_member():
@@ -112,15 +117,28 @@ class FakeJob:
         for split in splits:
             arrays[f"{split}_logits"] = rng.normal(scale=3, size=(30, 2)).astype("float32")
             arrays[f"{split}_labels"] = labels
-        preds = {inference_key(spec.key, name, dict(opts)): {"inference": name, "options": dict(opts),
-                                                             "arrays": arrays, "splits": splits}
-                 for name, opts in spec.inferences}
+        preds = {
+            inference_key(spec.key, name, dict(opts)): {
+                "inference": name,
+                "options": dict(opts),
+                "arrays": arrays,
+                "splits": splits,
+            }
+            for name, opts in spec.inferences
+        }
         return TrainingOutput(key=spec.key, predictions=preds, record={"training_key": spec.key})
 
 
 def plan_of(methods: str, seeds: list[int], glue_dir: str):
-    return make_plan(parse_methods(methods), ["rte"], seeds, model="minilm", hyper_for=lambda t: HYPER,
-                     train_size=16, data_dir=glue_dir)
+    return make_plan(
+        parse_methods(methods),
+        ["rte"],
+        seeds,
+        model="minilm",
+        hyper_for=lambda t: HYPER,
+        train_size=16,
+        data_dir=glue_dir,
+    )
 
 
 def test_the_planner_reuses_member_trainings_and_a_rerun_trains_nothing(tmp_path, glue_dir):
@@ -128,7 +146,8 @@ def test_the_planner_reuses_member_trainings_and_a_rerun_trains_nothing(tmp_path
     # seeds 0 and 1 are baseline's and each ensemble's member 0; members 1 and 2 are new: 2 + 2*2
     assert len(plan.trainings) == 6
     assert sorted(s.seed for s in plan.trainings) == sorted(
-        [0, 1, MEMBER_SEED_STRIDE, MEMBER_SEED_STRIDE + 1, 2 * MEMBER_SEED_STRIDE, 2 * MEMBER_SEED_STRIDE + 1])
+        [0, 1, MEMBER_SEED_STRIDE, MEMBER_SEED_STRIDE + 1, 2 * MEMBER_SEED_STRIDE, 2 * MEMBER_SEED_STRIDE + 1]
+    )
     assert len(plan.evaluations) == 6
     store, job = Store(tmp_path), FakeJob()
     summary = run_trainings(plan, store, job)
@@ -163,13 +182,21 @@ def test_an_ensemble_of_identical_trainings_scores_exactly_as_one_training(tmp_p
 
 def test_members_are_trainings_of_the_ensembles_recipe_and_get_what_its_calibrator_needs(glue_dir):
     plan = plan_of("ebm-hidden(k=1)+ensemble(members=2)+temp-scaling(fit_on=train)", [0], glue_dir)
-    assert [(s.recipe, s.recipe_options["k"], s.need_train_logits) for s in plan.trainings] == \
-        [("ebm-hidden", 1, True)] * 2
+    assert [(s.recipe, s.recipe_options["k"], s.need_train_logits) for s in plan.trainings] == [
+        ("ebm-hidden", 1, True)
+    ] * 2
     plan = plan_of("ensemble(members=2,inference=mc-dropout(passes=3))", [0], glue_dir)
     assert all(s.inferences == (("mc-dropout", (("passes", 3),)),) for s in plan.trainings)
 
 
 def test_ensemble_seeds_out_of_range_fail_before_any_data_is_read():
     with pytest.raises(ValueError, match="run seeds in 0..999999"):
-        make_plan(parse_methods("ensemble(members=2)"), ["rte"], [MEMBER_SEED_STRIDE], model="minilm",
-                  hyper_for=lambda t: HYPER, train_size=16, data_dir="/nonexistent")
+        make_plan(
+            parse_methods("ensemble(members=2)"),
+            ["rte"],
+            [MEMBER_SEED_STRIDE],
+            model="minilm",
+            hyper_for=lambda t: HYPER,
+            train_size=16,
+            data_dir="/nonexistent",
+        )

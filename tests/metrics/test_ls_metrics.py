@@ -14,8 +14,15 @@ def test_ls_metrics_lists_everything(capsys, monkeypatch):
     for name in metric_names():
         assert f"│ {name} " in out
         assert metric_spec(name).estimator in out
-    for name in ("ece_paper", "smece", "debiased_l2_ce", "aurc", "eaurc", "selective_accuracy_80",
-                 "misclassification_auroc"):
+    for name in (
+        "ece_paper",
+        "smece",
+        "debiased_l2_ce",
+        "aurc",
+        "eaurc",
+        "selective_accuracy_80",
+        "misclassification_auroc",
+    ):
         assert name in metric_names()
     assert "OOD detection metrics" in out
     for key in OOD_METRIC_KEYS:

@@ -59,7 +59,9 @@ def test_classwise_is_not_the_papers_ece_on_three_classes():
 
 def test_estimator_strings_keep_their_old_form():
     assert ece_estimator() == "ece(bins=15,scheme=width,norm=l1,confidence=top-label)"
-    assert ece_estimator(bins=20, closed="right") == "ece(bins=20,scheme=width,norm=l1,confidence=top-label,closed=right)"
+    assert (
+        ece_estimator(bins=20, closed="right") == "ece(bins=20,scheme=width,norm=l1,confidence=top-label,closed=right)"
+    )
     with pytest.raises(ValueError, match="equal-width bins only"):
         ece_estimator(scheme="mass", closed="right")
     with pytest.raises(ValueError, match="closed must be one of"):

@@ -11,7 +11,6 @@ import pytest
 from calibench import registry
 from calibench.metrics import (
     METRICS,
-    MetricSpec,
     accuracy,
     brier,
     ece,
@@ -44,8 +43,16 @@ ESTIMATORS = {
     "selective_accuracy_90": "selective_accuracy(coverage=0.9,score=msp,ties=expected)",
     "misclassification_auroc": "misclassification_auroc(score=msp,ties=half)",
 }
-EXTRA = ["ece_paper", "smece", "debiased_l2_ce", "aurc", "eaurc", "selective_accuracy_80", "selective_accuracy_90",
-         "misclassification_auroc"]
+EXTRA = [
+    "ece_paper",
+    "smece",
+    "debiased_l2_ce",
+    "aurc",
+    "eaurc",
+    "selective_accuracy_80",
+    "selective_accuracy_90",
+    "misclassification_auroc",
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +63,12 @@ def binary(make_predictions):
 def test_table_estimators_and_directions():
     assert {k: s.estimator for k, s in METRICS.items()} == ESTIMATORS
     assert {k for k, s in METRICS.items() if not s.lower_is_better} == {
-        "accuracy", "mcc", "f1", "selective_accuracy_80", "selective_accuracy_90", "misclassification_auroc"
+        "accuracy",
+        "mcc",
+        "f1",
+        "selective_accuracy_80",
+        "selective_accuracy_90",
+        "misclassification_auroc",
     }
     assert all(s.name == k for k, s in METRICS.items())
 
@@ -108,7 +120,13 @@ def test_metric_spec_binds_parameters(binary):
     probs, labels = binary
     spec = metric_spec("ece", bins=10, norm="l2")
     assert spec.estimator == "ece(bins=10,scheme=width,norm=l2,confidence=top-label)"
-    assert dict(spec.params) == {"bins": 10, "scheme": "width", "norm": "l2", "confidence": "top-label", "closed": "left"}
+    assert dict(spec.params) == {
+        "bins": 10,
+        "scheme": "width",
+        "norm": "l2",
+        "confidence": "top-label",
+        "closed": "left",
+    }
     assert spec(probs, labels) == ece(probs, labels, bins=10, norm="l2")
     assert spec.batched(probs, labels, None)[0] == spec.fn(probs, labels)
     assert metric_fn("f1", pos_label=0)(probs, labels) == f1(probs, labels, pos_label=0)

@@ -77,8 +77,16 @@ def make_record(
         "n_test": n,
         "config": config,
         "training": {
-            "split": {"fingerprint": fingerprint, "protocol": "dev-halves-v2", "n_train": 48, "n_dev": n,
-                      "n_test": n, "train_size": 48, "data_seed": 0, "source": "parquet:/somewhere/local/glue"},
+            "split": {
+                "fingerprint": fingerprint,
+                "protocol": "dev-halves-v2",
+                "n_train": 48,
+                "n_dev": n,
+                "n_test": n,
+                "train_size": 48,
+                "data_seed": 0,
+                "source": "parquet:/somewhere/local/glue",
+            },
             "precision": "fp32",
             "versions": {"calibench": "0.1.0"},
             "train_log": {"seconds": 1.0},

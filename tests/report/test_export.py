@@ -83,13 +83,18 @@ def test_odd_method_labels_map_to_one_file_and_back(tmp_path, make_runs):
     labels = ["mc-dropout(samples=10)+temp-scaling", "a/b", "<script>alert(1)</script>", "x y%"]
     runs = [
         Run({**r.record, "method": lab}, r.probs, r.labels, r.source)
-        for r, lab in zip(make_runs(tasks=("rte",), methods=("baseline",), seeds=(0, 1, 2, 3), n=20), labels, strict=True)
+        for r, lab in zip(
+            make_runs(tasks=("rte",), methods=("baseline",), seeds=(0, 1, 2, 3), n=20), labels, strict=True
+        )
     ]
     export_runs(runs, tmp_path / "results")
     files = sorted(p.relative_to(tmp_path / "results").as_posix() for p in (tmp_path / "results").rglob("*.jsonl"))
     assert files == sorted(run_path("rte", lab, i).as_posix() for i, lab in enumerate(labels))
     assert all("/" not in f.split("/", 1)[1] for f in files)
-    assert run_path("rte", "mc-dropout(samples=10)+temp-scaling", 0).name == "mc-dropout(samples=10)+temp-scaling.seed0.jsonl"
+    assert (
+        run_path("rte", "mc-dropout(samples=10)+temp-scaling", 0).name
+        == "mc-dropout(samples=10)+temp-scaling.seed0.jsonl"
+    )
     assert sorted(r.method for r in load_result_runs(tmp_path / "results")) == sorted(labels)
 
 

@@ -61,9 +61,16 @@ def test_report_files_and_images(report):
         w, h = _png_size(index.parent / src)
         assert w > 300 and h > 150
     assert sorted(p.name for p in (index.parent / "img").iterdir()) == sorted(Path(s).name for s in srcs)
-    for needle in ("ECE ↓", "Accuracy ↑", "Reliability diagrams", "Critical-difference diagram",
-                   "ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected", "dev-halves-v2",
-                   lb.task_info["sst2"].fingerprint):
+    for needle in (
+        "ECE ↓",
+        "Accuracy ↑",
+        "Reliability diagrams",
+        "Critical-difference diagram",
+        "ece(bins=15,scheme=width,norm=l1,confidence=top-label)",
+        "Holm-corrected",
+        "dev-halves-v2",
+        lb.task_info["sst2"].fingerprint,
+    ):
         assert needle in page
 
 
@@ -121,17 +128,28 @@ def _browser() -> str | None:
 
 
 def _chromium(browser: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+    ]
     return subprocess.run([browser, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
 def test_report_in_a_headless_browser(report, tmp_path):
     browser = _browser()
     if browser is None:
-        pytest.skip(f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); "
-                    "on Debian: apt-get install -y chromium")
+        pytest.skip(
+            f"no headless browser on PATH (looked for {', '.join(BROWSERS)}); on Debian: apt-get install -y chromium"
+        )
     lb, _, index = report
     url = index.resolve().as_uri()
     dom = _chromium(browser, tmp_path, "--dump-dom", url)
@@ -142,8 +160,9 @@ def test_report_in_a_headless_browser(report, tmp_path):
     assert "<script>alert" not in dom.stdout  # the injected label stayed text
 
     screenshot = tmp_path / "report.png"
-    shot = _chromium(browser, tmp_path, f"--screenshot={screenshot}", "--window-size=1200,2400", "--hide-scrollbars",
-                     url)
+    shot = _chromium(
+        browser, tmp_path, f"--screenshot={screenshot}", "--window-size=1200,2400", "--hide-scrollbars", url
+    )
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert _png_size(screenshot) == (1200, 2400)
     if os.environ.get(SCREENSHOT_ENV):

@@ -56,7 +56,9 @@ def test_bootstrap_interval_resamples_examples_shared_across_seeds(runs):
     _, sel = _seed_values(runs, "rte", "baseline", "nll")
     # NLL is a mean of per-example losses: the statistic is the mean over examples of the
     # per-example seed-mean loss, which scipy can bootstrap directly with the same resamples.
-    per_example = np.mean([-np.log(r.probs.astype(np.float64)[np.arange(len(r.labels)), r.labels]) for r in sel], axis=0)
+    per_example = np.mean(
+        [-np.log(r.probs.astype(np.float64)[np.arange(len(r.labels)), r.labels]) for r in sel], axis=0
+    )
     rng = np.random.default_rng(_stable_seed(0, "cell", metric_spec("nll").estimator, "rte"))
     ref = sps.bootstrap((per_example,), np.mean, n_resamples=200, method="percentile", rng=rng, vectorized=True)
     assert (cell.bootstrap_low, cell.bootstrap_high) == pytest.approx(
@@ -75,8 +77,14 @@ def test_comparisons_tests_and_holm_over_the_whole_board(runs, board_ece_acc):
             a, sel_a = _seed_values(runs, task, method, board.metric)
             b, sel_b = _seed_values(runs, task, "baseline", board.metric)
             seed = _stable_seed(0, "paired", metric_spec(board.metric).estimator, task)
-            boot = paired_bootstrap([r.probs for r in sel_a], [r.probs for r in sel_b], sel_a[0].labels,
-                                    board.metric, n_resamples=1000, seed=seed)
+            boot = paired_bootstrap(
+                [r.probs for r in sel_a],
+                [r.probs for r in sel_b],
+                sel_a[0].labels,
+                board.metric,
+                n_resamples=1000,
+                seed=seed,
+            )
             assert comp.pvalue == boot.pvalue
             assert comp.difference == pytest.approx(a.mean() - b.mean(), abs=1e-12)
             if np.any(a != b):
@@ -89,8 +97,11 @@ def test_comparisons_tests_and_holm_over_the_whole_board(runs, board_ece_acc):
 
 
 def test_verdicts_follow_the_corrected_p_values(make_runs):
-    runs = make_runs(methods=("baseline", "temp-scaling", "copy", "sharpened"), n=600,
-                     temperatures={"baseline": 0.3, "copy": 0.3, "sharpened": 0.12})
+    runs = make_runs(
+        methods=("baseline", "temp-scaling", "copy", "sharpened"),
+        n=600,
+        temperatures={"baseline": 0.3, "copy": 0.3, "sharpened": 0.12},
+    )
     lb = build_leaderboard(runs, LeaderboardOptions(metrics=("ece",), n_resamples=2000))
     board = lb.board("ece")
     for task in lb.tasks:
@@ -163,14 +174,18 @@ def test_adding_a_method_leaves_other_intervals_unchanged(make_runs):
     large = build_leaderboard(make_runs(methods=("baseline", "temp-scaling", "sharpened"), n=150))
     a, b = small.board("ece"), large.board("ece")
     for key in a.cells:
-        assert (a.cells[key].bootstrap_low, a.cells[key].bootstrap_high) == (b.cells[key].bootstrap_low,
-                                                                             b.cells[key].bootstrap_high)
+        assert (a.cells[key].bootstrap_low, a.cells[key].bootstrap_high) == (
+            b.cells[key].bootstrap_low,
+            b.cells[key].bootstrap_high,
+        )
     for key in a.comparisons:
         assert a.comparisons[key].pvalue == b.comparisons[key].pvalue
 
 
 def test_too_few_resamples_for_the_family_is_said(make_runs):
-    lb = build_leaderboard(make_runs(methods=METHODS, n=100), LeaderboardOptions(metrics=("ece", "nll"), n_resamples=100))
+    lb = build_leaderboard(
+        make_runs(methods=METHODS, n=100), LeaderboardOptions(metrics=("ece", "nll"), n_resamples=100)
+    )
     assert lb.n_comparisons == 18
     (note,) = lb.notes
     assert "nothing can be significant" in note and "--resamples 720" in note

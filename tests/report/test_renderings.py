@@ -12,9 +12,9 @@ from calibench import __version__
 from calibench.cli import main
 from calibench.presets import PRESETS
 from calibench.report.leaderboard import LeaderboardOptions, build_leaderboard
-from calibench.report.runs import Run
 from calibench.report.markdown import code, render_markdown
 from calibench.report.provenance import command_line, run_commands
+from calibench.report.runs import Run
 from calibench.report.terminal import render_terminal
 
 #: a realistic board: 6 methods with long composed labels, 3 tasks
@@ -51,8 +51,9 @@ def test_terminal_six_by_three_fits_100_columns(six_by_three):
 
 
 def test_terminal_marks_best_and_significance(make_runs):
-    runs = make_runs(methods=("baseline", "temp-scaling", "sharpened"), n=600,
-                     temperatures={"baseline": 0.3, "sharpened": 0.12})
+    runs = make_runs(
+        methods=("baseline", "temp-scaling", "sharpened"), n=600, temperatures={"baseline": 0.3, "sharpened": 0.12}
+    )
     lb = build_leaderboard(runs, LeaderboardOptions(metrics=("ece",), n_resamples=1000))
     from calibench.report.terminal import board_table
 
@@ -78,13 +79,24 @@ def test_markdown_is_deterministic_and_self_describing(six_by_three):
     runs, lb = six_by_three
     cmds, problems = run_commands(runs)
     a = render_markdown(lb, command="calibench leaderboard --from r --format markdown", run_commands=cmds)
-    b = render_markdown(build_leaderboard(list(reversed(runs)), lb.options), command="calibench leaderboard --from r "
-                        "--format markdown", run_commands=run_commands(list(reversed(runs)))[0])
+    b = render_markdown(
+        build_leaderboard(list(reversed(runs)), lb.options),
+        command="calibench leaderboard --from r --format markdown",
+        run_commands=run_commands(list(reversed(runs)))[0],
+    )
     assert a == b  # input order does not matter
-    for needle in ("ece(bins=15,scheme=width,norm=l1,confidence=top-label)", "Holm-corrected over all 15 comparisons",
-                   "`dev-halves-v2`", f"calibench {__version__}", "`minilm`", "0, 1, 2",
-                   lb.task_info["rte"].fingerprint, "calibench leaderboard --from r --format markdown",
-                   "Friedman test over 3 tasks and 6 methods", "Nemenyi critical difference"):
+    for needle in (
+        "ece(bins=15,scheme=width,norm=l1,confidence=top-label)",
+        "Holm-corrected over all 15 comparisons",
+        "`dev-halves-v2`",
+        f"calibench {__version__}",
+        "`minilm`",
+        "0, 1, 2",
+        lb.task_info["rte"].fingerprint,
+        "calibench leaderboard --from r --format markdown",
+        "Friedman test over 3 tasks and 6 methods",
+        "Nemenyi critical difference",
+    ):
         assert needle in a
     assert not re.search(r"\d{4}-\d{2}-\d{2}|\d{2}:\d{2}:\d{2}", a)  # no dates or times
     main_table = [line for line in a.splitlines() if line.startswith("| `")][:6]
@@ -105,9 +117,11 @@ def test_run_command_is_rebuilt_only_when_a_preset_reproduces_it(make_runs):
     runs = make_runs(methods=("baseline", "temp-scaling"), n=30)
     (cmd,), problems = run_commands(runs)
     assert not problems
-    assert cmd == ("calibench run --preset cpu --methods baseline,temp-scaling --tasks mrpc,rte,sst2 --seeds 3 "
-                   "--model minilm --train-size 48 --max-steps 6 --batch-size 8 --lr 5e-05 --precision fp32 "
-                   "--max-length 128")
+    assert cmd == (
+        "calibench run --preset cpu --methods baseline,temp-scaling --tasks mrpc,rte,sst2 --seeds 3 "
+        "--model minilm --train-size 48 --max-steps 6 --batch-size 8 --lr 5e-05 --precision fp32 "
+        "--max-length 128"
+    )
     odd = asdict(PRESETS["cpu"].hyper_for("rte", max_steps=6, batch_size=8, precision="fp32"))
     odd["warmup_ratio"] = 0.25  # not settable from the command line
     weird = make_runs(tasks=("rte",), n=30, hyper=odd)
@@ -124,22 +138,40 @@ def test_run_command_survives_metrics_added_since_the_results(make_runs):
     from calibench.report.runs import Run
 
     runs = make_runs(tasks=("rte",), methods=("baseline",), n=30)
-    older = [Run({**r.record, "metrics": {k: v for k, v in r.record["metrics"].items() if k in ("accuracy", "ece")}},
-                 r.probs, r.labels, r.source) for r in runs]
+    older = [
+        Run(
+            {**r.record, "metrics": {k: v for k, v in r.record["metrics"].items() if k in ("accuracy", "ece")}},
+            r.probs,
+            r.labels,
+            r.source,
+        )
+        for r in runs
+    ]
     (cmd,), problems = run_commands(older)
     assert not problems and cmd.startswith("calibench run --preset cpu")
-    foreign = [Run({**r.record, "metrics": {**r.record["metrics"], "nll": {"value": 0.0, "estimator": "nll(eps=0.1)"}}},
-                   r.probs, r.labels, r.source) for r in runs]
+    foreign = [
+        Run(
+            {**r.record, "metrics": {**r.record["metrics"], "nll": {"value": 0.0, "estimator": "nll(eps=0.1)"}}},
+            r.probs,
+            r.labels,
+            r.source,
+        )
+        for r in runs
+    ]
     assert run_commands(foreign)[0] == ()
 
 
 def test_leaderboard_command_lists_only_non_defaults():
     opts = LeaderboardOptions(metrics=("ece", "accuracy"), n_resamples=5000)
-    assert command_line("leaderboard", source=("--from", "leaderboard/results"), options=opts,
-                        extra=["--format", "markdown"]) == (
-        "calibench leaderboard --from leaderboard/results --metric ece,accuracy --resamples 5000 --format markdown")
-    assert command_line("report", source=("-o", "my runs"), options=LeaderboardOptions(), methods=["a"],
-                        extra=["--output", "r"]) == "calibench report -o 'my runs' --methods a --output r"
+    assert command_line(
+        "leaderboard", source=("--from", "leaderboard/results"), options=opts, extra=["--format", "markdown"]
+    ) == ("calibench leaderboard --from leaderboard/results --metric ece,accuracy --resamples 5000 --format markdown")
+    assert (
+        command_line(
+            "report", source=("-o", "my runs"), options=LeaderboardOptions(), methods=["a"], extra=["--output", "r"]
+        )
+        == "calibench report -o 'my runs' --methods a --output r"
+    )
 
 
 # -------------------------------------------------------------------------------- CLI

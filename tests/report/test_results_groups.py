@@ -9,9 +9,19 @@ from calibench.report.tables import comparable_groups, results_table, to_frame
 
 def _rec(seed: int, fingerprint: str = "fp-a", bins: int = 15, ece: float = 0.1, model: str = "minilm") -> dict:
     est = f"ece(bins={bins},scheme=width,norm=l1,confidence=top-label)"
-    return {"task": "sst2", "method": "baseline", "seed": seed, "model": model, "fingerprint": fingerprint,
-            "metrics": {"accuracy": {"value": 0.8, "estimator": "accuracy"}, "ece": {"value": ece, "estimator": est},
-                        "nll": {"value": 0.5, "estimator": "nll"}, "brier": {"value": 0.3, "estimator": "brier"}}}
+    return {
+        "task": "sst2",
+        "method": "baseline",
+        "seed": seed,
+        "model": model,
+        "fingerprint": fingerprint,
+        "metrics": {
+            "accuracy": {"value": 0.8, "estimator": "accuracy"},
+            "ece": {"value": ece, "estimator": est},
+            "nll": {"value": 0.5, "estimator": "nll"},
+            "brier": {"value": 0.3, "estimator": "brier"},
+        },
+    }
 
 
 def _text(records: list[dict]) -> str:

@@ -31,7 +31,16 @@ def test_nan_metrics_round_trip(tmp_path, make_runs):
     export_runs(runs, tmp_path / "results")
     back = load_result_runs(tmp_path / "results")  # verifies every metric against its recomputation
     assert math.isnan(back[0].record["metrics"]["misclassification_auroc"]["value"])
-    wrong = Run({**runs[0].record, "metrics": {**metrics, "misclassification_auroc": {
-        "value": 0.5, "estimator": metrics["misclassification_auroc"]["estimator"]}}}, runs[0].probs, runs[0].labels)
+    wrong = Run(
+        {
+            **runs[0].record,
+            "metrics": {
+                **metrics,
+                "misclassification_auroc": {"value": 0.5, "estimator": metrics["misclassification_auroc"]["estimator"]},
+            },
+        },
+        runs[0].probs,
+        runs[0].labels,
+    )
     (d,) = metric_disagreements([wrong], 1e-6)
     assert d.metric == "misclassification_auroc"

@@ -5,8 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 
 #: a tiny BERT on 48 RTE examples, 4 steps: seconds, and the whole pipeline
-TINY = ["--tasks", "rte", "--train-size", "48", "--max-steps", "4", "--batch-size", "8", "--max-length", "64",
-        "--seeds", "2"]
+TINY = [
+    "--tasks",
+    "rte",
+    "--train-size",
+    "48",
+    "--max-steps",
+    "4",
+    "--batch-size",
+    "8",
+    "--max-length",
+    "64",
+    "--seeds",
+    "2",
+]
 METHODS = "baseline,temp-scaling,label-smoothing+temp-scaling"
 
 

@@ -6,10 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from _tiny_store import run_args
 
 from calibench.cli import main
-
-from _tiny_store import run_args
 
 
 @pytest.fixture(scope="module")

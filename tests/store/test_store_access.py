@@ -26,8 +26,12 @@ def test_read_commands_write_nothing(store_copy, capsys):
     conn.execute("PRAGMA journal_mode=DELETE")
     conn.close()
     before = (store_copy / Store.DB_NAME).read_bytes()
-    for argv in (["results"], ["leaderboard"], ["check"], ["export", "--store", str(store_copy), "--output",
-                                                           str(store_copy.parent / "exported")]):
+    for argv in (
+        ["results"],
+        ["leaderboard"],
+        ["check"],
+        ["export", "--store", str(store_copy), "--output", str(store_copy.parent / "exported")],
+    ):
         argv = argv if argv[0] == "export" else [*argv, "-o", str(store_copy)]
         assert main(argv) == 0, capsys.readouterr().err
     assert _journal_mode(store_copy) == "delete"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from _tiny_store import flip_bytes, run_args
+
 from calibench.cli import main
 from calibench.store.db import Store
-
-from _tiny_store import flip_bytes, run_args
 
 
 def _artifact_files(store: Path, kind: str, name: str) -> list[Path]:
@@ -23,9 +23,9 @@ def test_corrupt_probs_corrupt_logits_and_a_deleted_folder_heal_in_one_rerun(sto
     probs_of = lambda r: store_copy / "artifacts" / "probs" / r["key"][:2] / r["key"]  # noqa: E731
     logits_of = lambda r: store_copy / "artifacts" / "logits" / r["prediction_key"][:2] / r["prediction_key"]  # noqa: E731
 
-    flip_bytes(probs_of(by[("temp-scaling", 0)]) / "test_probs.npy")                    # item 3
+    flip_bytes(probs_of(by[("temp-scaling", 0)]) / "test_probs.npy")  # item 3
     flip_bytes(logits_of(by[("label-smoothing+temp-scaling", 1)]) / "test_logits.npy")  # item 4
-    shutil.rmtree(probs_of(by[("baseline", 1)]))                                         # a deleted folder
+    shutil.rmtree(probs_of(by[("baseline", 1)]))  # a deleted folder
     capsys.readouterr()
 
     # the check names each problem and what a rerun does about it, and fails

@@ -29,8 +29,11 @@ def _records(path) -> list[dict]:
 
 def test_a_damaged_database_is_one_line_naming_the_file_and_the_ways_out(store_copy, capsys):
     _xor_header(None, store_copy)
-    for argv in (["results", "-o", str(store_copy)], ["leaderboard", "-o", str(store_copy)],
-                 ["check", "-o", str(store_copy)]):
+    for argv in (
+        ["results", "-o", str(store_copy)],
+        ["leaderboard", "-o", str(store_copy)],
+        ["check", "-o", str(store_copy)],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err

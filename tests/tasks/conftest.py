@@ -11,7 +11,6 @@ import pyarrow.parquet as pq
 import pytest
 
 
-
 @pytest.fixture
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh working directory with no ./glue, no ../shared/glue and no $CALIBENCH_DATA_DIR."""

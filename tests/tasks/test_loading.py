@@ -52,13 +52,17 @@ def test_qnli_train_absent_locally_says_so_and_how_to_get_it(shared_glue_dir: Pa
     assert "load_dataset('nyu-mll/glue', 'qnli')" in msg and "--data-dir" in msg
 
 
-def test_qnli_real_dev_split(shared_glue_dir: Path, tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory) -> None:
+def test_qnli_real_dev_split(
+    shared_glue_dir: Path, tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory
+) -> None:
     """QNLI's real dev file, with a stand-in training split (the real one is not on this machine)."""
     root = tmp_path / "data"
     (root / "qnli").mkdir(parents=True)
     os.symlink(shared_glue_dir / "qnli" / "validation.parquet", root / "qnli" / "validation.parquet")
     rows = pair_rows(10)
-    write_parquet(root, "qnli", {"train": {"question": rows["sentence1"], "sentence": rows["sentence2"], "label": rows["label"]}})
+    write_parquet(
+        root, "qnli", {"train": {"question": rows["sentence1"], "sentence": rows["sentence2"], "label": rows["label"]}}
+    )
     splits = prepare_splits("qnli", root)
     assert (splits.stats["n_dev"], splits.stats["n_test"], splits.stats["n_unused_middle"]) == (2731, 2731, 1)
     assert splits.dev["idx"][:3] == [0, 1, 2] and splits.test["idx"][0] == 2732
@@ -69,7 +73,12 @@ def test_qnli_real_dev_split(shared_glue_dir: Path, tmp_path: Path, write_parque
 
 
 def test_env_var_wins_over_implicit_dirs(
-    isolated: Path, rte_copy: Path, write_parquet: Writer, pair_rows: RowFactory, monkeypatch: pytest.MonkeyPatch, no_hub: None
+    isolated: Path,
+    rte_copy: Path,
+    write_parquet: Writer,
+    pair_rows: RowFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    no_hub: None,
 ) -> None:
     write_parquet(isolated / "glue", "rte", {"train": pair_rows(5), "validation": pair_rows(4)})
     monkeypatch.setenv("CALIBENCH_DATA_DIR", str(rte_copy))
@@ -80,7 +89,9 @@ def test_env_var_wins_over_implicit_dirs(
 
 
 def test_cwd_glue_then_shared_glue(isolated: Path, write_parquet: Writer, pair_rows: RowFactory, no_hub: None) -> None:
-    shared = write_parquet(isolated.parent / "shared" / "glue", "rte", {"train": pair_rows(6), "validation": pair_rows(4)})
+    shared = write_parquet(
+        isolated.parent / "shared" / "glue", "rte", {"train": pair_rows(6), "validation": pair_rows(4)}
+    )
     src = resolve_source("rte")
     assert (src.kind, src.location, src.origin) == ("parquet", str(shared), "../shared/glue")
     # ./glue without the task is passed over; with the task it wins.
@@ -88,7 +99,11 @@ def test_cwd_glue_then_shared_glue(isolated: Path, write_parquet: Writer, pair_r
     assert resolve_source("rte").origin == "../shared/glue"
     write_parquet(isolated / "glue", "rte", {"train": pair_rows(5), "validation": pair_rows(4)})
     loaded = load_task("rte")
-    assert (loaded.source.origin, loaded.source.location, loaded.train.num_rows) == ("./glue", str(isolated / "glue"), 5)
+    assert (loaded.source.origin, loaded.source.location, loaded.train.num_rows) == (
+        "./glue",
+        str(isolated / "glue"),
+        5,
+    )
 
 
 def test_hub_is_the_last_resort(isolated: Path, rte_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,7 +115,9 @@ def test_hub_is_the_last_resort(isolated: Path, rte_copy: Path, monkeypatch: pyt
         # What the hub returns: ClassLabel labels, int32 idx, extra splits.
         text = datasets.Value("string")
         label = datasets.ClassLabel(names=["entailment", "not_entailment"])
-        feats = datasets.Features({"sentence1": text, "sentence2": text, "label": label, "idx": datasets.Value("int32")})
+        feats = datasets.Features(
+            {"sentence1": text, "sentence2": text, "label": label, "idx": datasets.Value("int32")}
+        )
         parts = {s: datasets.Dataset.from_dict(getattr(local, s).to_dict(), features=feats) for s in ("train", "dev")}
         return datasets.DatasetDict({"train": parts["train"], "validation": parts["dev"], "test": parts["dev"]})
 
@@ -156,8 +173,15 @@ def test_env_dir_is_strict(isolated: Path, rte_copy: Path, monkeypatch: pytest.M
 
 def test_sharded_hub_snapshot_names(tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory) -> None:
     root = tmp_path / "snap"
-    write_parquet(root, "rte", {"train-00000-of-00002": pair_rows(3), "train-00001-of-00002": pair_rows(2, start=3),
-                                "validation-00000-of-00001": pair_rows(4)})
+    write_parquet(
+        root,
+        "rte",
+        {
+            "train-00000-of-00002": pair_rows(3),
+            "train-00001-of-00002": pair_rows(2, start=3),
+            "validation-00000-of-00001": pair_rows(4),
+        },
+    )
     loaded = load_task("rte", root)
     assert loaded.train["idx"][:] == [0, 1, 2, 3, 4]
 
@@ -220,7 +244,12 @@ def _write_tsv(path: Path, rows: list[list[str]], bom: bool = False) -> None:
 
 def test_tsv_single_sentence_without_header(tmp_path: Path) -> None:
     """CoLA: no header; columns source, label, mark, sentence; quotes are plain characters."""
-    train = [["gj04", "1", "", 'He said "hi.'], ["gj04", "0", "*", "Him left."], ["gj04", "1"], ["cj99", "1", "", "It rains."]]
+    train = [
+        ["gj04", "1", "", 'He said "hi.'],
+        ["gj04", "0", "*", "Him left."],
+        ["gj04", "1"],
+        ["cj99", "1", "", "It rains."],
+    ]
     _write_tsv(tmp_path / "CoLA" / "train.tsv", train)
     _write_tsv(tmp_path / "CoLA" / "dev.tsv", [["x", "0", "*", "Dev one."], ["x", "1", "", "Dev two."]])
     loaded = load_task("cola", tmp_path)
@@ -233,8 +262,12 @@ def test_tsv_single_sentence_without_header(tmp_path: Path) -> None:
 
 def test_tsv_pair_with_string_labels(tmp_path: Path) -> None:
     header = ["index", "sentence1", "sentence2", "label"]
-    _write_tsv(tmp_path / "RTE" / "train.tsv", [header, ["0", "A.", "B.", "not_entailment"], ["1", "C.", "D.", "entailment"]])
-    _write_tsv(tmp_path / "RTE" / "dev.tsv", [header, ["0", "E.", "F.", "entailment"], ["1", "G.", "H.", "not_entailment"]])
+    _write_tsv(
+        tmp_path / "RTE" / "train.tsv", [header, ["0", "A.", "B.", "not_entailment"], ["1", "C.", "D.", "entailment"]]
+    )
+    _write_tsv(
+        tmp_path / "RTE" / "dev.tsv", [header, ["0", "E.", "F.", "entailment"], ["1", "G.", "H.", "not_entailment"]]
+    )
     loaded = load_task("rte", tmp_path)
     assert loaded.train["label"][:] == [1, 0]  # nyu-mll/glue: entailment=0, not_entailment=1
     assert loaded.dev["sentence2"][:] == ["F.", "H."]
@@ -242,11 +275,27 @@ def test_tsv_pair_with_string_labels(tmp_path: Path) -> None:
 
 
 def test_tsv_mnli_named_columns_and_three_labels(tmp_path: Path) -> None:
-    header = ["index", "promptID", "pairID", "genre", "sentence1_binary_parse", "sentence2_binary_parse",
-              "sentence1_parse", "sentence2_parse", "sentence1", "sentence2", "label1", "gold_label"]
+    header = [
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+        "label1",
+        "gold_label",
+    ]
+
     def row(i: int, gold: str) -> list[str]:
         return [str(i), "p", "q", "fiction", "(", "(", "(", "(", f"premise {i}", f"hypothesis {i}", gold, gold]
-    _write_tsv(tmp_path / "MNLI" / "train.tsv", [header, row(0, "contradiction"), row(1, "neutral"), row(2, "entailment")])
+
+    _write_tsv(
+        tmp_path / "MNLI" / "train.tsv", [header, row(0, "contradiction"), row(1, "neutral"), row(2, "entailment")]
+    )
     _write_tsv(tmp_path / "MNLI" / "dev_matched.tsv", [header, row(0, "neutral"), row(1, "contradiction")])
     _write_tsv(tmp_path / "MNLI" / "dev_mismatched.tsv", [header, row(0, "entailment")])
     loaded = load_task("mnli", tmp_path)
@@ -303,11 +352,15 @@ def test_tsv_unknown_label(tmp_path: Path) -> None:
     header = ["index", "sentence1", "sentence2", "label"]
     _write_tsv(tmp_path / "RTE" / "train.tsv", [header, ["0", "a", "b", "entailment"], ["1", "c", "d", "maybe"]])
     _write_tsv(tmp_path / "RTE" / "dev.tsv", [header, ["0", "a", "b", "entailment"]])
-    with pytest.raises(DataError, match=r"data row 1: label 'maybe' is neither one of \['entailment', 'not_entailment'\]"):
+    with pytest.raises(
+        DataError, match=r"data row 1: label 'maybe' is neither one of \['entailment', 'not_entailment'\]"
+    ):
         load_task("rte", tmp_path)
 
 
 def test_tsv_missing_dev_file(tmp_path: Path) -> None:
     _write_tsv(tmp_path / "SST-2" / "train.tsv", [["sentence", "label"], ["good", "1"]])
-    with pytest.raises(DataError, match=r"official dev split 'validation' is absent .*looked for dev\.tsv; found: train\.tsv"):
+    with pytest.raises(
+        DataError, match=r"official dev split 'validation' is absent .*looked for dev\.tsv; found: train\.tsv"
+    ):
         load_task("sst2", tmp_path)

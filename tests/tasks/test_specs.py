@@ -19,15 +19,47 @@ from calibench.tasks.glue import GLUE_TASKS, RTE
 EXPECTED = {
     "cola": ("cola", ("sentence",), ("unacceptable", "acceptable"), "mcc", ("mcc",), "validation"),
     "sst2": ("sst2", ("sentence",), ("negative", "positive"), "accuracy", ("accuracy",), "validation"),
-    "mrpc": ("mrpc", ("sentence1", "sentence2"), ("not_equivalent", "equivalent"), "f1", ("f1", "accuracy"), "validation"),
+    "mrpc": (
+        "mrpc",
+        ("sentence1", "sentence2"),
+        ("not_equivalent", "equivalent"),
+        "f1",
+        ("f1", "accuracy"),
+        "validation",
+    ),
     "qqp": ("qqp", ("question1", "question2"), ("not_duplicate", "duplicate"), "f1", ("f1", "accuracy"), "validation"),
     "mnli": (
-        "mnli", ("premise", "hypothesis"), ("entailment", "neutral", "contradiction"),
-        "accuracy", ("accuracy",), "validation_matched",
+        "mnli",
+        ("premise", "hypothesis"),
+        ("entailment", "neutral", "contradiction"),
+        "accuracy",
+        ("accuracy",),
+        "validation_matched",
     ),
-    "qnli": ("qnli", ("question", "sentence"), ("entailment", "not_entailment"), "accuracy", ("accuracy",), "validation"),
-    "rte": ("rte", ("sentence1", "sentence2"), ("entailment", "not_entailment"), "accuracy", ("accuracy",), "validation"),
-    "wnli": ("wnli", ("sentence1", "sentence2"), ("not_entailment", "entailment"), "accuracy", ("accuracy",), "validation"),
+    "qnli": (
+        "qnli",
+        ("question", "sentence"),
+        ("entailment", "not_entailment"),
+        "accuracy",
+        ("accuracy",),
+        "validation",
+    ),
+    "rte": (
+        "rte",
+        ("sentence1", "sentence2"),
+        ("entailment", "not_entailment"),
+        "accuracy",
+        ("accuracy",),
+        "validation",
+    ),
+    "wnli": (
+        "wnli",
+        ("sentence1", "sentence2"),
+        ("not_entailment", "entailment"),
+        "accuracy",
+        ("accuracy",),
+        "validation",
+    ),
 }
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,7 +104,16 @@ def test_tsv_layouts_of_the_original_distribution() -> None:
     assert mrpc.derived is not None and mrpc.derived.source_file == "msr_paraphrase_train.txt"
     assert GLUE_TASKS["qqp"].tsv.label_column == "is_duplicate"
     assert GLUE_TASKS["qnli"].tsv.text_columns == ("question", "sentence")
-    assert {t.tsv.dir_name for t in GLUE_TASKS.values()} == {"CoLA", "SST-2", "MRPC", "QQP", "MNLI", "QNLI", "RTE", "WNLI"}
+    assert {t.tsv.dir_name for t in GLUE_TASKS.values()} == {
+        "CoLA",
+        "SST-2",
+        "MRPC",
+        "QQP",
+        "MNLI",
+        "QNLI",
+        "RTE",
+        "WNLI",
+    }
 
 
 @pytest.mark.parametrize(
@@ -106,7 +147,8 @@ def test_builtin_registration_is_complete_and_says_each_task_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("alias", "name"), [("rte", "rte"), ("SST-2", "sst2"), (" CoLA ", "cola"), ("MNLI-m", "mnli"), ("mnli_matched", "mnli")]
+    ("alias", "name"),
+    [("rte", "rte"), ("SST-2", "sst2"), (" CoLA ", "cola"), ("MNLI-m", "mnli"), ("mnli_matched", "mnli")],
 )
 def test_get_task_accepts_common_spellings(alias: str, name: str) -> None:
     assert get_task(alias) is GLUE_TASKS[name]

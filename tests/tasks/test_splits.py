@@ -51,8 +51,11 @@ def test_real_dev_halves_in_file_order(name: str, shared_glue_dir: Path) -> None
     for old, new in spec.text_replacements:
         texts = [t.replace(old, new) for t in texts]
     assert splits.test[spec.text_fields[0]][:] == texts
-    assert splits.train.num_rows == splits.stats["n_train_full"] == pq.read_metadata(
-        shared_glue_dir / spec.hf_config / "train.parquet").num_rows
+    assert (
+        splits.train.num_rows
+        == splits.stats["n_train_full"]
+        == pq.read_metadata(shared_glue_dir / spec.hf_config / "train.parquet").num_rows
+    )
 
 
 def test_odd_dev_set_leaves_the_middle_row_out_as_the_reference_does(rte_copy: Path) -> None:
@@ -194,8 +197,14 @@ def test_single_sentence_tasks_drop_empty_sentences(tmp_path: Path, write_parque
 
 def _toy_parts() -> dict[str, pa.Table]:
     def table(texts: list[tuple[str, str]], labels: list[int], idx: list[int]) -> pa.Table:
-        return pa.table({"sentence1": [a for a, _ in texts], "sentence2": [b for _, b in texts],
-                         "label": pa.array(labels, pa.int64()), "idx": pa.array(idx, pa.int64())})
+        return pa.table(
+            {
+                "sentence1": [a for a, _ in texts],
+                "sentence2": [b for _, b in texts],
+                "label": pa.array(labels, pa.int64()),
+                "idx": pa.array(idx, pa.int64()),
+            }
+        )
 
     return {
         "train": table([("a cat", "an animal"), ("Zürich", "a city"), ("x", "y")], [0, 1, 1], [0, 1, 2]),
@@ -210,8 +219,11 @@ GOLDEN_FINGERPRINT_V1 = "70af528a8ace86f3"  # the same content under dev-halves-
 
 def _reference_fingerprint(parts: dict[str, pa.Table], protocol: str = PROTOCOL) -> str:
     """The documented definition, restated with struct and plain Python."""
-    h = hashlib.sha256("\x00".join(["calibench-splits/1", protocol, "rte", "entailment|not_entailment",
-                                     "sentence1|sentence2"]).encode())
+    h = hashlib.sha256(
+        "\x00".join(
+            ["calibench-splits/1", protocol, "rte", "entailment|not_entailment", "sentence1|sentence2"]
+        ).encode()
+    )
     for name in sorted(parts):
         rows = parts[name].to_pylist()
         h.update(f"\x00{name}\x00".encode())
@@ -268,7 +280,9 @@ def test_fingerprint_changes_with_any_cell(cell: tuple[str, str], row: int, text
     if values[row] == new:
         return
     values[row] = new
-    parts[split] = table.set_column(table.column_names.index(column), column, pa.array(values, table.schema.field(column).type))
+    parts[split] = table.set_column(
+        table.column_names.index(column), column, pa.array(values, table.schema.field(column).type)
+    )
     assert compute_fingerprint(RTE, parts) != compute_fingerprint(RTE, _toy_parts())
 
 
@@ -282,7 +296,9 @@ def test_fingerprint_sees_row_order_and_text_boundaries() -> None:
     assert compute_fingerprint(RTE, dict(parts, dev=shifted)) != base
 
 
-def test_custom_task_specs_work_without_registration(tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory) -> None:
+def test_custom_task_specs_work_without_registration(
+    tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory
+) -> None:
     toy = replace(RTE, name="toy-nli", hf_config="toy", display_name="Toy")
     write_parquet(tmp_path, "toy", {"train": pair_rows(4), "validation": pair_rows(4)})
     splits = prepare_splits(toy, tmp_path)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from calibench.training.batching import Encoded, collate, eval_batches, length_grouped_batches, endless_length_grouped
+from calibench.training.batching import Encoded, collate, endless_length_grouped, eval_batches, length_grouped_batches
 from calibench.training.loop import linear_schedule, param_groups, plan_steps
 
 
@@ -14,7 +14,7 @@ def test_length_grouped_batches_cover_every_index_once_and_group_lengths():
     assert sorted(flat.tolist()) == list(range(1000))
     # padding waste is far below random batching
     waste = sum(lengths[b].max() * len(b) - lengths[b].sum() for b in batches)
-    rand = [np.random.default_rng(2).permutation(1000)[i:i + 16] for i in range(0, 1000, 16)]
+    rand = [np.random.default_rng(2).permutation(1000)[i : i + 16] for i in range(0, 1000, 16)]
     rwaste = sum(lengths[b].max() * len(b) - lengths[b].sum() for b in rand)
     assert waste < 0.3 * rwaste
     # seeded: same rng, same batches
@@ -39,6 +39,7 @@ def test_eval_batches_and_endless_grouped_epochs():
     for _ in range(3):  # every row exactly once per epoch, epoch after epoch
         epoch = [next(it) for _ in range(13)]  # 200 rows / 16 = 12 full batches + one of 8
         assert sorted(np.concatenate(epoch).tolist()) == list(range(200))
+
     # grouped: far less padding than random batches of the same size
     def pad(bs):
         return sum(len(b) * lengths[b].max() - lengths[b].sum() for b in bs)

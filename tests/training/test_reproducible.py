@@ -22,22 +22,39 @@ from calibench.training.loop import train
 from calibench.training.precision import autocast_factory
 
 TEXTS = [
-    "a charming and often affecting journey", "unflinchingly bleak and desperate",
-    "allows us to hope that nolan is poised to embark a major career", "the acting , costumes , music",
-    "it 's slow -- very , very slow", "a sometimes tedious film", "or doing last year 's taxes with your ex-wife",
+    "a charming and often affecting journey",
+    "unflinchingly bleak and desperate",
+    "allows us to hope that nolan is poised to embark a major career",
+    "the acting , costumes , music",
+    "it 's slow -- very , very slow",
+    "a sometimes tedious film",
+    "or doing last year 's taxes with your ex-wife",
     "you do n't have to know about music to appreciate the film 's easygoing blend of comedy and romance",
     "in exactly 89 minutes , most of which passed as slowly as if i 'd been sitting naked on an igloo",
-    "the mesmerizing performances of the leads keep the film grounded", "it takes a strange kind of laziness",
-    "a fascinating and fun film", "this is a film well worth seeing", "it 's a mess", "loud , silly , stupid",
-    "a gorgeous , witty , seductive movie", "too slow , too long and too little happens",
-    "the year 's best and most unpredictable comedy", "what a great way to spend 4 hours",
-    "the movie is n't just hilarious", "a dull , simple-minded and stereotypical tale",
+    "the mesmerizing performances of the leads keep the film grounded",
+    "it takes a strange kind of laziness",
+    "a fascinating and fun film",
+    "this is a film well worth seeing",
+    "it 's a mess",
+    "loud , silly , stupid",
+    "a gorgeous , witty , seductive movie",
+    "too slow , too long and too little happens",
+    "the year 's best and most unpredictable comedy",
+    "what a great way to spend 4 hours",
+    "the movie is n't just hilarious",
+    "a dull , simple-minded and stereotypical tale",
 ]
 LABELS = [1, 0, 1, 1, 0, 0, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 1, 1, 0]
 
 
-def run(path: str, seed: int = 0, precision: str = "bf16", fast_path: bool | None = None,
-        dropout: float | None = None, steps: int = 6):
+def run(
+    path: str,
+    seed: int = 0,
+    precision: str = "bf16",
+    fast_path: bool | None = None,
+    dropout: float | None = None,
+    steps: int = 6,
+):
     """Train a fresh model for ``steps`` steps; return (dev logits, final parameters)."""
     seed_everything(seed)
     encoder, tokenizer = load_encoder_and_tokenizer(path)
@@ -46,14 +63,24 @@ def run(path: str, seed: int = 0, precision: str = "bf16", fast_path: bool | Non
         for m in model.modules():
             if isinstance(m, torch.nn.Dropout):
                 m.p = dropout
-    hyper = Hyper(lr=1e-3, batch_size=4, max_steps=steps, warmup_steps=1, max_length=32, precision=precision,
-                  eval_batch_size=8)
+    hyper = Hyper(
+        lr=1e-3, batch_size=4, max_steps=steps, warmup_steps=1, max_length=32, precision=precision, eval_batch_size=8
+    )
     spec = TrainingSpec(data=DataSpec("sst2"), recipe="baseline", seed=seed, hyper=hyper)
     dev = torch.device("cpu")
     enc = encode_texts(tokenizer, [(t,) for t in TEXTS], LABELS, hyper.max_length)
-    ctx = TrainContext(spec=spec, task=None, model=model, tokenizer=tokenizer, train=enc,
-                       train_texts=[(t,) for t in TEXTS], dev_texts=[], device=dev,
-                       autocast=autocast_factory(precision, dev), rng=np.random.default_rng(seed))
+    ctx = TrainContext(
+        spec=spec,
+        task=None,
+        model=model,
+        tokenizer=tokenizer,
+        train=enc,
+        train_texts=[(t,) for t in TEXTS],
+        dev_texts=[],
+        device=dev,
+        autocast=autocast_factory(precision, dev),
+        rng=np.random.default_rng(seed),
+    )
     log = train(ctx, CrossEntropy(), fast_path=fast_path)
     assert log.steps == steps and np.isfinite(log.history[-1]["loss"])
     logits = predict_logits(model, enc, ctx)
