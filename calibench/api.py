@@ -122,8 +122,14 @@ def resolve_run(
         size = pick("train size", train_size, p.train_size)
     if size is not None and size < 1:
         raise OptionError(f"--train-size must be >= 1 (got {size})")
-    hyper = {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size, "lr": lr,
-             "precision": precision, "max_length": max_length}
+    hyper = {
+        "epochs": epochs,
+        "max_steps": max_steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "precision": precision,
+        "max_length": max_length,
+    }
     from calibench.tasks import get_task
 
     trained = {get_task(t.strip()).name for t in task_list}
@@ -184,16 +190,35 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
 
     from calibench.tasks.evalsets import parse_eval_set
 
-    return make_plan(cfg.methods, cfg.tasks, cfg.seeds, model=cfg.model, hyper_for=hyper_for,
-                     train_size=cfg.train_size, data_seed=cfg.data_seed, data_dir=cfg.data_dir,
-                     recipe_defaults=preset.recipe_options, progress=progress,
-                     eval_sets=[parse_eval_set(d, k) for k, d in cfg.eval_sets])
+    return make_plan(
+        cfg.methods,
+        cfg.tasks,
+        cfg.seeds,
+        model=cfg.model,
+        hyper_for=hyper_for,
+        train_size=cfg.train_size,
+        data_seed=cfg.data_seed,
+        data_dir=cfg.data_dir,
+        recipe_defaults=preset.recipe_options,
+        progress=progress,
+        eval_sets=[parse_eval_set(d, k) for k, d in cfg.eval_sets],
+    )
 
 
-def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool = False,
-        on_event: Callable[..., None] | None = None, executor: str | Executor = "local", address: str | None = None,
-        num_cpus: int | None = None, cpus_per_job: float = 1.0, track: str | None = None,
-        tracking_uri: str | None = None, on_plan: Callable[[Plan], None] | None = None) -> RunResult:
+def run(
+    cfg: RunConfig,
+    *,
+    progress: Progress | None = None,
+    retry_failed: bool = False,
+    on_event: Callable[..., None] | None = None,
+    executor: str | Executor = "local",
+    address: str | None = None,
+    num_cpus: int | None = None,
+    cpus_per_job: float = 1.0,
+    track: str | None = None,
+    tracking_uri: str | None = None,
+    on_plan: Callable[[Plan], None] | None = None,
+) -> RunResult:
     """Plan, train what is missing, score every method; returns the records of this run.
 
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
@@ -225,8 +250,12 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
         else executor
     )
     tracker = open_tracker(track, cfg.output_dir, tracking_uri) if track else None
-    job = partial(run_training, device=cfg.device, cache_dir=str((Path(cfg.output_dir) / "cache").resolve()),
-                  keep_model=cfg.keep_models)
+    job = partial(
+        run_training,
+        device=cfg.device,
+        cache_dir=str((Path(cfg.output_dir) / "cache").resolve()),
+        keep_model=cfg.keep_models,
+    )
     if exe.in_process:  # live objects cannot travel to another process
         job = partial(job, progress=progress)
     with exe if owned else contextlib.nullcontext(exe):
@@ -249,10 +278,14 @@ def run(cfg: RunConfig, *, progress: Progress | None = None, retry_failed: bool 
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
     keys = {s.key for s in plan.trainings}
     wanted_sets = {s[0] for t in plan.trainings for s in t.eval_sets}
-    records = [r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted
-               and r["training_key"] in keys]
-    extra = [r for r in store.results(eval_set="extra") if (r["task"], r["method"], r["seed"]) in wanted
-             and r["training_key"] in keys and r["eval_set"] in wanted_sets]
+    records = [
+        r for r in store.results() if (r["task"], r["method"], r["seed"]) in wanted and r["training_key"] in keys
+    ]
+    extra = [
+        r
+        for r in store.results(eval_set="extra")
+        if (r["task"], r["method"], r["seed"]) in wanted and r["training_key"] in keys and r["eval_set"] in wanted_sets
+    ]
     verdict = _verdict(store, records, [m.label for m in cfg.methods])
     store.backup()  # a way back if the database file is damaged later (calibench check --restore)
     store.close()
@@ -355,8 +388,14 @@ def leaderboard(runs: list[Run], **options: Any) -> Leaderboard:
     return build_leaderboard(runs, LeaderboardOptions(**options))
 
 
-def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, results_dir: str | None = None,
-                         extra_runs: Sequence[ExtraRun] = ()) -> str:
+def leaderboard_markdown(
+    lb: Leaderboard,
+    runs: list[Run],
+    *,
+    command: str,
+    results_dir: str | None = None,
+    extra_runs: Sequence[ExtraRun] = (),
+) -> str:
     """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
     ``results_dir`` (when it was read from an export) where ``calibench export`` writes them.
     ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections."""
@@ -375,12 +414,24 @@ def leaderboard_markdown(lb: Leaderboard, runs: list[Run], *, command: str, resu
         else None
     )
     source = f"in `{results_dir}`" if results_dir else ""
-    return render_markdown(lb, command=command, run_commands=commands, run_command_problems=problems,
-                           export_command=export, source_note=source, sections=markdown_section(list(extra_runs)))
+    return render_markdown(
+        lb,
+        command=command,
+        run_commands=commands,
+        run_command_problems=problems,
+        export_command=export,
+        source_note=source,
+        sections=markdown_section(list(extra_runs)),
+    )
 
 
-def load_extra_runs(store: str | None = None, *, tasks: list[str] | None = None, methods: list[str] | None = None,
-                    model: str | None = None) -> list[ExtraRun]:
+def load_extra_runs(
+    store: str | None = None,
+    *,
+    tasks: list[str] | None = None,
+    methods: list[str] | None = None,
+    model: str | None = None,
+) -> list[ExtraRun]:
     """Results on shifted and OOD sets (:class:`calibench.report.shift.ExtraRun`) in a store."""
     from calibench.report.shift import load_extra_runs as load
 
@@ -394,8 +445,9 @@ def export_results(runs: list[Run], out_dir: str, *, keep_existing: bool = False
     return export_runs(runs, out_dir, keep_existing=keep_existing)
 
 
-def report(lb: Leaderboard, runs: list[Run], out_dir: str, *, command: str,
-           extra_runs: Sequence[ExtraRun] = ()) -> Path:
+def report(
+    lb: Leaderboard, runs: list[Run], out_dir: str, *, command: str, extra_runs: Sequence[ExtraRun] = ()
+) -> Path:
     """Write the HTML report of ``lb`` (tables, CD diagrams, reliability diagrams; with
     ``extra_runs`` the in- vs out-of-domain table and OOD score histograms) to ``out_dir/index.html``."""
     from calibench.report.html import write_report

@@ -91,18 +91,33 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(flags.HYPER["max_length"], type=int)
     r.add_argument(flags.HYPER["precision"], choices=["auto", "bf16", "fp32"], help="auto: bf16 where native")
     r.add_argument(flags.RUN["ece_bins"], type=int, help="bins of the top-label ECE (default 15)")
-    r.add_argument("--shift", action="append", metavar="TASK:SOURCE",
-                   help="also score on a shifted set, from the same training: rte:qnli, rte:wnli, "
-                        "mnli:mnli(split=validation_mismatched), TASK:hub(id=...,fields=...,labels=...); repeatable")
-    r.add_argument("--ood", action="append", metavar="TASK:SOURCE",
-                   help="also score OOD detection against another set's texts (labels unused): sst2:cola, "
-                        "rte:sst2; repeatable")
-    r.add_argument("--task-def", action="append", metavar="NAME=SOURCE(...)",
-                   help="a task beyond GLUE: NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) or "
-                        "NAME=hub(id=DATASET,text=COL,labels=A;B); repeatable")
-    r.add_argument("--no-keep-models", dest="keep_models", action="store_false",
-                   help="do not keep finetuned weights (~90 MB each for MiniLM); outputs asked for later "
-                        "then need the training again")
+    r.add_argument(
+        "--shift",
+        action="append",
+        metavar="TASK:SOURCE",
+        help="also score on a shifted set, from the same training: rte:qnli, rte:wnli, "
+        "mnli:mnli(split=validation_mismatched), TASK:hub(id=...,fields=...,labels=...); repeatable",
+    )
+    r.add_argument(
+        "--ood",
+        action="append",
+        metavar="TASK:SOURCE",
+        help="also score OOD detection against another set's texts (labels unused): sst2:cola, rte:sst2; repeatable",
+    )
+    r.add_argument(
+        "--task-def",
+        action="append",
+        metavar="NAME=SOURCE(...)",
+        help="a task beyond GLUE: NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) or "
+        "NAME=hub(id=DATASET,text=COL,labels=A;B); repeatable",
+    )
+    r.add_argument(
+        "--no-keep-models",
+        dest="keep_models",
+        action="store_false",
+        help="do not keep finetuned weights (~90 MB each for MiniLM); outputs asked for later "
+        "then need the training again",
+    )
     r.add_argument(*flags.STORE, dest="output_dir", help="results store and artifacts (default ./calibench-runs)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
@@ -322,12 +337,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     console = _console()
     cfg = api.resolve_run(
-        args.methods, tasks=args.tasks, seeds=args.seeds, model=args.model, preset=args.preset,
-        train_size=args.train_size, full_train=args.full_train, data_seed=args.data_seed,
-        data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, epochs=args.epochs,
-        max_steps=args.max_steps, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
-        max_length=args.max_length, ece_bins=args.ece_bins, shift=args.shift, ood=args.ood,
-        task_defs=args.task_def, keep_models=args.keep_models,
+        args.methods,
+        tasks=args.tasks,
+        seeds=args.seeds,
+        model=args.model,
+        preset=args.preset,
+        train_size=args.train_size,
+        full_train=args.full_train,
+        data_seed=args.data_seed,
+        data_dir=args.data_dir,
+        output_dir=args.output_dir,
+        device=args.device,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        precision=args.precision,
+        max_length=args.max_length,
+        ece_bins=args.ece_bins,
+        shift=args.shift,
+        ood=args.ood,
+        task_defs=args.task_def,
+        keep_models=args.keep_models,
     )
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
 
@@ -346,10 +377,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             for s in plan.trainings:
                 infs = ", ".join(n for n, _ in s.inferences)
                 console.print(f"  train {s.data.task} {s.recipe} seed {s.seed} -> {infs}  [dim]{s.key}[/dim]")
-            for task, sets in plan.eval_sets.items():
+            for sets in plan.eval_sets.values():
                 for es in sets:
-                    console.print(f"  {es.spec.kind:>5} {es.spec.pair}: {es.stats['n']} rows from {es.stats['source']}"
-                                  f"  [dim]{es.fingerprint}[/dim]")
+                    console.print(
+                        f"  {es.spec.kind:>5} {es.spec.pair}: {es.stats['n']} rows from {es.stats['source']}"
+                        f"  [dim]{es.fingerprint}[/dim]"
+                    )
             return 0
 
         def on_event(event: str, spec: Any, msg: str) -> None:
@@ -380,11 +413,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     s = result.summary
     for line in s.repaired:
         console.print(f"[yellow]repaired[/yellow] {line}")
-    console.print(f"plan: {result.plan.describe()}; trained {len(s.trained)}, "
-                  + (f"predictions only {len(s.predicted)}, " if s.predicted else "") + f"reused {len(s.skipped)}, "
-                  f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
-                  + (f", taken over by another sweep {len(s.lost)}" if s.lost else "") + "; "
-                  f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused")
+    console.print(
+        f"plan: {result.plan.describe()}; trained {len(s.trained)}, "
+        + (f"predictions only {len(s.predicted)}, " if s.predicted else "")
+        + f"reused {len(s.skipped)}, "
+        f"failed {len(s.failed)}, busy elsewhere {len(s.busy)}"
+        + (f", taken over by another sweep {len(s.lost)}" if s.lost else "")
+        + "; "
+        f"{s.evaluated} evaluation(s) computed, {s.reused_evaluations} reused"
+    )
     if result.records:
         console.print(results_table(result.records, title="calibench results (test half)"))
         if result.verdict:
@@ -694,10 +731,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
-    command = command_line("leaderboard", source=source, options=opts, tasks=args.tasks, methods=args.methods,
-                           model=args.model, extra=extra)
-    text = api.leaderboard_markdown(lb, runs, command=command, results_dir=args.results_dir,
-                                    extra_runs=_extra_runs(args))
+    command = command_line(
+        "leaderboard",
+        source=source,
+        options=opts,
+        tasks=args.tasks,
+        methods=args.methods,
+        model=args.model,
+        extra=extra,
+    )
+    text = api.leaderboard_markdown(
+        lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args)
+    )
     if args.check:
         path = Path(args.check)
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
@@ -748,8 +793,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
     opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
-    command = command_line("report", source=source, options=opts, tasks=args.tasks, methods=args.methods,
-                           model=args.model, extra=[flags.OUTPUT, args.out])
+    command = command_line(
+        "report",
+        source=source,
+        options=opts,
+        tasks=args.tasks,
+        methods=args.methods,
+        model=args.model,
+        extra=[flags.OUTPUT, args.out],
+    )
     index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args))
     print(f"wrote {index}")
     return 0

@@ -128,14 +128,21 @@ class TrainingSpec:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "TrainingSpec":
+    def from_json(cls, d: dict[str, Any]) -> TrainingSpec:
         data = DataSpec(**d["data"], data_dir=d.get("data_dir"), task_def=d.get("task_def"))
         hyper = Hyper(**{f.name: d["hyper"][f.name] for f in fields(Hyper) if f.name in d["hyper"]})
         inf = tuple((n, tuple(sorted(o.items()))) for n, o in d.get("inferences", [["deterministic", {}]]))
-        return cls(data=data, recipe=d["recipe"], recipe_options=d["recipe_options"], model=d["model"],
-                   seed=d["seed"], hyper=hyper, inferences=inf,
-                   need_train_logits=d.get("need_train_logits", False),
-                   eval_sets=tuple(tuple(e) for e in d.get("eval_sets", ())))
+        return cls(
+            data=data,
+            recipe=d["recipe"],
+            recipe_options=d["recipe_options"],
+            model=d["model"],
+            seed=d["seed"],
+            hyper=hyper,
+            inferences=inf,
+            need_train_logits=d.get("need_train_logits", False),
+            eval_sets=tuple(tuple(e) for e in d.get("eval_sets", ())),
+        )
 
     def with_(self, **changes: Any) -> TrainingSpec:
         return replace(self, **changes)

@@ -154,7 +154,10 @@ PRESETS["paper-full-steps"] = replace(
 # RTE with its two offline shift pairs and SST-2 sentences as OOD inputs (predictions on
 # QNLI's 5,463 validation rows add about a minute per training on CPU)
 PRESETS["cpu-shift"] = replace(
-    _CPU, name="cpu-shift", tasks=("rte",), train_size=1000,
+    _CPU,
+    name="cpu-shift",
+    tasks=("rte",),
+    train_size=1000,
     description="cpu on RTE (1,000 examples), also scored on QNLI and WNLI (shift) and SST-2 sentences (OOD)",
     eval_sets=(("shift", "rte:qnli"), ("shift", "rte:wnli"), ("ood", "rte:sst2")),
 )

@@ -71,8 +71,12 @@ def test_extra_outputs_are_not_part_of_the_training_identity():
     from calibench.config import DataSpec, TrainingSpec
 
     base = TrainingSpec(data=DataSpec(task="rte", fingerprint="f"), recipe="baseline")
-    more = base.with_(eval_sets=(("shift-qnli", "rte:qnli", "abc"),), outputs_only=True, stored=("k",),
-                      data=DataSpec(task="rte", fingerprint="f", task_def="x=files(...)"))
+    more = base.with_(
+        eval_sets=(("shift-qnli", "rte:qnli", "abc"),),
+        outputs_only=True,
+        stored=("k",),
+        data=DataSpec(task="rte", fingerprint="f", task_def="x=files(...)"),
+    )
     assert more.key == base.key
     back = TrainingSpec.from_json(more.to_json())
     assert back.eval_sets == more.eval_sets and back.data.task_def == "x=files(...)" and back.key == base.key

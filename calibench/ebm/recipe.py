@@ -121,8 +121,9 @@ class EBMRecipe(Recipe):
         from calibench.ebm.energy import make_scalar_head, resolve_energy
 
         if resolve_energy(self.energy).needs_scalar_head:
-            model.extra_heads[SCALAR_HEAD_KEY] = make_scalar_head(model.hidden_size, self.options["scalar_head"],
-                                                              model.dropout_p)
+            model.extra_heads[SCALAR_HEAD_KEY] = make_scalar_head(
+                model.hidden_size, self.options["scalar_head"], model.dropout_p
+            )
 
     def setup(self, ctx) -> None:
         from calibench.ebm.casing import warn_on_case_mismatch

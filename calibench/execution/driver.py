@@ -47,8 +47,7 @@ class Summary:
     repaired: list[str] = field(default_factory=list)  # damaged or missing artifacts found and regenerated
 
 
-def stored_outputs(store: Store, spec: TrainingSpec,
-                   damaged: list[str] | None = None) -> tuple[list[str], bool]:
+def stored_outputs(store: Store, spec: TrainingSpec, damaged: list[str] | None = None) -> tuple[list[str], bool]:
     """The prediction keys this plan needs that are stored with an intact artifact (in-domain
     and on every extra evaluation set), and whether that is all of them.
 
@@ -125,12 +124,22 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
         earlier = claimed.get("record") or {}
         sets = {**earlier.get("eval_sets", {}), **record.get("eval_sets", {})}
         fitted = {**earlier.get("inference_params", {}), **record.get("inference_params", {})}
-        record = {**earlier, "eval_sets": sets, "inference_params": fitted,
-                  "added_outputs": [*earlier.get("added_outputs", []), record]}
+        record = {
+            **earlier,
+            "eval_sets": sets,
+            "inference_params": fitted,
+            "added_outputs": [*earlier.get("added_outputs", []), record],
+        }
     for pkey, p in out.predictions.items():
         # the artifact carries its rows too, so a damaged database can be rebuilt from the artifacts
-        meta = {"inference": p["inference"], "options": p["options"], "training_key": out.key,
-                "splits": p["splits"], "spec": claimed.get("spec"), "record": record}
+        meta = {
+            "inference": p["inference"],
+            "options": p["options"],
+            "training_key": out.key,
+            "splits": p["splits"],
+            "spec": claimed.get("spec"),
+            "record": record,
+        }
         if "eval_set" in p:  # logits on an extra evaluation set
             meta.update(parent=p["parent"], eval_set=p["eval_set"])
         store.artifacts.write(LOGITS, pkey, arrays=p["arrays"], json_data=meta)
@@ -234,8 +243,11 @@ def run_trainings(
         track(key)
 
     store.artifacts.remove_stale_tmp()  # folders of writers killed mid-write
-    pending = [(with_outputs_only(store, spec), attempts) for spec in plan.trainings
-               if (attempts := needs_run(spec)) is not None]
+    pending = [
+        (with_outputs_only(store, spec), attempts)
+        for spec in plan.trainings
+        if (attempts := needs_run(spec)) is not None
+    ]
 
     with leases:
 

@@ -106,8 +106,11 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
                 summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}/{set_id}")
                 continue
             if arrays is None:
-                arrays = (member_arrays(store, ev.member_keys) if ev.member_keys
-                          else store.artifacts.read(LOGITS, ev.prediction_key).arrays)
+                arrays = (
+                    member_arrays(store, ev.member_keys)
+                    if ev.member_keys
+                    else store.artifacts.read(LOGITS, ev.prediction_key).arrays
+                )
             extra = _set_arrays(store, pkeys, set_id, fingerprint)
             es = sets[set_id]
             task = get_task(ev.task)
@@ -118,20 +121,36 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
                 saved = {"test_probs": probs, "test_labels": extra["labels"]}
             else:
                 test_probs, _ = calibrate(ev.method, ev.calibrator, arrays)
-                in_s = ood_scores(test_probs.astype(np.float32).astype(np.float64), arrays["test_logits"],
-                                  extra.get("test_energy"))
+                in_s = ood_scores(
+                    test_probs.astype(np.float32).astype(np.float64), arrays["test_logits"], extra.get("test_energy")
+                )
                 out_s = ood_scores(probs.astype(np.float64), extra["logits"], extra.get("energy"))
                 metrics = ood_result_metrics(in_s, out_s)
                 saved = {f"in_{k}": v.astype(np.float32) for k, v in in_s.items()}
                 saved.update({f"out_{k}": v.astype(np.float32) for k, v in out_s.items()})
             record = {
-                **{k: v for k, v in (in_domain or {}).items() if k in ("recipe", "inference", "model", "config",
-                                                                       "training", "members")},
-                "key": rkey, "method": ev.method.label, "task": ev.task, "seed": ev.seed, "model": spec.model,
-                "eval_set": set_id, "eval_kind": es.spec.kind, "pair": es.spec.pair, "eval_set_stats": es.stats,
-                "in_domain_key": base_key, "fingerprint": spec.data.fingerprint, "eval_set_fingerprint": fingerprint,
-                "training_key": ev.training_key, "prediction_key": ekey, "calibrator": cal_record,
-                "metrics": metrics, "n_test": len(extra["labels"]),
+                **{
+                    k: v
+                    for k, v in (in_domain or {}).items()
+                    if k in ("recipe", "inference", "model", "config", "training", "members")
+                },
+                "key": rkey,
+                "method": ev.method.label,
+                "task": ev.task,
+                "seed": ev.seed,
+                "model": spec.model,
+                "eval_set": set_id,
+                "eval_kind": es.spec.kind,
+                "pair": es.spec.pair,
+                "eval_set_stats": es.stats,
+                "in_domain_key": base_key,
+                "fingerprint": spec.data.fingerprint,
+                "eval_set_fingerprint": fingerprint,
+                "training_key": ev.training_key,
+                "prediction_key": ekey,
+                "calibrator": cal_record,
+                "metrics": metrics,
+                "n_test": len(extra["labels"]),
             }
             # the record travels with its arrays, so a damaged database can be rebuilt from them
             store.artifacts.write(PROBS, rkey, arrays=saved, json_data={"record": record})

@@ -44,8 +44,9 @@ def result_key(
     )
 
 
-def calibrate(method: MethodSpec, calibrator: Calibrator | None, arrays: dict[str, np.ndarray],
-              logits: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any] | None]:
+def calibrate(
+    method: MethodSpec, calibrator: Calibrator | None, arrays: dict[str, np.ndarray], logits: np.ndarray | None = None
+) -> tuple[np.ndarray, dict[str, Any] | None]:
     """Test probabilities for ``method`` from its prediction arrays, and the calibrator's record.
 
     ``calibrator`` is the planner's resolved (unfitted) instance; a copy of it is fitted, so one

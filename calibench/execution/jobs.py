@@ -128,7 +128,9 @@ def build_context(
 
 
 @contextlib.contextmanager
-def finetuned(spec: TrainingSpec, recipe: Any, build: Any, keep_model: bool) -> Iterator[tuple[Any, Any, Any, str | None]]:
+def finetuned(
+    spec: TrainingSpec, recipe: Any, build: Any, keep_model: bool
+) -> Iterator[tuple[Any, Any, Any, str | None]]:
     """``(ctx, encoded, train_log, why_trained)`` with the spec's finetuned model, inside its LoRA
     adapters (if the recipe has them) for the ``with`` block.
 
@@ -199,8 +201,9 @@ def run_training(
         restored = log is None
         stored = set(spec.stored) if restored else set()
         fields_ = ctx.task.text_fields
-        enc_sets = {es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length)
-                    for es in eval_sets}
+        enc_sets = {
+            es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length) for es in eval_sets
+        }
 
         out = TrainingOutput(key=spec.key)
         wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
@@ -226,8 +229,12 @@ def run_training(
                 for split in wanted:
                     arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
                     arrays[f"{split}_labels"] = enc[split].labels
-                out.predictions[pkey] = {"inference": name, "options": inference.options, "arrays": arrays,
-                                         "splits": wanted}
+                out.predictions[pkey] = {
+                    "inference": name,
+                    "options": inference.options,
+                    "arrays": arrays,
+                    "splits": wanted,
+                }
             if inference.fitted_params():
                 fitted[pkey] = inference.fitted_params()
             for es, ekey in zip(eval_sets, todo):
@@ -235,13 +242,21 @@ def run_training(
                     continue
                 # seeded per set, so a set predicted in a later run gets the same numbers
                 seed_everything(spec.seed + 1 + int(config_hash(es.spec.id, 8), 16) % 100_000)
-                e_arrays = {"logits": inference.predict(model, enc_sets[es.spec.id], ctx),
-                            "labels": enc_sets[es.spec.id].labels}
+                e_arrays = {
+                    "logits": inference.predict(model, enc_sets[es.spec.id], ctx),
+                    "labels": enc_sets[es.spec.id].labels,
+                }
                 e_out, e_in = energy(es.spec.id, enc_sets[es.spec.id]), energy("test", enc["test"])
                 if e_out is not None:
                     e_arrays["energy"], e_arrays["test_energy"] = e_out, e_in
-                out.predictions[ekey] = {"inference": name, "options": inference.options, "arrays": e_arrays,
-                                         "splits": [es.spec.id], "parent": pkey, "eval_set": es.stats}
+                out.predictions[ekey] = {
+                    "inference": name,
+                    "options": inference.options,
+                    "arrays": e_arrays,
+                    "splits": [es.spec.id],
+                    "parent": pkey,
+                    "eval_set": es.stats,
+                }
     import torch
 
     common = {

@@ -80,7 +80,9 @@ def load_eval_sets(spec: Any) -> list[Any]:
     for set_id, definition, fingerprint in spec.eval_sets:
         es = load_eval_set(parse_eval_set(definition, set_id.split("-", 1)[0]), spec.data.data_dir)
         if es.fingerprint != fingerprint:
-            raise FingerprintMismatch(f"evaluation set {set_id}: the data changed since this job was planned "
-                                      f"(fingerprint {es.fingerprint} != {fingerprint}); re-run the command")
+            raise FingerprintMismatch(
+                f"evaluation set {set_id}: the data changed since this job was planned "
+                f"(fingerprint {es.fingerprint} != {fingerprint}); re-run the command"
+            )
         out.append(es)
     return out

@@ -48,9 +48,11 @@ class Plan:
     def describe(self) -> str:
         n_m = len({e.method.label for e in self.evaluations})
         n_sets = sum(len(v) for v in self.eval_sets.values())
-        return (f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
-                f"of {n_m} method(s) on {len(self.split_stats)} task(s)"
-                + (f" and {n_sets} extra evaluation set(s)" if n_sets else ""))
+        return (
+            f"{len(self.trainings)} distinct training(s), {len(self.evaluations)} evaluation(s) "
+            f"of {n_m} method(s) on {len(self.split_stats)} task(s)"
+            + (f" and {n_sets} extra evaluation set(s)" if n_sets else "")
+        )
 
 
 def _request(
@@ -93,8 +95,10 @@ def make_plan(
     task_names = [get_task(t).name for t in tasks]
     for es in eval_sets:
         if es.target not in task_names:
-            raise OptionError(f"--{es.kind} {es.text}: the run does not train {es.target!r} (its tasks: "
-                             f"{', '.join(task_names)}); add it with --tasks")
+            raise OptionError(
+                f"--{es.kind} {es.text}: the run does not train {es.target!r} (its tasks: "
+                f"{', '.join(task_names)}); add it with --tasks"
+            )
 
     recipe_defaults = recipe_defaults or {}
     resolved = []
@@ -117,8 +121,14 @@ def make_plan(
         splits = prepare_splits(task, data_dir=data_dir, train_size=train_size, data_seed=data_seed)
         plan.split_stats[task.name] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
         task_def = task.source.definition if task.source is not None and task.source.definition else None
-        data = DataSpec(task=task.name, train_size=train_size, data_seed=data_seed, data_dir=data_dir,
-                        fingerprint=splits.fingerprint, task_def=task_def)
+        data = DataSpec(
+            task=task.name,
+            train_size=train_size,
+            data_seed=data_seed,
+            data_dir=data_dir,
+            fingerprint=splits.fingerprint,
+            task_def=task_def,
+        )
         loaded = {}
         for es in eval_sets:
             if es.target == task.name and es.id not in loaded:
@@ -129,8 +139,16 @@ def make_plan(
         hyper.validate()
         for seed in seeds:
             for m, (r_name, r_opts), inference, calibrator in resolved:
-                spec = TrainingSpec(data=data, recipe=r_name, recipe_options=r_opts, model=model,
-                                    seed=seed, hyper=hyper, inferences=(), eval_sets=outputs)
+                spec = TrainingSpec(
+                    data=data,
+                    recipe=r_name,
+                    recipe_options=r_opts,
+                    model=model,
+                    seed=seed,
+                    hyper=hyper,
+                    inferences=(),
+                    eval_sets=outputs,
+                )
                 train_logits = calibrator is not None and calibrator.fit_on == "train"
                 if isinstance(inference, Ensemble):
                     members = [

@@ -192,10 +192,12 @@ def score(
                     summary.records.append(stored)
                     summary.reused += 1
                     continue
-                probs, metrics, cal_record = evaluate_method(m, calibrators[m.label], arrays, task_metric,
-                                                            metric_options)
-                store.artifacts.write("probs", rkey, arrays={"test_probs": probs.astype("float32"),
-                                                             "test_labels": p.test.labels})
+                probs, metrics, cal_record = evaluate_method(
+                    m, calibrators[m.label], arrays, task_metric, metric_options
+                )
+                store.artifacts.write(
+                    "probs", rkey, arrays={"test_probs": probs.astype("float32"), "test_labels": p.test.labels}
+                )
                 record = ResultRecord(
                     key=rkey,
                     method=m.label,

@@ -90,7 +90,7 @@ class Recipe(_Configurable, ABC):
     def setup(self, ctx: TrainContext) -> None:
         """Called once before training: add heads to ``ctx.model``, prepare noise, etc."""
 
-    def add_heads(self, model: "Classifier") -> None:
+    def add_heads(self, model: Classifier) -> None:
         """Add the recipe's own heads to ``model`` (none by default). Called by ``setup`` and
         before a kept model's weights are loaded back, so both build the same modules."""
 

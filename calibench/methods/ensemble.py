@@ -43,8 +43,10 @@ MAX_MEMBERS = 1000
 def member_seed(run_seed: int, member: int) -> int:
     """The training seed of member ``member`` of run seed ``run_seed`` (member 0 is the run seed)."""
     if not 0 <= run_seed < MEMBER_SEED_STRIDE:
-        raise OptionError(f"ensembles need run seeds in 0..{MEMBER_SEED_STRIDE - 1} (got {run_seed}), so that the "
-                         f"members of different seeds never overlap; pick smaller --seeds")
+        raise OptionError(
+            f"ensembles need run seeds in 0..{MEMBER_SEED_STRIDE - 1} (got {run_seed}), so that the "
+            f"members of different seeds never overlap; pick smaller --seeds"
+        )
     return run_seed + MEMBER_SEED_STRIDE * member
 
 

@@ -75,11 +75,14 @@ def resolve_lora_options(given: dict[str, Any]) -> dict[str, Any]:
     if given.get("lora_r") is None:
         extra = sorted(k for k, v in given.items() if k != "lora_r" and v != LORA_DEFAULTS[k])
         if extra:
-            raise OptionError(f"{', '.join(extra)} given without lora_r; add lora_r=8 (the adapters' rank) "
-                             f"to finetune with LoRA")
+            raise OptionError(
+                f"{', '.join(extra)} given without lora_r; add lora_r=8 (the adapters' rank) to finetune with LoRA"
+            )
         return {}
     if importlib.util.find_spec("peft") is None:  # checked when the plan is built, before any training
-        raise MissingDependency("LoRA finetuning needs the peft package: pip install 'calibench[lora]' (or pip install peft)")
+        raise MissingDependency(
+            "LoRA finetuning needs the peft package: pip install 'calibench[lora]' (or pip install peft)"
+        )
     o = {**LORA_DEFAULTS, **given}
     r = o["lora_r"]
     if not isinstance(r, int) or isinstance(r, bool) or r < 1:
@@ -152,8 +155,10 @@ def lora_adapters(classifier: nn.Module, settings: LoraSettings) -> Iterator[Any
     try:
         tuner = LoraModel(encoder, settings.peft_config(), "calibench")
     except ValueError as exc:  # no module matched the target names
-        raise OptionError(f"LoRA: {str(exc).splitlines()[0]} Pass lora_targets with this encoder's linear module "
-                         f"names separated by '|' (BERT/RoBERTa: query|key|value|dense), or all-linear") from None
+        raise OptionError(
+            f"LoRA: {str(exc).splitlines()[0]} Pass lora_targets with this encoder's linear module "
+            f"names separated by '|' (BERT/RoBERTa: query|key|value|dense), or all-linear"
+        ) from None
     try:
         yield tuner
     finally:

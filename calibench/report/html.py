@@ -224,10 +224,15 @@ def write_report(
     body += [f'<p class="note">Note: {esc(n)}.</p>' for n in lb.notes]
     nav = " · ".join(f'<a href="#metric-{esc(b.metric)}">{esc(b.title)}</a>' for b in lb.boards)
     kinds = {r.kind for r in extra_runs}
-    extra_nav = ("".join(f' · <a href="#{k}">{t}</a>' for k, t in (("shift", "in- vs out-of-domain"),
-                                                                   ("ood", "OOD detection")) if k in kinds))
-    body.append(f"<p>Tables: {nav} · <a href=\"#reliability\">reliability diagrams</a>{extra_nav} · "
-                "<a href=\"#protocol\">protocol</a></p>")
+    extra_nav = "".join(
+        f' · <a href="#{k}">{t}</a>'
+        for k, t in (("shift", "in- vs out-of-domain"), ("ood", "OOD detection"))
+        if k in kinds
+    )
+    body.append(
+        f'<p>Tables: {nav} · <a href="#reliability">reliability diagrams</a>{extra_nav} · '
+        '<a href="#protocol">protocol</a></p>'
+    )
     for board in lb.boards:
         body.append(board_html(lb, board))
         body.append(comparisons_html(lb, board))

@@ -18,10 +18,16 @@ import numpy as np
 
 #: OOD metrics on the board: (key, header, higher is better)
 OOD_COLUMNS: tuple[tuple[str, str, bool], ...] = (
-    ("auroc", "AUROC", True), ("aupr_in", "AUPR-in", True), ("aupr_out", "AUPR-out", True), ("fpr95", "FPR@95", False),
+    ("auroc", "AUROC", True),
+    ("aupr_in", "AUPR-in", True),
+    ("aupr_out", "AUPR-out", True),
+    ("fpr95", "FPR@95", False),
 )
-SCORE_NAMES: dict[str, str] = {"msp": "max softmax prob.", "neg_energy": "logsumexp (−energy)",
-                               "neg_ebm_energy": "−EBM energy (scalar head)"}
+SCORE_NAMES: dict[str, str] = {
+    "msp": "max softmax prob.",
+    "neg_energy": "logsumexp (−energy)",
+    "neg_ebm_energy": "−EBM energy (scalar head)",
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,8 +44,13 @@ class ExtraRun:
         return str(self.record["eval_kind"])
 
 
-def load_extra_runs(store_dir: str | Path, *, tasks: Sequence[str] | None = None,
-                    methods: Sequence[str] | None = None, model: str | None = None) -> list[ExtraRun]:
+def load_extra_runs(
+    store_dir: str | Path,
+    *,
+    tasks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    model: str | None = None,
+) -> list[ExtraRun]:
     """Results on extra evaluation sets in the store (none for older stores), with their arrays."""
     from calibench.store.db import Store
 
@@ -49,8 +60,11 @@ def load_extra_runs(store_dir: str | Path, *, tasks: Sequence[str] | None = None
     try:
         out = []
         for rec in store.results(eval_set="extra"):
-            if (tasks and rec["task"] not in tasks) or (methods and rec["method"] not in methods) or (
-                    model and rec["model"] != model):
+            if (
+                (tasks and rec["task"] not in tasks)
+                or (methods and rec["method"] not in methods)
+                or (model and rec["model"] != model)
+            ):
                 continue
             twin = store.result(rec["in_domain_key"])
             in_arrays = store.artifacts.read("probs", twin["key"]).arrays if twin else None
@@ -152,34 +166,84 @@ def markdown_section(runs: Sequence[ExtraRun]) -> list[str]:
     out: list[str] = []
     srows = shift_rows(runs)
     if srows:
-        out += ["", "## In-domain vs out-of-domain", "",
-                ("The same finetuned models scored on their task's test half (in) and on a shifted set (out); "
+        out += [
+            "",
+            "## In-domain vs out-of-domain",
+            "",
+            (
+                "The same finetuned models scored on their task's test half (in) and on a shifted set (out); "
                 "calibrators are fitted on in-domain data only (the dev half unless a method says fit_on=train). Mean ± sd over seeds, recomputed from the "
-                "stored per-example probabilities. ΔECE = ECE out − ECE in."), ""]
+                "stored per-example probabilities. ΔECE = ECE out − ECE in."
+            ),
+            "",
+        ]
         table = []
         for r in srows:
             d = np.mean(r.values["ece_out"]) - np.mean(r.values["ece_in"])
-            table.append([code(r.pair), code(r.method), str(len(r.seeds)), str(r.n_out),
-                          _mean_sd(r.values["acc_in"]), _mean_sd(r.values["acc_out"]),
-                          _mean_sd(r.values["ece_in"]), _mean_sd(r.values["ece_out"]), f"{d:+.3f}"])
-        out += _table(["Pair", "Method", "Seeds", "n out", "Acc in ↑", "Acc out ↑", "ECE in ↓", "ECE out ↓", "ΔECE"],
-                      ["l", "l", "r", "r", "r", "r", "r", "r", "r"], table)
+            table.append(
+                [
+                    code(r.pair),
+                    code(r.method),
+                    str(len(r.seeds)),
+                    str(r.n_out),
+                    _mean_sd(r.values["acc_in"]),
+                    _mean_sd(r.values["acc_out"]),
+                    _mean_sd(r.values["ece_in"]),
+                    _mean_sd(r.values["ece_out"]),
+                    f"{d:+.3f}",
+                ]
+            )
+        out += _table(
+            ["Pair", "Method", "Seeds", "n out", "Acc in ↑", "Acc out ↑", "ECE in ↓", "ECE out ↓", "ΔECE"],
+            ["l", "l", "r", "r", "r", "r", "r", "r", "r"],
+            table,
+        )
     orows = ood_rows(runs)
     if orows:
-        out += ["", "## OOD detection", "",
-                ("The in-distribution test half (positives) against another set's inputs, its labels unused; each score "
+        out += [
+            "",
+            "## OOD detection",
+            "",
+            (
+                "The in-distribution test half (positives) against another set's inputs, its labels unused; each score "
                 "is higher for more in-distribution inputs. AUPR-in / AUPR-out take the in- / out-of-distribution "
                 "examples as positives; FPR@95: the share of OOD inputs scored above the threshold that keeps 95% "
-                "of the in-distribution ones. Mean ± sd over seeds."), ""]
-        table = [[code(r.pair), code(r.method), SCORE_NAMES[r.score], str(len(r.seeds)), f"{r.n[0]} / {r.n[1]}",
-                  *(_mean_sd(r.values[k]) for k, _h, _u in OOD_COLUMNS)] for r in orows]
-        out += _table(["Pair", "Method", "Score", "Seeds", "n in / out",
-                       *(f"{h} {'↑' if up else '↓'}" for _k, h, up in OOD_COLUMNS)],
-                      ["l", "l", "l", "r", "r", "r", "r", "r", "r"], table)
+                "of the in-distribution ones. Mean ± sd over seeds."
+            ),
+            "",
+        ]
+        table = [
+            [
+                code(r.pair),
+                code(r.method),
+                SCORE_NAMES[r.score],
+                str(len(r.seeds)),
+                f"{r.n[0]} / {r.n[1]}",
+                *(_mean_sd(r.values[k]) for k, _h, _u in OOD_COLUMNS),
+            ]
+            for r in orows
+        ]
+        out += _table(
+            [
+                "Pair",
+                "Method",
+                "Score",
+                "Seeds",
+                "n in / out",
+                *(f"{h} {'↑' if up else '↓'}" for _k, h, up in OOD_COLUMNS),
+            ],
+            ["l", "l", "l", "r", "r", "r", "r", "r", "r"],
+            table,
+        )
     flags = added_with(runs)
     if out and flags:
-        out += ["", (f"These sets come from the same trainings as the boards above: add {code(flags)} to their "
-                "`calibench run` command (predictions only: the finetuned models are kept).")]
+        out += [
+            "",
+            (
+                f"These sets come from the same trainings as the boards above: add {code(flags)} to their "
+                "`calibench run` command (predictions only: the finetuned models are kept)."
+            ),
+        ]
     return out
 
 
@@ -190,27 +254,47 @@ def html_section(runs: Sequence[ExtraRun], save: Any) -> str:
     parts: list[str] = []
     srows = shift_rows(runs)
     if srows:
-        head = "".join(f"<th>{h}</th>" for h in ("Pair", "Method", "Seeds", "n out", "Acc in ↑", "Acc out ↑",
-                                                  "ECE in ↓", "ECE out ↓", "ΔECE"))
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in ("Pair", "Method", "Seeds", "n out", "Acc in ↑", "Acc out ↑", "ECE in ↓", "ECE out ↓", "ΔECE")
+        )
         body = "".join(
             f"<tr><td><code>{esc(r.pair)}</code></td><td><code>{esc(r.method)}</code></td><td>{len(r.seeds)}</td>"
             f"<td>{r.n_out}</td><td>{_mean_sd(r.values['acc_in'])}</td><td>{_mean_sd(r.values['acc_out'])}</td>"
             f"<td>{_mean_sd(r.values['ece_in'])}</td><td>{_mean_sd(r.values['ece_out'])}</td>"
-            f"<td>{np.mean(r.values['ece_out']) - np.mean(r.values['ece_in']):+.3f}</td></tr>" for r in srows)
-        parts.append('<h2 id="shift">In-domain vs out-of-domain</h2><p class="legend">The same finetuned models on '
-                     "their task's test half (in) and on a shifted set (out); calibrators fitted on in-domain data only"
-                     f" (the dev half unless a method says fit_on=train). Mean ± sd over seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            f"<td>{np.mean(r.values['ece_out']) - np.mean(r.values['ece_in']):+.3f}</td></tr>"
+            for r in srows
+        )
+        parts.append(
+            '<h2 id="shift">In-domain vs out-of-domain</h2><p class="legend">The same finetuned models on '
+            "their task's test half (in) and on a shifted set (out); calibrators fitted on in-domain data only"
+            f" (the dev half unless a method says fit_on=train). Mean ± sd over seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
     orows = ood_rows(runs)
     if orows:
-        head = "".join(f"<th>{h}</th>" for h in ("Pair", "Method", "Score", "Seeds", "n in / out",
-                                                  *(f"{h} {'↑' if up else '↓'}" for _k, h, up in OOD_COLUMNS)))
+        head = "".join(
+            f"<th>{h}</th>"
+            for h in (
+                "Pair",
+                "Method",
+                "Score",
+                "Seeds",
+                "n in / out",
+                *(f"{h} {'↑' if up else '↓'}" for _k, h, up in OOD_COLUMNS),
+            )
+        )
         body = "".join(
             f"<tr><td><code>{esc(r.pair)}</code></td><td><code>{esc(r.method)}</code></td><td>{esc(SCORE_NAMES[r.score])}</td>"
             f"<td>{len(r.seeds)}</td><td>{r.n[0]} / {r.n[1]}</td>"
-            + "".join(f"<td>{_mean_sd(r.values[k])}</td>" for k, _h, _u in OOD_COLUMNS) + "</tr>" for r in orows)
-        parts.append('<h2 id="ood">OOD detection</h2><p class="legend">In-distribution test half against the OOD '
-                     "inputs (labels unused); every score is higher for more in-distribution inputs. Mean ± sd over "
-                     f"seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            + "".join(f"<td>{_mean_sd(r.values[k])}</td>" for k, _h, _u in OOD_COLUMNS)
+            + "</tr>"
+            for r in orows
+        )
+        parts.append(
+            '<h2 id="ood">OOD detection</h2><p class="legend">In-distribution test half against the OOD '
+            "inputs (labels unused); every score is higher for more in-distribution inputs. Mean ± sd over "
+            f"seeds.</p><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
         parts.append('<h3>Score histograms (in vs out)</h3><div class="grid">')
         groups: dict[tuple[str, str, str], list[ExtraRun]] = defaultdict(list)
         for r in runs:
@@ -223,10 +307,15 @@ def html_section(runs: Sequence[ExtraRun], save: Any) -> str:
             outs = np.concatenate([r.arrays[f"out_{score}"] for r in rs])
             png = score_histogram_png(ins, outs, title=f"{pair} / {method}", xlabel=SCORE_NAMES[score])
             src = save(image_name("ood", pair.replace("→", "-to-"), method, score), png)
-            caption = (f"<code>{esc(method)}</code> on <code>{esc(pair)}</code>: {esc(SCORE_NAMES[score])}, "
-                       f"{len(rs)} seed(s) pooled, {len(ins)} in / {len(outs)} out")
-            parts.append("<figure>" + _img(src, f"OOD score histogram of {method} on {pair} ({score})", 380, 300)
-                         + f"<figcaption>{caption}</figcaption></figure>")
+            caption = (
+                f"<code>{esc(method)}</code> on <code>{esc(pair)}</code>: {esc(SCORE_NAMES[score])}, "
+                f"{len(rs)} seed(s) pooled, {len(ins)} in / {len(outs)} out"
+            )
+            parts.append(
+                "<figure>"
+                + _img(src, f"OOD score histogram of {method} on {pair} ({score})", 380, 300)
+                + f"<figcaption>{caption}</figcaption></figure>"
+            )
         parts.append("</div>")
     return "".join(parts)
 
@@ -267,7 +356,9 @@ def eval_set_table(records: Sequence[dict[str, Any]]) -> Any:
         t.add_column(col)
     for r in sorted(records, key=lambda r: (r["pair"], r["method"], r["seed"])):
         m = r["metrics"]
-        cells = [f"{m[k]['value']:.3f}" if k in m else "–" for k in
-                 ("accuracy", "ece", "ood_auroc_msp", "ood_auroc_neg_energy", "ood_auroc_neg_ebm_energy")]
+        cells = [
+            f"{m[k]['value']:.3f}" if k in m else "–"
+            for k in ("accuracy", "ece", "ood_auroc_msp", "ood_auroc_neg_energy", "ood_auroc_neg_ebm_energy")
+        ]
         t.add_row(r["pair"], r["eval_kind"], r["method"], str(r["seed"]), str(r["n_test"]), *cells)
     return t

@@ -65,9 +65,13 @@ def check_store(store: Store) -> list[Problem]:
         damage = store.artifacts.damage(LOGITS, r["key"])
         if damage is not None:
             broken_logits.add(r["key"])
-            problems.append(Problem(f"{_training_name(spec_of(r['training_key']), r['training_key'])}: logits "
-                                    f"{r['key']} {damage}", f"{rerun} predicts it again from the kept model (or trains it again "
-                                    "without one) and recomputes its results"))
+            problems.append(
+                Problem(
+                    f"{_training_name(spec_of(r['training_key']), r['training_key'])}: logits {r['key']} {damage}",
+                    f"{rerun} predicts it again from the kept model (or trains it again "
+                    "without one) and recomputes its results",
+                )
+            )
     for r in half_done:
         problems.append(
             Problem(f"training {r['key']}: done without its record or predictions", f"{rerun} trains it again")

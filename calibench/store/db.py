@@ -331,9 +331,19 @@ class Store:
             c.execute(
                 "INSERT OR REPLACE INTO results(key, training_key, prediction_key, task, method, seed, model, "
                 "fingerprint, record, created, eval_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, record["training_key"], record["prediction_key"], record["task"], record["method"],
-                 record["seed"], record["model"], record["fingerprint"], json.dumps(record, sort_keys=True),
-                 time.time(), record.get("eval_set", "test")),
+                (
+                    key,
+                    record["training_key"],
+                    record["prediction_key"],
+                    record["task"],
+                    record["method"],
+                    record["seed"],
+                    record["model"],
+                    record["fingerprint"],
+                    json.dumps(record, sort_keys=True),
+                    time.time(),
+                    record.get("eval_set", "test"),
+                ),
             )
 
     def result(self, key: str) -> dict[str, Any] | None:
@@ -346,8 +356,9 @@ class Store:
         with self._conn() as c:
             return c.execute("SELECT 1 FROM results WHERE key=?", (key,)).fetchone() is not None
 
-    def results(self, task: str | None = None, method: str | None = None,
-                eval_set: str | None = "test") -> list[dict[str, Any]]:
+    def results(
+        self, task: str | None = None, method: str | None = None, eval_set: str | None = "test"
+    ) -> list[dict[str, Any]]:
         """Stored records; by default those on the in-domain test half. ``eval_set``: one set's
         (``shift-qnli``), ``"extra"`` for every extra set's, None for all."""
         q, args = "SELECT record FROM results WHERE 1=1", []

@@ -74,19 +74,29 @@ def custom_task(
     if files is not None:
         missing = [s for s in ("train", "validation") if s not in files]
         if missing:
-            raise OptionError(f"task {name!r}: files= needs a {' and a '.join(missing)} file "
-                             "(the validation file is halved into dev and test)")
-        source = CustomSource("files", "", tuple((s, str(p)) for s, p in files.items()), tuple(text), label,
-                              definition=definition)
+            raise OptionError(
+                f"task {name!r}: files= needs a {' and a '.join(missing)} file "
+                "(the validation file is halved into dev and test)"
+            )
+        source = CustomSource(
+            "files", "", tuple((s, str(p)) for s, p in files.items()), tuple(text), label, definition=definition
+        )
     else:
         chosen = {"train": "train", "validation": "validation", **(splits or {})}
         source = CustomSource("hub", str(hub), tuple(chosen.items()), tuple(text), label, config, definition)
     fields = tuple(dict.fromkeys(text))
     if len(fields) != len(text):
         raise OptionError(f"task {name!r}: the same column {list(text)} cannot be both text fields")
-    return TaskSpec(name=name, hf_config=config or "", text_fields=fields, label_names=tuple(labels),
-                    metric=metric, hf_path=str(hub or ""), source=source,  # type: ignore[arg-type]
-                    description=description or f"custom task ({source.kind}: {hub or ', '.join(files or {})})")
+    return TaskSpec(
+        name=name,
+        hf_config=config or "",
+        text_fields=fields,
+        label_names=tuple(labels),
+        metric=metric,
+        hf_path=str(hub or ""),
+        source=source,  # type: ignore[arg-type]
+        description=description or f"custom task ({source.kind}: {hub or ', '.join(files or {})})",
+    )
 
 
 def parse_task_def(text: str) -> TaskSpec:
@@ -96,8 +106,10 @@ def parse_task_def(text: str) -> TaskSpec:
     name, eq, rest = text.partition("=")
     name = name.strip()
     if not eq or not name or not rest.strip():
-        raise OptionError(f"--task-def {text!r}: write NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) "
-                         "or NAME=hub(id=DATASET,text=COL,labels=A;B)")
+        raise OptionError(
+            f"--task-def {text!r}: write NAME=files(train=PATH,validation=PATH,text=COL,labels=A;B) "
+            "or NAME=hub(id=DATASET,text=COL,labels=A;B)"
+        )
     try:
         part_name, options = parse_call(rest)
     except SpecSyntaxError as exc:
@@ -111,9 +123,14 @@ def parse_task_def(text: str) -> TaskSpec:
     for needed in ("text", "labels"):
         if needed not in o:
             raise OptionError(f"--task-def {text!r}: give {needed}=... (e.g. text=sentence, labels=negative;positive)")
-    common: dict[str, Any] = {"text": as_list(o["text"]), "labels": as_list(o["labels"]),
-                              "label": str(o.get("label", "label")), "metric": str(o.get("metric", "accuracy")),
-                              "description": str(o.get("description", "")), "definition": text}
+    common: dict[str, Any] = {
+        "text": as_list(o["text"]),
+        "labels": as_list(o["labels"]),
+        "label": str(o.get("label", "label")),
+        "metric": str(o.get("metric", "accuracy")),
+        "description": str(o.get("description", "")),
+        "definition": text,
+    }
     if part_name == "files":
         for bad in ("id", "config"):
             if bad in o:
@@ -123,8 +140,9 @@ def parse_task_def(text: str) -> TaskSpec:
     if "id" not in o:
         raise OptionError(f"--task-def {text!r}: hub(...) needs id=DATASET (a Hugging Face dataset id)")
     splits = {s: str(o[s]) for s in ("train", "validation") if s in o}
-    return custom_task(name, hub=str(o["id"]), config=None if o.get("config") is None else str(o["config"]),
-                       splits=splits, **common)
+    return custom_task(
+        name, hub=str(o["id"]), config=None if o.get("config") is None else str(o["config"]), splits=splits, **common
+    )
 
 
 def register_task_def(text: str) -> TaskSpec:
@@ -154,10 +172,12 @@ def _hub_table(spec: TaskSpec, split: str) -> tuple[Any, list[str] | None, str]:
     try:
         ds = datasets.load_dataset(spec.source.location, spec.source.config, split=hub_split)
     except Exception as exc:  # offline, unknown id or split, auth: one message
-        raise DataError(f"task {spec.name}: could not load {spec.source.location!r}"
-                        + (f" (config {spec.source.config!r})" if spec.source.config else "")
-                        + f" split {hub_split!r} from the Hugging Face hub: {type(exc).__name__}: {exc}. Offline, "
-                        "save the splits as parquet/CSV/JSON-lines files and use files(...) instead") from exc
+        raise DataError(
+            f"task {spec.name}: could not load {spec.source.location!r}"
+            + (f" (config {spec.source.config!r})" if spec.source.config else "")
+            + f" split {hub_split!r} from the Hugging Face hub: {type(exc).__name__}: {exc}. Offline, "
+            "save the splits as parquet/CSV/JSON-lines files and use files(...) instead"
+        ) from exc
     where = f"{spec.name} {split} (hub {spec.source.location} split {hub_split})"
     return ds.with_format("arrow")[:], class_names(ds.features, spec.source.label_column), where
 
@@ -178,8 +198,9 @@ def load_custom_split(spec: TaskSpec, split: str):
     else:
         table, names, where = _hub_table(spec, split)
         location = src.location
-    mapped, _no_gold = map_to_task(spec, table, text_columns=src.text_columns, label_column=src.label_column,
-                                   source_label_names=names, where=where)
+    mapped, _no_gold = map_to_task(
+        spec, table, text_columns=src.text_columns, label_column=src.label_column, source_label_names=names, where=where
+    )
     return mapped, DataSource(src.kind, location, "task definition")  # type: ignore[arg-type]
 
 
@@ -189,6 +210,10 @@ def load_custom_task(spec: TaskSpec):
 
     train, source = load_custom_split(spec, spec.train_split_name)
     dev, _ = load_custom_split(spec, spec.dev_split_name)
-    return LoadedTask(task=spec, train=to_dataset(spec, train, spec.train_split_name),
-                      dev=to_dataset(spec, dev, spec.dev_split_name), source=source,
-                      dropped_malformed={"train": 0, "official_dev": 0})
+    return LoadedTask(
+        task=spec,
+        train=to_dataset(spec, train, spec.train_split_name),
+        dev=to_dataset(spec, dev, spec.dev_split_name),
+        source=source,
+        dropped_malformed={"train": 0, "official_dev": 0},
+    )

@@ -88,8 +88,10 @@ def parse_eval_set(text: str, kind: str) -> EvalSetSpec:
     flag = f"--{k}"
     target, colon, rest = text.partition(":")
     if not colon or not target.strip() or not rest.strip():
-        raise OptionError(f"{flag} {text!r}: write TRAINED_TASK:SOURCE, e.g. rte:qnli, sst2:cola, "
-                         "mnli:mnli(split=validation_mismatched) or imdb:hub(id=Yelp/yelp_polarity,...)")
+        raise OptionError(
+            f"{flag} {text!r}: write TRAINED_TASK:SOURCE, e.g. rte:qnli, sst2:cola, "
+            "mnli:mnli(split=validation_mismatched) or imdb:hub(id=Yelp/yelp_polarity,...)"
+        )
     try:
         part_name, options = parse_call(rest)
     except SpecSyntaxError as exc:
@@ -119,26 +121,39 @@ def parse_eval_set(text: str, kind: str) -> EvalSetSpec:
             fmap = as_map(raw)
             bad = sorted(set(fmap) - set(trained.text_fields))
             if bad:
-                raise OptionError(f"{flag} {text!r}: fields={raw!r} names {bad}, not text fields of "
-                                 f"{trained.name} {list(trained.text_fields)}")
+                raise OptionError(
+                    f"{flag} {text!r}: fields={raw!r} names {bad}, not text fields of "
+                    f"{trained.name} {list(trained.text_fields)}"
+                )
             fields = tuple((f, fmap[f]) for f in trained.text_fields if f in fmap)
         else:
             cols = as_list(raw)
             if len(cols) != len(trained.text_fields):
-                raise OptionError(f"{flag} {text!r}: fields={raw!r} gives {len(cols)} column(s) for "
-                                 f"{trained.name}'s {len(trained.text_fields)} text field(s) {list(trained.text_fields)}")
+                raise OptionError(
+                    f"{flag} {text!r}: fields={raw!r} gives {len(cols)} column(s) for "
+                    f"{trained.name}'s {len(trained.text_fields)} text field(s) {list(trained.text_fields)}"
+                )
             fields = tuple(zip(trained.text_fields, cols))
         if len(fields) != len(trained.text_fields):
             missing = [f for f in trained.text_fields if f not in dict(fields)]
             raise OptionError(f"{flag} {text!r}: fields= does not map {trained.name}'s text field(s) {missing}")
     name = str(o.get("name", default_name))
     if not name or any(c in name for c in "/\\:, "):
-        raise OptionError(f"{flag} {text!r}: name {name!r} may not contain '/', '\\', ':', ',' or spaces; give name=...")
+        raise OptionError(
+            f"{flag} {text!r}: name {name!r} may not contain '/', '\\', ':', ',' or spaces; give name=..."
+        )
     return EvalSetSpec(
-        kind=k, target=trained.name, source=source, location=location, name=name, split=split,
-        config=None if o.get("config") is None else str(o["config"]), fields=fields,
+        kind=k,
+        target=trained.name,
+        source=source,
+        location=location,
+        name=name,
+        split=split,
+        config=None if o.get("config") is None else str(o["config"]),
+        fields=fields,
         label_column=None if o.get("label") is None else str(o["label"]),
-        labels=tuple(sorted(as_map(o["labels"]).items())) if "labels" in o else (), text=text.strip(),
+        labels=tuple(sorted(as_map(o["labels"]).items())) if "labels" in o else (),
+        text=text.strip(),
     )
 
 
@@ -152,7 +167,9 @@ class EvalSet:
     stats: dict[str, Any]
 
 
-def _text_columns(spec: EvalSetSpec, trained: Any, source_fields: tuple[str, ...] | None, where: str) -> tuple[str, ...]:
+def _text_columns(
+    spec: EvalSetSpec, trained: Any, source_fields: tuple[str, ...] | None, where: str
+) -> tuple[str, ...]:
     if spec.fields:
         return tuple(dict(spec.fields)[f] for f in trained.text_fields)
     if source_fields is not None:  # a registered task
@@ -161,10 +178,12 @@ def _text_columns(spec: EvalSetSpec, trained: Any, source_fields: tuple[str, ...
             return known
         if len(source_fields) == len(trained.text_fields):
             return source_fields
-        raise DataError(f"{where}: {spec.location} has {len(source_fields)} text field(s) {list(source_fields)}, "
-                        f"{trained.name} has {len(trained.text_fields)} {list(trained.text_fields)}; say which "
-                        f"column feeds which field with fields=..., e.g. {spec.target}:{spec.location}"
-                        f"(fields={';'.join([source_fields[0]] * len(trained.text_fields))})")
+        raise DataError(
+            f"{where}: {spec.location} has {len(source_fields)} text field(s) {list(source_fields)}, "
+            f"{trained.name} has {len(trained.text_fields)} {list(trained.text_fields)}; say which "
+            f"column feeds which field with fields=..., e.g. {spec.target}:{spec.location}"
+            f"(fields={';'.join([source_fields[0]] * len(trained.text_fields))})"
+        )
     return tuple(trained.text_fields)  # hub / file: columns named like the trained task's fields
 
 
@@ -193,8 +212,10 @@ def load_eval_set(spec: EvalSetSpec, data_dir: str | os.PathLike[str] | None = N
         try:
             ds = datasets.load_dataset(spec.location, spec.config, split=split)
         except Exception as exc:  # offline, unknown id or split: one message
-            raise DataError(f"{where}: could not load {spec.location!r} split {split!r} from the Hugging Face "
-                            f"hub: {type(exc).__name__}: {exc}. Offline, save it as a file and use file(path=...)") from exc
+            raise DataError(
+                f"{where}: could not load {spec.location!r} split {split!r} from the Hugging Face "
+                f"hub: {type(exc).__name__}: {exc}. Offline, save it as a file and use file(path=...)"
+            ) from exc
         table = ds.with_format("arrow")[:]
         names = class_names(ds.features, label_column) if label_column else None
         cols = _text_columns(spec, trained, None, where)
@@ -202,13 +223,29 @@ def load_eval_set(spec: EvalSetSpec, data_dir: str | os.PathLike[str] | None = N
     else:
         table = read_table_file(spec.location)
         names, cols, origin = None, _text_columns(spec, trained, None, where), f"file:{Path(spec.location).resolve()}"
-    mapped, no_gold = map_to_task(trained, table, text_columns=cols, label_column=label_column,
-                                  source_label_names=names, label_map=dict(spec.labels), where=where)
+    mapped, no_gold = map_to_task(
+        trained,
+        table,
+        text_columns=cols,
+        label_column=label_column,
+        source_label_names=names,
+        label_map=dict(spec.labels),
+        where=where,
+    )
     kept, dropped = drop_empty(trained, mapped)
     if kept.num_rows == 0:
         raise DataError(f"{where}: no usable rows ({dropped} had an empty text field)")
     fingerprint = compute_fingerprint(trained, {spec.id: kept}, protocol=EVALSET_PROTOCOL)
-    stats = {"eval_set": spec.id, "kind": spec.kind, "pair": spec.pair, "definition": spec.text, "source": origin,
-             "n": kept.num_rows, "dropped_empty": dropped, "dropped_no_gold_label": no_gold,
-             "text_columns": list(cols), "fingerprint": fingerprint}
+    stats = {
+        "eval_set": spec.id,
+        "kind": spec.kind,
+        "pair": spec.pair,
+        "definition": spec.text,
+        "source": origin,
+        "n": kept.num_rows,
+        "dropped_empty": dropped,
+        "dropped_no_gold_label": no_gold,
+        "text_columns": list(cols),
+        "fingerprint": fingerprint,
+    }
     return EvalSet(spec, to_dataset(trained, kept, spec.id.replace("-", "_")), fingerprint, stats)

@@ -41,7 +41,10 @@ from calibench.tasks.spec import DerivedSplits, TaskSpec
 
 ENV_VAR = "CALIBENCH_DATA_DIR"
 # (label used in messages, path relative to the current directory)
-IMPLICIT_DIRS: tuple[tuple[str, str], ...] = (("./glue", "glue"), ("../shared/glue", os.path.join("..", "shared", "glue")))
+IMPLICIT_DIRS: tuple[tuple[str, str], ...] = (
+    ("./glue", "glue"),
+    ("../shared/glue", os.path.join("..", "shared", "glue")),
+)
 SourceKind = Literal["parquet", "tsv", "hub", "files"]
 _CACHE_SIZE = 4  # whole tasks (train + dev tables); MNLI/QQP are ~100 MB each
 
@@ -498,7 +501,9 @@ def _split_file(task: TaskSpec, local: _LocalCopy, split: str) -> str:
     return str(root / (task.tsv.file_for(split) or split))
 
 
-def load_split(task: str | TaskSpec, split: str, data_dir: str | os.PathLike[str] | None = None) -> tuple[pa.Table, DataSource]:
+def load_split(
+    task: str | TaskSpec, split: str, data_dir: str | os.PathLike[str] | None = None
+) -> tuple[pa.Table, DataSource]:
     """One split of ``task`` (e.g. QNLI's ``validation`` where its training split is absent),
     checked and in the common schema, from the source :func:`load_task` would use."""
     spec = get_task(task)
@@ -512,14 +517,19 @@ def load_split(task: str | TaskSpec, split: str, data_dir: str | os.PathLike[str
             ds = datasets.load_dataset(spec.hf_path, spec.hf_config, split=split)
         except Exception as exc:  # offline, unknown split, auth, ...
             before = f" No local copy was found first (looked at: {'; '.join(looked)})." if looked else ""
-            raise DataError(f"could not load {spec.hf_path} (config {spec.hf_config!r}) split {split!r} from the "
-                            f"Hugging Face hub: {type(exc).__name__}: {exc}.{before} {_ways_out(spec)}") from exc
+            raise DataError(
+                f"could not load {spec.hf_path} (config {spec.hf_config!r}) split {split!r} from the "
+                f"Hugging Face hub: {type(exc).__name__}: {exc}.{before} {_ways_out(spec)}"
+            ) from exc
         where = f"{spec.name} {split} (hub {spec.hf_path}/{spec.hf_config})"
         return canonical_table(spec, ds.with_format("arrow")[:], where), source
     if local.kind == "parquet":
         return _read_parquet_split(spec, local.task_dir, split), source
-    if spec.tsv is not None and spec.tsv.derived is not None and split in (spec.tsv.derived.listed_split,
-                                                                           spec.tsv.derived.unlisted_split):
+    if (
+        spec.tsv is not None
+        and spec.tsv.derived is not None
+        and split in (spec.tsv.derived.listed_split, spec.tsv.derived.unlisted_split)
+    ):
         derived = spec.tsv.derived
         if (local.task_dir / derived.source_file).is_file() and (local.task_dir / derived.ids_file).is_file():
             return _read_tsv_derived(spec, local.task_dir, derived)[split][0], source

@@ -121,7 +121,9 @@ class TaskSpec:
         if not self.metrics:
             object.__setattr__(self, "metrics", (self.metric,))
         elif self.metrics[0] != self.metric or any(m not in METRICS for m in self.metrics):
-            raise ValueError(f"task {self.name!r}: metrics {self.metrics!r} must start with {self.metric!r} and use {METRICS}")
+            raise ValueError(
+                f"task {self.name!r}: metrics {self.metrics!r} must start with {self.metric!r} and use {METRICS}"
+            )
         if self.tsv is not None and len(self.tsv.text_columns) != len(self.text_fields):
             raise ValueError(f"task {self.name!r}: tsv.text_columns must give one column per text field")
         if self.source is not None and len(self.source.text_columns) != len(self.text_fields):

@@ -49,8 +49,13 @@ def read_table_file(path: str | Path) -> pa.Table:
         raise DataError(f"cannot read {p} as {what}: {first}") from exc
 
 
-def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_names: Sequence[str] | None,
-               label_map: Mapping[str, str], where: str) -> pa.Array:
+def _label_ids(
+    target: TaskSpec,
+    values: pa.ChunkedArray | pa.Array,
+    source_names: Sequence[str] | None,
+    label_map: Mapping[str, str],
+    where: str,
+) -> pa.Array:
     """Source labels -> target ids, by name.
 
     ``label_map`` (source value as text -> target label name; a ``ClassLabel``'s names for a
@@ -61,8 +66,10 @@ def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_name
     names = list(target.label_names)
     bad_targets = sorted({v for v in label_map.values() if v not in names})
     if bad_targets:
-        raise DataError(f"{where}: labels={dict(label_map)} maps to {bad_targets}, which are not {target.name}'s "
-                        f"label names {names}")
+        raise DataError(
+            f"{where}: labels={dict(label_map)} maps to {bad_targets}, which are not {target.name}'s "
+            f"label names {names}"
+        )
     py = values.to_pylist()
     is_int = pa.types.is_integer(values.type)
     if label_map and is_int and source_names is not None:  # a ClassLabel: the map speaks its names
@@ -71,8 +78,10 @@ def _label_ids(target: TaskSpec, values: pa.ChunkedArray | pa.Array, source_name
         keys = {str(k): v for k, v in label_map.items()}
         unmapped = sorted({str(v) for v in py if v is not None and str(v) not in keys})
         if unmapped:
-            raise DataError(f"{where}: label value(s) {unmapped[:5]} have no entry in labels={dict(label_map)}; "
-                            f"map every source label to one of {names}")
+            raise DataError(
+                f"{where}: label value(s) {unmapped[:5]} have no entry in labels={dict(label_map)}; "
+                f"map every source label to one of {names}"
+            )
         return pa.array([None if v is None else names.index(keys[str(v)]) for v in py], pa.int64())
     if is_int and source_names is not None:
         missing = [n for n in source_names if n not in names]
@@ -106,13 +115,17 @@ def map_to_task(
     ``ClassLabel`` label is -1 (the hub's "no gold label", e.g. SNLI's) are dropped.
     """
     if len(text_columns) != len(target.text_fields):
-        raise DataError(f"{where}: {target.name} has {len(target.text_fields)} text field(s) "
-                        f"{list(target.text_fields)} but {len(text_columns)} column(s) {list(text_columns)} were mapped")
+        raise DataError(
+            f"{where}: {target.name} has {len(target.text_fields)} text field(s) "
+            f"{list(target.text_fields)} but {len(text_columns)} column(s) {list(text_columns)} were mapped"
+        )
     wanted = [*text_columns, *([label_column] if label_column else [])]
     missing = [c for c in dict.fromkeys(wanted) if c not in table.column_names]
     if missing:
-        raise DataError(f"{where}: missing column(s) {missing}; the columns found are {table.column_names}. "
-                        f"Map {target.name}'s fields {list(target.text_fields)} to existing columns (fields=...)")
+        raise DataError(
+            f"{where}: missing column(s) {missing}; the columns found are {table.column_names}. "
+            f"Map {target.name}'s fields {list(target.text_fields)} to existing columns (fields=...)"
+        )
     if "idx" not in table.column_names:  # the row number in the source, before any row is dropped
         table = table.append_column("idx", pa.array(np.arange(table.num_rows, dtype=np.int64)))
     no_gold = 0
@@ -130,10 +143,8 @@ def map_to_task(
     return canonical_table(target, pa.Table.from_pydict(cols), where), no_gold
 
 
-
 def class_names(features: object, column: str) -> list[str] | None:
     """The names of a hub dataset's ``ClassLabel`` column, or None for plain values."""
     feature = getattr(features, "get", lambda _k: None)(column)
     names = getattr(feature, "names", None)
     return list(names) if names else None
-

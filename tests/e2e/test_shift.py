@@ -20,9 +20,27 @@ def flat(text: str) -> str:
 
 @pytest.fixture
 def args(tmp_path, glue_dir, tiny_bert):
-    return ["run", "--methods", "baseline,temp-scaling", "--tasks", "rte", "--train-size", "48", "--max-steps", "6",
-            "--batch-size", "8", "--seeds", "1", "--model", tiny_bert, "--data-dir", glue_dir,
-            "--output-dir", str(tmp_path / "runs")]
+    return [
+        "run",
+        "--methods",
+        "baseline,temp-scaling",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "48",
+        "--max-steps",
+        "6",
+        "--batch-size",
+        "8",
+        "--seeds",
+        "1",
+        "--model",
+        tiny_bert,
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        str(tmp_path / "runs"),
+    ]
 
 
 def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys, monkeypatch):
@@ -45,8 +63,11 @@ def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys
     assert {r["key"] for r in store.results()} == {r["key"] for r in in_domain.values()}  # in-domain untouched
     extra = store.results(eval_set="extra")
     assert sorted((r["eval_set"], r["method"]) for r in extra) == [
-        ("shift-qnli", "baseline"), ("shift-qnli", "temp-scaling"), ("shift-wnli", "baseline"),
-        ("shift-wnli", "temp-scaling")]
+        ("shift-qnli", "baseline"),
+        ("shift-qnli", "temp-scaling"),
+        ("shift-wnli", "baseline"),
+        ("shift-wnli", "temp-scaling"),
+    ]
     by = {(r["eval_set"], r["method"]): r for r in extra}
     assert by[("shift-qnli", "baseline")]["n_test"] == 5463 and by[("shift-wnli", "baseline")]["n_test"] == 71
     assert by[("shift-qnli", "baseline")]["training_key"] == in_domain["baseline"]["training_key"]
@@ -63,8 +84,9 @@ def test_adding_a_shift_pair_predicts_from_the_kept_model(tmp_path, args, capsys
     np.testing.assert_allclose(probs, softmax(shifted["logits"].astype(np.float64) / t_dev, axis=1), atol=1e-6)
     refit = registry.get("calibrator", "temp-scaling")().fit(shifted["logits"].astype(np.float64), shifted["labels"])
     assert abs(refit.fitted_params()["temperature"] - t_dev) > 1e-3  # a shift-fitted one would differ
-    np.testing.assert_array_equal(dev["test_labels"], store.artifacts.read("probs", in_domain["baseline"]["key"])
-                                  .arrays["test_labels"])
+    np.testing.assert_array_equal(
+        dev["test_labels"], store.artifacts.read("probs", in_domain["baseline"]["key"]).arrays["test_labels"]
+    )
 
     # the same command again: nothing to train, predict or score
     assert main([*args, "--shift", "rte:qnli", "--shift", "rte:wnli"]) == 0
@@ -120,8 +142,9 @@ def test_ood_scores_from_the_same_training(tmp_path, args, capsys, monkeypatch):
         assert rec["metrics"][f"ood_aupr_in_{score}"]["value"] == pytest.approx(average_precision_score(y, s), abs=1e-6)
     assert rec["metrics"]["ood_fpr95_msp"]["estimator"] == "ood_fpr95(score=msp,positive=in-distribution)"
     logits = store.artifacts.read("logits", rec["prediction_key"]).arrays["logits"]
-    np.testing.assert_allclose(arrays["out_neg_energy"], np.logaddexp.reduce(logits.astype(np.float64), axis=1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        arrays["out_neg_energy"], np.logaddexp.reduce(logits.astype(np.float64), axis=1), rtol=1e-5
+    )
 
 
 def test_a_custom_task_trains_and_is_shifted_to_a_file(tmp_path, tiny_bert, capsys, monkeypatch):
@@ -130,16 +153,69 @@ def test_a_custom_task_trains_and_is_shifted_to_a_file(tmp_path, tiny_bert, caps
     rows = [(f"{w} film number {i}", "pos" if w in words[:3] else "neg") for i in range(8) for w in words]
     (tmp_path / "train.csv").write_text("review,stars\n" + "".join(f"{t},{s}\n" for t, s in rows))
     (tmp_path / "dev.jsonl").write_text("".join(f'{{"review": "{t}", "stars": "{s}"}}\n' for t, s in rows[:20]))
-    (tmp_path / "other.csv").write_text("body,y\n" + "".join(f"{t} elsewhere,{int(s == 'pos')}\n" for t, s in rows[:30]))
-    definition = (f"reviews=files(train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.jsonl'},text=review,"
-                  "label=stars,labels=neg;pos)")
+    (tmp_path / "other.csv").write_text(
+        "body,y\n" + "".join(f"{t} elsewhere,{int(s == 'pos')}\n" for t, s in rows[:30])
+    )
+    definition = (
+        f"reviews=files(train={tmp_path / 'train.csv'},validation={tmp_path / 'dev.jsonl'},text=review,"
+        "label=stars,labels=neg;pos)"
+    )
     shift = f"reviews:file(path={tmp_path / 'other.csv'},fields=body,label=y,labels=0:neg;1:pos)"
-    run = ["run", "--methods", "baseline,temp-scaling", "--task-def", definition, "--tasks", "reviews",
-           "--shift", shift, "--max-steps", "4", "--batch-size", "8", "--seeds", "1", "--train-size", "40",
-           "--model", tiny_bert, "--output-dir", str(tmp_path / "runs")]
+    run = [
+        "run",
+        "--methods",
+        "baseline,temp-scaling",
+        "--task-def",
+        definition,
+        "--tasks",
+        "reviews",
+        "--shift",
+        shift,
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--seeds",
+        "1",
+        "--train-size",
+        "40",
+        "--model",
+        tiny_bert,
+        "--output-dir",
+        str(tmp_path / "runs"),
+    ]
     assert main(run) == 0
     assert "trained 1" in flat(capsys.readouterr().out)
     store = Store(tmp_path / "runs")
     assert {r["n_test"] for r in store.results()} == {10}  # the second half of 20 validation rows
     extra = store.results(eval_set="shift-other")
     assert len(extra) == 2 and {r["n_test"] for r in extra} == {30} and extra[0]["pair"] == "reviews→other"
+
+
+def test_an_ensemble_is_scored_on_its_members_predictions_of_a_shifted_set(tmp_path, args, capsys, monkeypatch):
+    """Each member training predicts the shifted set; the ensemble's shift result calibrates the
+    members' combined logits (log mean softmax) with a calibrator fitted on the combined in-domain dev half."""
+    from calibench.methods.ensemble import combine_logits
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    method = "ensemble(members=2)+temp-scaling"
+    argv = [*args, "--shift", "rte:wnli"]
+    argv[argv.index("--methods") + 1] = method
+    assert main(argv) == 0
+    assert "trained 2, reused 0" in flat(capsys.readouterr().out)
+    store = Store(tmp_path / "runs")
+    (rec,) = [r for r in store.results(eval_set="extra") if r["method"] == method]
+    assert rec["eval_kind"] == "shift" and len(rec["members"]) == 2
+    members = [store.artifacts.read("logits", m["prediction_key"]).arrays for m in rec["members"]]
+    shifted = [
+        store.artifacts.read(
+            "logits", evalset_key(m["prediction_key"], rec["eval_set"], rec["eval_set_fingerprint"])
+        ).arrays
+        for m in rec["members"]
+    ]
+    dev = combine_logits([m["dev_logits"] for m in members])
+    cal = registry.create("calibrator", "temp-scaling").fit(dev, members[0]["dev_labels"])
+    want = cal.predict_proba(combine_logits([s["logits"] for s in shifted]))
+    got = store.artifacts.read("probs", rec["key"]).arrays
+    np.testing.assert_allclose(got["test_probs"], want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got["test_labels"], shifted[0]["labels"])

@@ -63,8 +63,11 @@ def test_scalar_energy_only_where_the_model_has_the_head(tiny_bert):
     model, tok = _classifier(tiny_bert, 0)
     texts = ["one", "two words", "three words here", "and four words here"]
     enc = encode_dataset(tok, datasets.Dataset.from_dict({"sentence": texts, "label": [0, 1, 0, 1]}), ("sentence",), 32)
-    ctx = SimpleNamespace(spec=SimpleNamespace(hyper=SimpleNamespace(eval_batch_size=3)),
-                          autocast=contextlib.nullcontext, batch=lambda e, idx: collate(e, idx, torch.device("cpu")))
+    ctx = SimpleNamespace(
+        spec=SimpleNamespace(hyper=SimpleNamespace(eval_batch_size=3)),
+        autocast=contextlib.nullcontext,
+        batch=lambda e, idx: collate(e, idx, torch.device("cpu")),
+    )
     assert scalar_energy_scores(model, enc, ctx) is None  # a baseline model: MSP and logsumexp only
     registry.create("recipe", "ebm-scalar").add_heads(model)
     got = scalar_energy_scores(model, enc, ctx)
@@ -97,9 +100,14 @@ def test_a_lora_training_restores_its_adapters_and_predicts_the_same(tmp_path, t
     from calibench.execution.jobs import run_training
     from calibench.methods import lora
 
-    spec = TrainingSpec(data=DataSpec("wnli", 16, data_dir=glue_dir), recipe="lora",
-                        recipe_options=registry.create("recipe", "lora").options, model=tiny_bert, seed=3,
-                        hyper=Hyper(lr=1e-2, batch_size=8, epochs=None, max_steps=2, max_length=32, precision="fp32"))
+    spec = TrainingSpec(
+        data=DataSpec("wnli", 16, data_dir=glue_dir),
+        recipe="lora",
+        recipe_options=registry.create("recipe", "lora").options,
+        model=tiny_bert,
+        seed=3,
+        hyper=Hyper(lr=1e-2, batch_size=8, epochs=None, max_steps=2, max_length=32, precision="fp32"),
+    )
     cache = str(tmp_path / "cache")
     first = run_training(spec, cache_dir=cache)
     again = run_training(replace(spec, outputs_only=True, stored=()), cache_dir=cache)

@@ -159,16 +159,40 @@ def synthetic_extra_runs(runs: Sequence[Run], n_out: int = 200) -> list[Any]:
         p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
         labels = rng.integers(0, 2, n_out)
         common = {"method": r.method, "task": r.task, "seed": r.seed, "model": r.model, "n_test": n_out}
-        rec = {**common, "key": f"shift-{r.record['key']}", "eval_kind": "shift", "eval_set": "shift-qnli",
-               "pair": f"{r.task}→qnli", "metrics": evaluate(p.astype(np.float64), labels, "accuracy")}
-        out.append(ExtraRun(rec, {"test_probs": p, "test_labels": labels}, dict(r.record),
-                            {"test_probs": r.probs, "test_labels": r.labels}))
+        rec = {
+            **common,
+            "key": f"shift-{r.record['key']}",
+            "eval_kind": "shift",
+            "eval_set": "shift-qnli",
+            "pair": f"{r.task}→qnli",
+            "metrics": evaluate(p.astype(np.float64), labels, "accuracy"),
+        }
+        out.append(
+            ExtraRun(
+                rec,
+                {"test_probs": p, "test_labels": labels},
+                dict(r.record),
+                {"test_probs": r.probs, "test_labels": r.labels},
+            )
+        )
         in_msp = r.probs.max(axis=1)
         out_msp = rng.uniform(0.5, 0.8, n_out).astype(np.float32)
-        ood = {**common, "key": f"ood-{r.record['key']}", "eval_kind": "ood", "eval_set": "ood-sst2",
-               "pair": f"{r.task}→sst2", "metrics": {}}
-        out.append(ExtraRun(ood, {"in_msp": in_msp, "out_msp": out_msp, "in_neg_energy": in_msp * 2,
-                                  "out_neg_energy": out_msp * 2}, dict(r.record), None))
+        ood = {
+            **common,
+            "key": f"ood-{r.record['key']}",
+            "eval_kind": "ood",
+            "eval_set": "ood-sst2",
+            "pair": f"{r.task}→sst2",
+            "metrics": {},
+        }
+        out.append(
+            ExtraRun(
+                ood,
+                {"in_msp": in_msp, "out_msp": out_msp, "in_neg_energy": in_msp * 2, "out_neg_energy": out_msp * 2},
+                dict(r.record),
+                None,
+            )
+        )
     return out
 
 

@@ -207,8 +207,15 @@ def shift_report(tmp_path_factory, make_runs, make_extra_runs):
 
 def test_report_shows_shift_and_ood_histograms(shift_report):
     page = shift_report.read_text()
-    for needle in ('id="shift"', "In-domain vs out-of-domain", 'id="ood"', "OOD detection", "Score histograms",
-                   'href="#shift"', 'href="#ood"'):
+    for needle in (
+        'id="shift"',
+        "In-domain vs out-of-domain",
+        'id="ood"',
+        "OOD detection",
+        "Score histograms",
+        'href="#shift"',
+        'href="#ood"',
+    ):
         assert needle in page
     hists = re.findall(r'<img src="(img/ood-[^"]+)"', page)
     assert len(hists) == 2 * 2  # (baseline, temp-scaling) x (msp, logsumexp) on rte→sst2

@@ -17,10 +17,13 @@ def test_shift_rows_recompute_ece_in_and_out(make_runs, make_extra_runs):
     rows = {r.method: r for r in shift_rows(extra)}
     base = [e for e in extra if e.kind == "shift" and e.record["method"] == "baseline"]
     assert rows["baseline"].seeds == [0, 1, 2]
-    np.testing.assert_allclose(rows["baseline"].values["ece_out"],
-                               [ece(e.arrays["test_probs"].astype(np.float64), e.arrays["test_labels"]) for e in base])
-    np.testing.assert_allclose(rows["baseline"].values["ece_in"],
-                               [e.in_domain["metrics"]["ece"]["value"] for e in base], atol=1e-6)
+    np.testing.assert_allclose(
+        rows["baseline"].values["ece_out"],
+        [ece(e.arrays["test_probs"].astype(np.float64), e.arrays["test_labels"]) for e in base],
+    )
+    np.testing.assert_allclose(
+        rows["baseline"].values["ece_in"], [e.in_domain["metrics"]["ece"]["value"] for e in base], atol=1e-6
+    )
 
 
 def test_ood_rows_match_sklearn(make_runs, make_extra_runs):

@@ -18,15 +18,26 @@ CREATE TABLE results (
 
 
 def _record(key: str, **extra: object) -> dict:
-    return {"key": key, "training_key": "t", "prediction_key": "p", "task": "rte", "method": "baseline", "seed": 0,
-            "model": "minilm", "fingerprint": "f", **extra}
+    return {
+        "key": key,
+        "training_key": "t",
+        "prediction_key": "p",
+        "task": "rte",
+        "method": "baseline",
+        "seed": 0,
+        "model": "minilm",
+        "fingerprint": "f",
+        **extra,
+    }
 
 
 def test_an_old_store_is_migrated_and_reads_as_in_domain(tmp_path):
     conn = sqlite3.connect(tmp_path / Store.DB_NAME)
     conn.executescript(OLD_RESULTS)
-    conn.execute("INSERT INTO results VALUES ('old', 't', 'p', 'rte', 'baseline', 0, 'minilm', 'f', ?, 0)",
-                 (json.dumps(_record("old")),))
+    conn.execute(
+        "INSERT INTO results VALUES ('old', 't', 'p', 'rte', 'baseline', 0, 'minilm', 'f', ?, 0)",
+        (json.dumps(_record("old")),),
+    )
     conn.commit()
     conn.close()
     store = Store(tmp_path)

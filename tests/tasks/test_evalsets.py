@@ -21,17 +21,25 @@ def test_parse_names_the_set_and_the_pair():
     o = parse_eval_set("SST-2:cola", "ood")
     assert (o.id, o.target) == ("ood-cola", "sst2")
     h = parse_eval_set("sst2:hub(id=Yelp/yelp_polarity,split=test,fields=text,labels=1:negative;2:positive)", "shift")
-    assert (h.source, h.location, h.name, h.fields) == ("hub", "Yelp/yelp_polarity", "yelp_polarity", (("sentence", "text"),))
+    assert (h.source, h.location, h.name, h.fields) == (
+        "hub",
+        "Yelp/yelp_polarity",
+        "yelp_polarity",
+        (("sentence", "text"),),
+    )
     assert dict(h.labels) == {"1": "negative", "2": "positive"}
 
 
-@pytest.mark.parametrize("text, message", [
-    ("rte", "write TRAINED_TASK:SOURCE"),
-    ("rte:qnli(colour=red)", "unknown option(s) ['colour']"),
-    ("rte:qnli(fields=question)", "gives 1 column(s) for rte's 2 text field(s)"),
-    ("rte:qnli(fields=premise:question)", "names ['premise'], not text fields of rte"),
-    ("rte:hub(split=test)", "hub(...) needs id=..."),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("rte", "write TRAINED_TASK:SOURCE"),
+        ("rte:qnli(colour=red)", "unknown option(s) ['colour']"),
+        ("rte:qnli(fields=question)", "gives 1 column(s) for rte's 2 text field(s)"),
+        ("rte:qnli(fields=premise:question)", "names ['premise'], not text fields of rte"),
+        ("rte:hub(split=test)", "hub(...) needs id=..."),
+    ],
+)
 def test_bad_spec_strings_are_one_line_errors(text, message):
     with pytest.raises(ValueError) as err:
         parse_eval_set(text, "shift")
@@ -98,10 +106,15 @@ def test_pairs_with_another_field_count_need_a_field_map(glue_dir):
 
 def test_file_sets_with_a_label_map(tmp_path):
     path = tmp_path / "pairs.parquet"
-    pq.write_table(pa.table({"p": ["a cat sat", "dogs bark", "  "], "h": ["a cat", "cats bark", "x"],
-                             "gold": ["yes", "no", "yes"]}), path)
-    spec = parse_eval_set(f"rte:file(path={path},fields=p;h,label=gold,labels=yes:entailment;no:not_entailment)",
-                          "shift")
+    pq.write_table(
+        pa.table(
+            {"p": ["a cat sat", "dogs bark", "  "], "h": ["a cat", "cats bark", "x"], "gold": ["yes", "no", "yes"]}
+        ),
+        path,
+    )
+    spec = parse_eval_set(
+        f"rte:file(path={path},fields=p;h,label=gold,labels=yes:entailment;no:not_entailment)", "shift"
+    )
     es = load_eval_set(spec)
     assert es.data["label"] == [0, 1] and es.stats["dropped_empty"] == 1 and spec.name == "pairs"
     with pytest.raises(DataError, match=r"label value\(s\) \['maybe'\] have no entry in labels="):
@@ -115,8 +128,21 @@ def test_cli_refuses_a_pair_that_does_not_fit_before_training(tmp_path, glue_dir
     from calibench.cli import main
     from calibench.store.db import Store
 
-    base = ["run", "--methods", "baseline", "--tasks", "rte", "--train-size", "8", "--max-steps", "1",
-            "--data-dir", glue_dir, "--output-dir", str(tmp_path)]
+    base = [
+        "run",
+        "--methods",
+        "baseline",
+        "--tasks",
+        "rte",
+        "--train-size",
+        "8",
+        "--max-steps",
+        "1",
+        "--data-dir",
+        glue_dir,
+        "--output-dir",
+        str(tmp_path),
+    ]
     assert main([*base, "--shift", "rte:sst2"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "label names do not match" in err and "Traceback" not in err
@@ -129,7 +155,8 @@ def test_cli_refuses_a_pair_that_does_not_fit_before_training(tmp_path, glue_dir
 
 def test_a_label_map_speaks_the_class_names_of_a_labelled_column(glue_dir):
     # QNLI's ids through its names: entailment -> not_entailment and back, by name
-    es = load_eval_set(parse_eval_set("rte:qnli(labels=entailment:not_entailment;not_entailment:entailment)",
-                                      "shift"), glue_dir)
+    es = load_eval_set(
+        parse_eval_set("rte:qnli(labels=entailment:not_entailment;not_entailment:entailment)", "shift"), glue_dir
+    )
     raw, _ = load_split("qnli", "validation", glue_dir)
     np.testing.assert_array_equal(np.array(es.data["label"]), 1 - np.array(raw.column("label").to_pylist()))

@@ -25,8 +25,21 @@ Writer = Callable[..., Path]  # the write_parquet fixture
 RowFactory = Callable[..., dict[str, list[Any]]]  # the pair_rows fixture
 
 STATS_KEYS = {
-    "task", "source", "source_origin", "dev_split", "n_train_full", "n_train", "n_official_dev", "n_dev", "n_test", "n_unused_middle",
-    "dropped_empty", "dropped_malformed", "data_seed", "train_size", "train_label_counts",
+    "task",
+    "source",
+    "source_origin",
+    "dev_split",
+    "n_train_full",
+    "n_train",
+    "n_official_dev",
+    "n_dev",
+    "n_test",
+    "n_unused_middle",
+    "dropped_empty",
+    "dropped_malformed",
+    "data_seed",
+    "train_size",
+    "train_label_counts",
 }
 
 
