@@ -39,6 +39,7 @@ STATS_KEYS = {
     "dropped_malformed",
     "data_seed",
     "train_size",
+    "train_label_counts",
 }
 
 
