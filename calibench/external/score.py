@@ -168,11 +168,11 @@ def score(
     specs = parse_methods(methods)
     for m in specs:
         _check_method(m)
-    # each calibrator resolved once, as the planner does for a run (evaluate_method fits a copy)
-    calibrators = {m.label: m.calibrator.instantiate("calibrator") if m.calibrator else None for m in specs}
     first = sets[0]
     fingerprint = "ext-" + _digest(first.dev.labels, first.test.labels)[:16]
     summary = ScoreSummary()
+    # each calibrator resolved once, as the planner does for a run; fit() refits it per seed
+    calibrators = [m.calibrator.instantiate("calibrator") if m.calibrator else None for m in specs]
     store = Store(output_dir)
     try:
         for p in sets:
@@ -184,17 +184,15 @@ def score(
                 "test_logits": p.test.logits,
                 "test_labels": p.test.labels,
             }
-            for m in specs:
-                cal_id = calibrators[m.label].identity() if m.calibrator else None
+            for m, calibrator in zip(specs, calibrators):
+                cal_id = calibrator.identity() if calibrator is not None else None
                 rkey = result_key(m, prediction_key, cal_id, {"task_metric": task_metric, **metric_options})
                 stored = store.result(rkey)
                 if stored is not None:  # the same inputs, task, model and method were scored before
                     summary.records.append(stored)
                     summary.reused += 1
                     continue
-                probs, metrics, cal_record = evaluate_method(
-                    m, calibrators[m.label], arrays, task_metric, metric_options
-                )
+                probs, metrics, cal_record = evaluate_method(m, calibrator, arrays, task_metric, metric_options)
                 store.artifacts.write(
                     "probs", rkey, arrays={"test_probs": probs.astype("float32"), "test_labels": p.test.labels}
                 )

@@ -107,7 +107,7 @@ def test_ensembles_lora_and_lora_ensembles_run_and_compose_with_temp_scaling(
 
     # exported for the leaderboard, an ensemble names its members, and the board reads it back
     exported = tmp_path / "results"
-    assert main(["export", "--store", out, "-o", str(exported)]) == 0
+    assert main(["export", "-o", out, "--output", str(exported)]) == 0
     (ens_file,) = exported.glob("wnli/ensemble*temp-scaling*.jsonl")
     header = json.loads(ens_file.read_text().splitlines()[0])
     assert [m["seed"] for m in header["members"]] == [0, MEMBER_SEED_STRIDE]
