@@ -672,6 +672,19 @@ def _board_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _board_command(
+    subcommand: str, args: argparse.Namespace, source: tuple[str, str], options: dict[str, Any], extra: list[str]
+) -> str:
+    """The command line that rebuilds this board (printed as its "reproduce" line)."""
+    from calibench.report.leaderboard import LeaderboardOptions
+    from calibench.report.provenance import command_line
+
+    opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
+    return command_line(
+        subcommand, source=source, options=opts, tasks=args.tasks, methods=args.methods, model=args.model, extra=extra
+    )
+
+
 def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, str]]:
     """The selected runs and the source flag that names them in a reproduction command.
 
@@ -705,8 +718,6 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from calibench import api
-    from calibench.report.leaderboard import LeaderboardOptions
-    from calibench.report.provenance import command_line
 
     runs, source = _load_board_runs(args)
     options = _board_options(args)
@@ -730,16 +741,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
                 Console(file=f, width=100, color_system=None).print(render_terminal(lb))
         return 0
     extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
-    opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
-    command = command_line(
-        "leaderboard",
-        source=source,
-        options=opts,
-        tasks=args.tasks,
-        methods=args.methods,
-        model=args.model,
-        extra=extra,
-    )
+    command = _board_command("leaderboard", args, source, options, extra)
     text = api.leaderboard_markdown(
         lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args)
     )
@@ -786,22 +788,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
     from calibench import api
-    from calibench.report.leaderboard import LeaderboardOptions
-    from calibench.report.provenance import command_line
 
     runs, source = _load_board_runs(args)
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
-    opts = LeaderboardOptions(**{**options, "metrics": tuple(options["metrics"])})
-    command = command_line(
-        "report",
-        source=source,
-        options=opts,
-        tasks=args.tasks,
-        methods=args.methods,
-        model=args.model,
-        extra=[flags.OUTPUT, args.out],
-    )
+    command = _board_command("report", args, source, options, [flags.OUTPUT, args.out])
     index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args))
     print(f"wrote {index}")
     return 0
