@@ -132,9 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--jobs",
         "-j",
-        type=int,
-        default=1,
-        help="local: trainings at once, each in its own worker process (default 1: in this process)",
+        help="local: trainings at once, each in its own worker process; auto: one one-thread job per core "
+        "on a CPU (default: the preset's, 1 = in this process, with live progress; benchmark: auto)",
     )
     r.add_argument("--address", help="ray: join the cluster at this address (default: start a local one)")
     r.add_argument("--num-cpus", type=int, help="ray: CPUs of the local cluster (default: every core)")
