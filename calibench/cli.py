@@ -247,11 +247,19 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 def _add_board_options(parser: argparse.ArgumentParser) -> None:
     B = flags.BOARD
     parser.add_argument(
+        B["layout"],
+        choices=["plain", "benchmark"],
+        default="plain",
+        help="benchmark: the benchmark's seven metrics and 4000 resamples unless given, Holm within each "
+        "metric's table, tasks the reference did not learn flagged and left out of ranks, and the sections "
+        "across tasks, head to head, trade-off and the paper's claims, with SVG figures next to --output",
+    )
+    parser.add_argument(
         B["metrics"],
         type=_csv,
-        default=["ece"],
-        help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
-        "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
+        default=None,
+        help="metric key(s), comma-separated: ece (the plain layout's default), accuracy, nll, brier, mce, "
+        "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, task_metric (each task's own), ... "
         "(calibench ls metrics lists all); one table each",
     )
     parser.add_argument(
@@ -261,7 +269,9 @@ def _add_board_options(parser: argparse.ArgumentParser) -> None:
         B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)"
     )
     parser.add_argument(B["confidence"], type=float, default=0.95, help="level of every interval (0.95)")
-    parser.add_argument(B["n_resamples"], type=int, default=1000, help="bootstrap resamples (1000)")
+    parser.add_argument(
+        B["n_resamples"], type=int, default=None, help="bootstrap resamples (1000; the benchmark layout 4000)"
+    )
     parser.add_argument(B["seed"], type=int, default=0, help="seed of the bootstrap resamples (0)")
     parser.add_argument(
         B["ci"],
@@ -660,12 +670,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
+    from calibench.report.leaderboard import LeaderboardOptions, layout_defaults
+
+    given = {"metrics": args.metric, "n_resamples": args.resamples}
+    default = {"metrics": list(LeaderboardOptions.metrics), "n_resamples": LeaderboardOptions.n_resamples}
+    default.update(layout_defaults(args.layout))
+    chosen = {k: list(default[k]) if k == "metrics" else default[k] for k, v in given.items() if v is None}
     return {
-        "metrics": args.metric,
+        "layout": args.layout,
+        "metrics": chosen.get("metrics", args.metric),
         "reference": args.reference,
         "alpha": args.alpha,
         "confidence": args.confidence,
-        "n_resamples": args.resamples,
+        "n_resamples": chosen.get("n_resamples", args.resamples),
         "seed": args.bootstrap_seed,
         "ci": args.ci,
         "test": args.paired_test,
@@ -714,7 +731,6 @@ def _extra_runs(args: argparse.Namespace) -> list[Any]:
 
 @command("leaderboard")
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    import difflib
     from pathlib import Path
 
     from calibench import api
@@ -742,35 +758,54 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
     command = _board_command("leaderboard", args, source, options, extra)
-    text = api.leaderboard_markdown(
+    text, figures = api.leaderboard_files(
         lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args)
     )
+    if figures and target is None:
+        from calibench.errors import OptionError
+
+        raise OptionError(
+            f"the {args.layout} layout writes figures next to its markdown file: give {flags.OUTPUT} FILE"
+        )
+    base = Path(target).parent if target else Path(".")
+    files: dict[Path, bytes] = {Path(target) if target else Path("-"): text.encode("utf-8")}
+    files.update({base / name: data for name, data in figures.items()})
     if args.check:
-        path = Path(args.check)
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current == text:
-            print(f"{path} is up to date")
-            return 0
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                current.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                f"{path} (committed)",
-                f"{path} (regenerated)",
-            )
-        )
-        print(
-            f"\ncalibench: {path} differs from the regenerated leaderboard; regenerate it with:\n  {command}",
-            file=sys.stderr,
-        )
-        return 1
+        return _check_board_files(files, command)
     if target is None:
         sys.stdout.write(text)
-    else:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(text, encoding="utf-8")
-        print(f"wrote {target}")
+        return 0
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+        print(f"wrote {path}")
     return 0
+
+
+def _check_board_files(files: dict[Any, bytes], command: str) -> int:
+    """Exit 0 if every file (the markdown first, then its figures) has exactly the regenerated bytes;
+    else print a diff of the markdown, name each differing or missing figure, and exit 1."""
+    import difflib
+
+    bad = []
+    for path, data in files.items():
+        current = path.read_bytes() if path.is_file() else None
+        if current == data:
+            continue
+        bad.append(path)
+        if path.suffix == ".md" or len(bad) == 1:
+            old = (current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+            new = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+            sys.stdout.writelines(difflib.unified_diff(old, new, f"{path} (committed)", f"{path} (regenerated)"))
+        else:
+            print(f"{path}: {'missing' if current is None else 'differs from the regenerated figure'}")
+    if not bad:
+        print(f"{next(iter(files))} is up to date" + (f" ({len(files) - 1} figures)" if len(files) > 1 else ""))
+        return 0
+    what = f"{bad[0]} differs" if len(bad) == 1 else f"{', '.join(map(str, bad))} differ"
+    print(f"\ncalibench: {what} from the regenerated leaderboard; regenerate it with:\n  {command}", file=sys.stderr)
+    return 1
 
 
 @command("export")

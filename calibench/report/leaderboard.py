@@ -118,6 +118,20 @@ class LeaderboardOptions:
         return self.layout == "benchmark"
 
 
+#: The benchmark layout's metrics and resamples, unless given: the issue's seven metrics, and
+#: enough resamples that Holm over one metric's table (15 methods x 5 tasks) can reach alpha
+#: (the smallest bootstrap p-value is 2 / (B + 1)).
+BENCHMARK_METRICS: tuple[str, ...] = ("ece", "ece_paper", "ece_classwise", "nll", "brier", "accuracy", TASK_METRIC)
+BENCHMARK_RESAMPLES = 4000
+
+
+def layout_defaults(layout: str) -> dict[str, Any]:
+    """The option values a layout uses unless given (the plain layout: the dataclass defaults)."""
+    if layout == "benchmark":
+        return {"metrics": BENCHMARK_METRICS, "n_resamples": BENCHMARK_RESAMPLES}
+    return {}
+
+
 @dataclass(frozen=True)
 class Cell:
     """One (task, method) of one metric: per-seed values and their summaries."""
@@ -243,6 +257,10 @@ class Leaderboard:
             )
         else:
             test = "paired t-test over seeds"
+        if o.holm_per_metric:
+            return (
+                f"{test}, Holm-corrected within each metric's table ({self.n_family} comparisons), alpha = {o.alpha:g}"
+            )
         return (
             f"{test}, Holm-corrected over all {self.n_comparisons} comparisons of this leaderboard, alpha = {o.alpha:g}"
         )
@@ -414,8 +432,8 @@ class Resamples:
     Every method of a task shares the same resamples (seeded by task and estimator only), so
     each method's batched metric is computed once per resample set and reused by its cell,
     by every comparison it takes part in (against the reference, head to head, in a claim),
-    instead of once per comparison. ``cell_idx`` draws the cells' intervals, ``paired_idx``
-    and ``seed_idx`` the paired bootstrap's examples and seeds, exactly as
+    instead of once per comparison. ``cell_idx`` draws the cells' intervals (the benchmark
+    layout draws them from the paired resamples), ``paired_idx`` and ``seed_idx`` the paired bootstrap's examples and seeds, exactly as
     :func:`calibench.stats.paired_bootstrap` draws them from the same seed.
     """
 
@@ -424,7 +442,14 @@ class Resamples:
     ) -> None:
         self.spec, self.task, self.labels, self.by_method, self.options = spec, task, labels, by_method, o
         n = len(labels)
-        self.cell_idx = resample_indices(n, o.n_resamples, _stable_seed(o.seed, "cell", spec.estimator, task))
+        # the benchmark layout draws the cells' intervals from the paired tests' example resamples
+        # (the same definition, one stream of resamples fewer: half the metric evaluations)
+        self.shared = o.layout == "benchmark"
+        self.cell_idx = (
+            None
+            if self.shared
+            else resample_indices(n, o.n_resamples, _stable_seed(o.seed, "cell", spec.estimator, task))
+        )
         rng = np.random.default_rng(_stable_seed(o.seed, "paired", spec.estimator, task))
         self.paired_idx = resample_indices(n, o.n_resamples, rng)
         n_seeds = len(next(iter(by_method.values())))
@@ -450,7 +475,10 @@ class Resamples:
         o, runs = self.options, self.by_method[method]
         values = self.points(method)
         mean = float(values.mean())
-        distribution = np.mean([self.spec.batched(r.probs, self.labels, self.cell_idx) for r in runs], axis=0)
+        if self.shared:
+            distribution = self.paired(method).mean(axis=0)
+        else:
+            distribution = np.mean([self.spec.batched(r.probs, self.labels, self.cell_idx) for r in runs], axis=0)
         low, high = interval_from_distribution(distribution, mean, o.confidence, "percentile")
         return Cell(
             task=self.task,
