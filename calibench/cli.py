@@ -794,7 +794,7 @@ def _check_board_files(files: dict[Any, bytes], command: str) -> int:
         if current == data:
             continue
         bad.append(path)
-        if path.suffix == ".md" or len(bad) == 1:
+        if path.suffix == ".md" or path == next(iter(files)):
             old = (current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
             new = data.decode("utf-8", errors="replace").splitlines(keepends=True)
             sys.stdout.writelines(difflib.unified_diff(old, new, f"{path} (committed)", f"{path} (regenerated)"))

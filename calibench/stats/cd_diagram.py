@@ -15,8 +15,8 @@ import pandas as pd
 from calibench.stats.ranks import nemenyi_groups
 
 #: matplotlib settings that make an SVG the same bytes on every run: element ids from a fixed
-#: salt instead of a random one, glyphs as paths (no font lookup at view time)
-SVG_RC: dict[str, object] = {"svg.hashsalt": "calibench", "svg.fonttype": "path"}
+#: salt instead of a random one; text kept as text (small, diffable files, no glyph outlines)
+SVG_RC: dict[str, object] = {"svg.hashsalt": "calibench", "svg.fonttype": "none"}
 
 
 def cd_diagram(
