@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import resource
 import shlex
 import subprocess
 import sys
@@ -56,9 +58,6 @@ METHODS: dict[str, tuple[float, float]] = {
     "baseline+last-layer-laplace": (0.75, 0.0),
 }
 SEEDS = (0, 1, 2)
-
-#: The board's metrics (the benchmark profile's list).
-METRICS = "ece,ece_paper,ece_classwise,nll,brier,accuracy,task"
 
 
 def _key(*parts: object) -> str:
@@ -157,10 +156,14 @@ def write_results(out: Path, seed: int = 0) -> int:
     return len(summary.written) + len(summary.unchanged)
 
 
-def _timed(cmd: list[str]) -> tuple[float, subprocess.CompletedProcess]:
+def _timed(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall and CPU seconds (user + system, all threads) of ``cmd`` run in its own process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
-    return time.perf_counter() - start, done
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), done
 
 
 def main() -> int:
@@ -176,7 +179,8 @@ def main() -> int:
     t0 = time.perf_counter()
     n_files = write_results(results, args.seed)
     print(f"synthetic results: {n_files} files under {results} ({time.perf_counter() - t0:.1f} s to write)")
-    base = ["calibench", "leaderboard", "--from", str(results), "--profile", "benchmark", *shlex.split(args.extra)]
+    base = ["calibench", "leaderboard", "--from", str(results), "--layout", "benchmark", *shlex.split(args.extra)]
+    print("command:", " ".join(base))
     if args.profile:
         import cProfile
         import pstats
@@ -185,18 +189,20 @@ def main() -> int:
 
         prof = cProfile.Profile()
         prof.enable()
-        cli_main([*base[1:], "--format", "markdown", "-o", str(board)])
+        cli_main([*base[1:], "--format", "markdown", "--output", str(board)])
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(25)
         return 0
-    build_s, done = _timed([*base, "--format", "markdown", "-o", str(board)])
+    build_s, build_cpu, done = _timed([*base, "--format", "markdown", "--output", str(board)])
     if done.returncode:
         print(done.stdout, done.stderr, file=sys.stderr)
         return 1
-    check_s, done = _timed([*base, "--check", str(board)])
+    check_s, check_cpu, done = _timed([*base, "--check", str(board)])
     print(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr)
-    print(f"leaderboard build: {build_s:.1f} s")
-    print(f"leaderboard --check: {check_s:.1f} s (target <= 120 s){'' if done.returncode == 0 else ' FAILED'}")
+    print(f"load average before the check: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"leaderboard build:   {build_s:6.1f} s wall, {build_cpu:6.1f} s CPU")
+    status = "" if done.returncode == 0 else " FAILED"
+    print(f"leaderboard --check: {check_s:6.1f} s wall, {check_cpu:6.1f} s CPU (target <= 120 s wall){status}")
     return done.returncode
 
 

@@ -720,12 +720,15 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
     return runs, (flags.STORE[0], args.store or api.DEFAULT_OUTPUT)
 
 
-def _extra_runs(args: argparse.Namespace) -> list[Any]:
-    """Results on shifted and OOD sets, for boards read from a store (exports hold none)."""
+def _extra_runs(args: argparse.Namespace, runs: Sequence[Any] = ()) -> list[Any]:
+    """Results on shifted and OOD sets of the board's runs, from the store or the exported directory."""
     from calibench import api
 
     if args.results_dir is not None:
-        return []
+        from calibench.report.export_extra import load_extra_result_runs
+
+        keys = {r.record.get("key") for r in runs}
+        return [e for e in load_extra_result_runs(args.results_dir, runs) if e.record.get("in_domain_key") in keys]
     return api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
 
 
@@ -745,7 +748,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
         from calibench.report.terminal import render_terminal
 
-        extra = _extra_runs(args)
+        extra = _extra_runs(args, runs)
         if target is None:
             _console().print(render_terminal(lb))
             if extra:
@@ -759,7 +762,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
     command = _board_command("leaderboard", args, source, options, extra)
     text, figures = api.leaderboard_files(
-        lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args)
+        lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args, runs)
     )
     if figures and target is None:
         from calibench.errors import OptionError
@@ -817,6 +820,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     summary = api.export_results(runs, args.out, keep_existing=args.keep_existing)
     for line in export_summary_lines(summary, args.out):
         print(line)
+    extra = api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
+    if extra:
+        from calibench.report.export_extra import export_extra_runs
+
+        print(f"{len(export_extra_runs(extra, args.out))} shifted / OOD set result(s) written under {args.out}")
     return 0
 
 
@@ -828,7 +836,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
     command = _board_command("report", args, source, options, [flags.OUTPUT, args.out])
-    index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args))
+    index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args, runs))
     print(f"wrote {index}")
     return 0
 

@@ -4,6 +4,7 @@ failing on a changed figure."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ from calibench.report.claims import combine, judge, paper_claims, plan_seeds
 from calibench.report.leaderboard import LeaderboardOptions, Resamples, build_leaderboard
 from calibench.report.learnt import judge_learnt, majority_score
 from calibench.report.pooled import Pooled
-from calibench.report.runs import Run
+from calibench.report.runs import MetricMismatch, Run
 from calibench.stats import paired_bootstrap, seed_ci
 
 # ebm-hidden calibrated (as temp-scaling), ebm-scalar close to it, ebm-sharp-hidden over-confident
@@ -253,3 +254,42 @@ def test_cli_writes_board_and_figures_and_check_fails_on_a_changed_figure(tmp_pa
     figure.unlink()
     assert main([*args, "--check", "lb/README.md"]) == 1
     assert "lb/figures/tradeoff.svg: missing" in capsys.readouterr().out
+
+
+def test_shift_and_ood_results_survive_the_export_and_reach_the_board(tmp_path, make_runs, make_extra_runs):
+    from calibench.report.export import export_runs, load_result_runs
+    from calibench.report.export_extra import export_extra_runs, load_extra_result_runs
+    from calibench.report.shift import ExtraRun, markdown_section
+
+    runs = make_runs(tasks=("rte",), methods=("baseline", "temp-scaling"), n=120)
+    extra = [
+        ExtraRun({**e.record, "in_domain_key": e.in_domain["key"]}, e.arrays, e.in_domain, e.in_arrays)
+        for e in make_extra_runs(runs)
+    ]
+    export_runs(runs, tmp_path)
+    assert len(export_extra_runs(extra, tmp_path)) == len(extra)
+    loaded = load_result_runs(tmp_path)  # the extra-set files are not in-domain results
+    assert len(loaded) == len(runs)
+    back = load_extra_result_runs(tmp_path, loaded)
+    assert markdown_section(back) == markdown_section(extra)
+    assert "## In-domain vs out-of-domain" in "\n".join(markdown_section(back))
+    out = tmp_path / "board.md"
+    assert (
+        main(
+            ["leaderboard", "--from", str(tmp_path), "--resamples", "100", "--format", "markdown", "--output", str(out)]
+        )
+        == 0
+    )
+    assert "## In-domain vs out-of-domain" in out.read_text() and "## OOD detection" in out.read_text()
+    # a re-export replaces the extra files; an edited shifted-set metric is caught on load
+    out.unlink()
+    export_runs(runs, tmp_path)
+    assert load_extra_result_runs(tmp_path, loaded) == []
+    export_extra_runs(extra, tmp_path)
+    path = next(p for p in sorted(tmp_path.rglob("*.shift-qnli.jsonl")))
+    head, rest = path.read_text().split("\n", 1)
+    header = json.loads(head)
+    header["record"]["metrics"]["ece"]["value"] += 0.01
+    path.write_text(json.dumps(header) + "\n" + rest)
+    with pytest.raises(MetricMismatch, match="ece: stored"):
+        load_extra_result_runs(tmp_path, loaded)
