@@ -20,7 +20,8 @@ exactly these probabilities at export; the store's own values (computed in float
 the float32 cast) are compared and any difference above ``STORE_ATOL`` is reported.
 
 Machine-specific fields (local data paths, timings) are left out so re-exporting the same
-results on another machine gives the same bytes.
+results on another machine gives the same bytes. Results on shifted and OOD sets are written
+beside these as ``<task>/<method>.seed<N>.<eval_set>.jsonl`` (:mod:`calibench.report.export_extra`).
 """
 
 from __future__ import annotations
