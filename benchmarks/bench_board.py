@@ -38,7 +38,8 @@ TASKS: dict[str, tuple[int, int, str, float]] = {
     "wnli": (35, 2, "accuracy", 0.0),
 }
 
-#: method -> (temperature of the logits, extra signal): baseline over-confident
+#: method -> (temperature of the logits, extra signal): baseline over-confident; the names are
+#: the benchmark preset's (calibench.presets.BENCHMARK_METHODS, checked in main)
 METHODS: dict[str, tuple[float, float]] = {
     "baseline": (0.45, 0.0),
     "temp-scaling": (1.0, 0.0),
@@ -52,10 +53,10 @@ METHODS: dict[str, tuple[float, float]] = {
     "ebm-hidden+temp-scaling": (1.0, 0.02),
     "label-smoothing+temp-scaling": (1.0, 0.0),
     "mc-dropout+temp-scaling": (1.0, 0.02),
-    "baseline+ensemble(members=3)": (0.6, 0.08),
+    "ensemble(members=3)": (0.6, 0.08),
     "focal-loss": (0.9, -0.02),
     "lora": (0.5, -0.1),
-    "baseline+last-layer-laplace": (0.75, 0.0),
+    "last-layer-laplace": (0.75, 0.0),
 }
 SEEDS = (0, 1, 2)
 
@@ -173,6 +174,12 @@ def main() -> int:
     ap.add_argument("--extra", default="", help="extra leaderboard flags, e.g. '--resamples 2000'")
     ap.add_argument("--profile", action="store_true", help="profile the in-process build instead")
     args = ap.parse_args()
+    from calibench.presets import BENCHMARK_METHODS
+
+    if set(METHODS) != set(BENCHMARK_METHODS):
+        ap.error(
+            f"the synthetic methods differ from the benchmark preset's: {sorted(set(METHODS) ^ set(BENCHMARK_METHODS))}"
+        )
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-board-"))
     results = root / "results"
     board = root / "README.md"
