@@ -446,7 +446,21 @@ def leaderboard_markdown(
 ) -> str:
     """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
     ``results_dir`` (when it was read from an export) where ``calibench export`` writes them.
-    ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections."""
+    ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections.
+    (The benchmark layout's figures: :func:`leaderboard_files`.)"""
+    return leaderboard_files(lb, runs, command=command, results_dir=results_dir, extra_runs=extra_runs)[0]
+
+
+def leaderboard_files(
+    lb: Leaderboard,
+    runs: list[Run],
+    *,
+    command: str,
+    results_dir: str | None = None,
+    extra_runs: Sequence[ExtraRun] = (),
+) -> tuple[str, dict[str, bytes]]:
+    """The markdown of :func:`leaderboard_markdown` and the figures it links: ``{path relative to
+    the markdown file: bytes}`` (the benchmark layout's SVGs; none for the plain layout)."""
     import shlex
 
     from calibench.report.markdown import render_markdown
@@ -462,15 +476,26 @@ def leaderboard_markdown(
         else None
     )
     source = f"in `{results_dir}`" if results_dir else ""
-    return render_markdown(
+    preamble: list[str] = []
+    sections = markdown_section(list(extra_runs))
+    figures: dict[str, bytes] = {}
+    if lb.options.layout == "benchmark":
+        from calibench.report.benchmark import benchmark_sections
+
+        bench = benchmark_sections(lb)
+        preamble, figures = bench.preamble, bench.figures
+        sections = [*bench.sections, *sections]
+    markdown = render_markdown(
         lb,
         command=command,
         run_commands=commands,
         run_command_problems=problems,
         export_command=export,
         source_note=source,
-        sections=markdown_section(list(extra_runs)),
+        sections=sections,
+        preamble=preamble,
     )
+    return markdown, figures
 
 
 def load_extra_runs(

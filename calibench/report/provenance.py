@@ -48,7 +48,9 @@ def command_line(
     are written as given (relative paths stay relative, so a committed command works from the
     repository root).
     """
-    default = LeaderboardOptions()
+    from calibench.report.leaderboard import layout_defaults
+
+    default = LeaderboardOptions(**layout_defaults(options.layout))  # the layout itself: plain unless given
     args = ["calibench", subcommand, *source]
     for name, flag in flags.BOARD.items():
         value, base = getattr(options, name), getattr(default, name)
