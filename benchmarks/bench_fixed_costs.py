@@ -52,7 +52,9 @@ def main(argv=None) -> None:
 
     hf_logging.set_verbosity_error()
     torch.set_num_threads(args.threads)
-    spec = TrainingSpec(data=DataSpec(args.task, train_size=args.train_size), model=args.model, hyper=Hyper())
+    spec = TrainingSpec(
+        data=DataSpec(args.task, train_size=args.train_size), recipe="baseline", model=args.model, hyper=Hyper()
+    )
 
     def clear() -> None:
         encoded_cache.clear()

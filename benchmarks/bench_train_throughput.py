@@ -1,6 +1,6 @@
 """Training throughput of calibench's loop next to Hugging Face ``Trainer``, in one run.
 
-Three contenders train the *same* model (the offline MiniLM encoder + calibench's
+The contenders train the *same* model (the offline MiniLM encoder + calibench's
 classification head, same seeded initialisation), on the *same* tokenised data (the same
 ``encode_texts`` output), with the same hyper-parameters (calibench's ``Hyper`` defaults:
 lr 2e-5, batch 32, 3 epochs, 6% linear warm-up then linear decay, weight decay 0.1 off
@@ -12,7 +12,17 @@ biases/LayerNorm, grad-norm clip 1.0, max_length 128):
                          its default optimiser is already fused AdamW in transformers 5);
 * ``trainer-best``    -- ``Trainer`` with its best flags: ``bf16=True``,
                          ``train_sampling_strategy="group_by_length"`` (``group_by_length``
-                         in transformers 4), ``optim="adamw_torch_fused"``.
+                         in transformers 4), ``optim="adamw_torch_fused"``;
+* ``bound``           -- the machine's bound: a bare forward + backward + fused AdamW step
+                         of the same model on calibench's own token batches (same order,
+                         collated before the clock starts), no data handling, scheduler,
+                         clipping or logging;
+* ``bound-fast``      -- ``bound`` with the loop's CPU fast path kernels installed (NumPy
+                         dropout masks, sparse word-embedding gradient): what calibench's
+                         loop would reach with zero overhead of its own.
+
+The data are SST-2 (single sentences, ``--task sst2``) or MRPC (sentence pairs, longer and
+more varied, ``--task mrpc``), calibench's training subsample of ``--n-train`` rows (0: all).
 
 For the Trainer, the classifier is wrapped in a small module that returns the same
 cross-entropy loss, so the only difference is the loop. tqdm bars are off on both sides.
@@ -23,8 +33,9 @@ Each contender runs in a fresh subprocess (so peak memory is its own) with
 * ``ex/s``: examples trained / wall time of the training call only (``train(ctx, recipe)``
   or ``trainer.train()``; both build their optimiser inside; model loading, tokenisation and
   evaluation are excluded);
-* ``dev acc``: accuracy on the SST-2 validation set (all 872 rows by default, less noisy
-  than the 436-row dev half; ``--eval dev-half`` for calibench's protocol), predicted the
+* ``of bound``: ratio to ``bound``;
+* ``dev acc``: accuracy on the task's validation set (all of it by default: 872 SST-2 rows,
+  408 MRPC pairs; less noisy than the dev half; ``--eval dev-half`` for calibench's protocol), predicted the
   same way for everyone (``calibench.methods.inference.predict_logits``, bf16 where native);
 * ``peak MiB``: the process's peak resident memory *during training* (``VmHWM`` after the
   kernel's peak counter is reset through ``/proc/self/clear_refs`` just before training;
@@ -34,7 +45,8 @@ Each contender runs in a fresh subprocess (so peak memory is its own) with
 
 Run (2 CPU cores here; the machine is shared, so compare ratios from one run)::
 
-    python benchmarks/bench_train_throughput.py                       # all three, 2000 x 3 epochs
+    python benchmarks/bench_train_throughput.py                       # all five, 2000 x 3 epochs
+    python benchmarks/bench_train_throughput.py --task mrpc --n-train 0   # all 3,668 MRPC pairs
     python benchmarks/bench_train_throughput.py --repeats 2           # interleaved A B C A B C
     python benchmarks/bench_train_throughput.py --which calibench --profile 40
     python benchmarks/bench_train_throughput.py --quick               # smoke run, ~1 min
