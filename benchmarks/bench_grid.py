@@ -23,14 +23,15 @@ Stages (exclusive wall time: a stage nested in another is counted once, in the i
   metrics (bootstrap intervals and paired tests against ``baseline``), then its markdown;
 * ``other`` -- the rest of the wall time (planning, scheduling, seeding, bookkeeping).
 
-The defaults stay close to the benchmark (every method below, SST-2 and MRPC, seed 0, the
-``cpu-ebm`` preset: MiniLM, 3 epochs, the MiniLM noise LM) except the training size: 1,000
-examples per task (the benchmark trains on all 3,668 MRPC pairs and a few thousand SST-2
-sentences; ``--train-size full`` for full sets), to keep one default run affordable
-(tens of minutes on 2 cores). Smoke run, about a minute::
+The defaults stay close to the benchmark (the ``benchmark`` preset's 16 methods and
+hyper-parameters: MiniLM, 3 epochs, the MiniLM noise LM; SST-2 and MRPC, seed 0) except the
+training size: 1,000 examples per task, to keep one default run affordable (the benchmark
+trains on 4,000 SST-2 sentences and all 3,668 MRPC pairs: ``--train-size preset``;
+``--train-size full`` for full sets). Smoke run (the ``cpu`` preset's small scratch noise LM;
+a few minutes on a loaded 2-core machine)::
 
-    python benchmarks/bench_grid.py --train-size 64 --max-steps 4 --noise-epochs 1 \
-        --methods baseline,mc-dropout,ebm-hidden
+    python benchmarks/bench_grid.py --preset cpu --train-size 64 --max-steps 4 --noise-epochs 1 \
+        --methods baseline,temp-scaling,mc-dropout,ebm-hidden
 
 The figures are in ``benchmarks/README.md``.
 """
@@ -48,25 +49,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-#: every method of the benchmark, in the registry's spelling
-BENCHMARK_METHODS = (
-    "baseline",
-    "temp-scaling",
-    "temp-scaling(fit_on=train)",
-    "label-smoothing",
-    "mixup",
-    "mc-dropout",
-    "ebm-scalar",
-    "ebm-hidden",
-    "ebm-sharp-hidden",
-    "ebm-hidden+temp-scaling",
-    "label-smoothing+temp-scaling",
-    "mc-dropout+temp-scaling",
-    "baseline+ensemble(members=3)",
-    "focal-loss",
-    "lora",
-    "baseline+last-layer-laplace",
-)
 BOARD_METRICS = ("ece", "ece_adaptive", "smece", "nll", "brier", "accuracy", "aurc")
 STAGES = (
     "process start + imports",
@@ -208,9 +190,11 @@ def worker(args) -> None:
     clock.add("process start + imports", time.perf_counter() - args.t_spawn)
 
     from calibench import api
+    from calibench.presets import get_preset
 
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(BENCHMARK_METHODS)
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(get_preset("benchmark").methods)
     full = args.train_size == "full"
+    own = args.train_size == "preset"
     preset = bench_preset(args.preset, args.noise_epochs)
     t_grid = time.perf_counter()
     n_trainings = 0
@@ -220,7 +204,7 @@ def worker(args) -> None:
             tasks=[task],
             seeds=[args.seed],
             preset=preset,
-            train_size=None if full else int(args.train_size),
+            train_size=None if full or own else int(args.train_size),
             full_train=full,
             max_steps=args.max_steps,
             output_dir=args.output,
@@ -279,11 +263,13 @@ def parse_args(argv=None):
     p.add_argument("--methods", help="comma list of method strings (default: every method of the benchmark)")
     p.add_argument("--tasks", default="sst2,mrpc")
     p.add_argument(
-        "--train-size", default="1000", help="training examples per task, or 'full' (default 1000; see above)"
+        "--train-size",
+        default="1000",
+        help="training examples per task, 'full', or 'preset' (the preset's own sizes; default 1000, see above)",
     )
     p.add_argument("--max-steps", type=int, default=None, help="cap every training at this many steps")
     p.add_argument("--noise-epochs", type=int, default=None, help="override the EBM noise LM's epochs (smoke runs)")
-    p.add_argument("--preset", default="cpu-ebm")
+    p.add_argument("--preset", default="benchmark", help="hyper-parameters and EBM noise LM (default: the benchmark's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads in the grid's process")
     p.add_argument("--keep", help="keep the results store here (default: a temporary folder)")
@@ -293,7 +279,7 @@ def parse_args(argv=None):
     p.add_argument("--result", help=argparse.SUPPRESS)
     p.add_argument("--output", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.train_size != "full" and not (args.train_size.isdigit() and int(args.train_size) > 0):
+    if args.train_size not in ("full", "preset") and not (args.train_size.isdigit() and int(args.train_size) > 0):
         p.error(f"--train-size takes a positive number or 'full' (got {args.train_size!r})")
     return args
 

@@ -3,33 +3,31 @@ tokenises each split once, and its results are bit-identical to each training in
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import datasets
 import pytest
 
 from calibench.training import encoded_cache
 
-# Runs the trainings named on the command line, in order, in this one process; prints the
-# sha256 of every prediction array and of the training losses, and the load counts.
-SCRIPT = textwrap.dedent(
-    """
-    import hashlib, json, sys
+SPECS = {  # two trainings that share a task's splits: different recipes, seeds and inferences
+    "A": ("baseline", 0, (("deterministic", ()), ("mc-dropout", (("passes", 2),)))),
+    "B": ("label-smoothing", 1, (("deterministic", ()),)),
+}
+
+
+def run_trainings(model: str, glue: str, names: list[str]) -> dict:
+    """Run the named trainings in order in this process; the sha256 of every prediction array,
+    the training losses, and this process's load counts."""
     from calibench.config import DataSpec, Hyper, TrainingSpec
     from calibench.execution.jobs import run_training
     from calibench.models import encoders
-    from calibench.training import encoded_cache
 
-    model, glue, names = sys.argv[1], sys.argv[2], sys.argv[3:]
-    SPECS = {
-        "A": ("baseline", 0, (("deterministic", ()), ("mc-dropout", (("passes", 2),)))),
-        "B": ("label-smoothing", 1, (("deterministic", ()),)),
-    }
-    out = {}
+    out: dict = {}
     for name in names:
         recipe, seed, inferences = SPECS[name]
         spec = TrainingSpec(
@@ -42,30 +40,39 @@ SCRIPT = textwrap.dedent(
         )
         res = run_training(spec, keep_model=False)
         digest = {
-            pkey + "/" + arr: hashlib.sha256(p["arrays"][arr].tobytes()).hexdigest()
+            f"{pkey}/{arr}": hashlib.sha256(p["arrays"][arr].tobytes()).hexdigest()
             for pkey, p in res.predictions.items()
             for arr in sorted(p["arrays"])
         }
         digest["losses"] = [h["loss"] for h in res.record["train_log"]["history"]]
         out[name] = digest
-    out["counts"] = {"loads": encoders.load_counts, "encoded": encoded_cache.counts}
-    print(json.dumps(out))
-    """
-)
+    out["counts"] = {"loads": dict(encoders.load_counts), "encoded": dict(encoded_cache.counts)}
+    return out
 
 
-def _run(model: str, glue: str, *names: str) -> dict:
+def test_two_trainings_in_one_process_match_each_in_a_fresh_process_and_hit_the_caches(
+    tiny_bert, shared_glue_dir, monkeypatch
+):
+    from calibench.models import encoders
+
+    # this process, with its caches and counts emptied: A, then B
+    encoded_cache.clear()
+    monkeypatch.setattr(encoders, "_tokenizers", {})
+    monkeypatch.setattr(encoders, "load_counts", {"tokenizer": 0, "encoder": 0})
+    both = run_trainings(tiny_bert, str(shared_glue_dir), ["A", "B"])
+    encoded_cache.clear()
+    # B alone, in a fresh process
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, model, glue, *names], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, __file__, tiny_bert, str(shared_glue_dir), "B"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    alone = json.loads(proc.stdout.strip().splitlines()[-1])
 
-
-def test_two_trainings_in_one_process_match_each_in_a_fresh_process_and_hit_the_caches(tiny_bert, shared_glue_dir):
-    both = _run(tiny_bert, str(shared_glue_dir), "A", "B")
-    alone = _run(tiny_bert, str(shared_glue_dir), "B")
     assert both["A"] and both["B"] and alone["B"]
     assert both["B"] == alone["B"]  # logits, labels and losses: the same bytes
     assert both["A"] != both["B"]  # different recipes and seeds: the digests do tell trainings apart
@@ -113,3 +120,7 @@ def test_the_cache_is_keyed_by_content_bounded_and_read_only(monkeypatch):
     assert tok.calls == 4
     assert encoded_cache.counts == {"hits": 1, "misses": 4}
     encoded_cache.clear()
+
+
+if __name__ == "__main__":  # the fresh process of the first test
+    print(json.dumps(run_trainings(sys.argv[1], sys.argv[2], sys.argv[3:])))
