@@ -111,7 +111,7 @@ _CPU = Preset(
     # The first run must show a classifier that learns. With MiniLM at these budgets CoLA (500
     # or 1,000 examples) predicts the majority class (MCC 0), MRPC needs its full 3,668 pairs to
     # reach 0.775 accuracy (majority 0.684) and RTE stays near chance; SST-2 reaches ~0.82
-    # accuracy at 1,000 examples (0.83 at 2,000, leaderboard/ebm, at twice the time) with an
+    # accuracy at 1,000 examples (0.83 at 2,000, at twice the time) with an
     # over-confident baseline, so calibration methods have something to fix. Other tasks are
     # one flag away (--tasks, --full-train).
     tasks=("sst2",),
