@@ -22,6 +22,7 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
 def _script():
     spec = importlib.util.spec_from_file_location("run_grid", SCRIPT)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("run_grid", mod)  # its dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 
@@ -58,7 +59,7 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     _git(repo, "add", "README.md")
     _git(repo, "commit", "-q", "-m", "init")
     tiny = tiny_run_args(task=None, train_size=32, steps=2, batch_size=8, max_length=32, seeds=None)
-    board = f"{sys.executable} -m calibench.cli leaderboard --from leaderboard/results --format markdown -o leaderboard/README.md"  # noqa: E501
+    board = f"{sys.executable} -m calibench.cli leaderboard --from leaderboard/results --format markdown --output leaderboard/README.md"  # noqa: E501
     cmd = [sys.executable, str(SCRIPT), "--preset", "cpu", "--store", str(store), "--board-cmd", board, "--commit",
            "--methods", "baseline,temp-scaling", "--seeds", "2", "--tasks", "sst2",
            "--", *tiny, "--model", tiny_bert, "--data-dir", glue_dir]  # fmt: skip
@@ -74,6 +75,7 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     time.sleep(2.0)  # inside `calibench run` (imports, planning or training)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    assert "[1/2]" not in log.read_text()  # killed inside the first unit
     assert _grid_commits(repo) == []
     assert not (results / "baseline.seed0.jsonl").exists()
 
