@@ -17,6 +17,13 @@ inputs (the same way the EBM recipes do) and prints:
     python benchmarks/bench_noise_lm.py                                # tiny-scratch defaults
     python benchmarks/bench_noise_lm.py --option epochs=8
     python benchmarks/bench_noise_lm.py --option lm=minilm --option lr=1e-4 --option epochs=2
+
+``--against KEY=VALUE,KEY=VALUE`` (repeatable) trains further configurations in the same run,
+each the ``--option`` configuration with those fields changed, and prints each one's training
+time as a ratio to the first (the reference) next to its perplexities:
+
+    python benchmarks/bench_noise_lm.py --option lm=minilm --option lr=2e-4 --option epochs=5 \
+        --against batch_size=32,bf16=true,lr=5e-4,epochs=3
 """
 
 from __future__ import annotations
@@ -66,39 +73,64 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a NoiseModelConfig field, e.g. epochs=8, lm=minilm, lr=1e-4 (repeatable)",
     )
+    p.add_argument(
+        "--against",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="another configuration: the --option one with these fields changed (repeatable)",
+    )
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    for o in args.option:
+    for o in args.option + [x for a in args.against for x in a.split(",")]:
         if "=" not in o:
-            p.error(f"--option {o!r}: expected KEY=VALUE, e.g. epochs=8")
+            p.error(f"--option/--against {o!r}: expected KEY=VALUE, e.g. epochs=8")
     options = {k: _value(v) for k, v in (o.split("=", 1) for o in args.option)}
-    cfg = NoiseModelConfig.from_dict(options)
+    variants = [options] + [
+        {**options, **{k: _value(v) for k, v in (x.split("=", 1) for x in a.split(","))}} for a in args.against
+    ]
     task = get_task(args.task)
     splits = prepare_splits(task, train_size=args.train_size, data_seed=args.data_seed)
     train = [tuple(r[f] for f in task.text_fields) for r in splits.train]
     dev_rows = load_task(task).dev.select(range(args.n_dev))
     dev = [tuple(r[f] for f in task.text_fields) for r in dev_rows]
-
-    t0 = time.perf_counter()
-    model = train_noise_model(train, cfg, eval_texts=dev)
-    seconds = time.perf_counter() - t0
-    out = model.sample(dev[: args.n_samples], rng=np.random.default_rng(1), generator=torch.Generator().manual_seed(1))
-    copies = [copy_fraction(model, m, s.fields) for m, s in zip(out.masked, out.samples)]
-    stopped = np.mean([not s.truncated for s in out.samples])
-
     print(
-        f"{args.task}: noise LM {json.dumps(options) if options else '(defaults)'} on {len(train)} training inputs, "
-        f"torch threads {torch.get_num_threads()}"
+        f"{args.task}: {len(train)} training inputs, dev perplexity on {len(dev)}, torch threads {torch.get_num_threads()}"
     )
-    print(
-        f"train s {seconds:.0f} | dev ppl by epoch {[round(h['eval_perplexity'], 1) for h in model.history]} | "
-        f"copy {np.nanmean(copies):.3f} | stopped {stopped:.2f}"
-    )
-    for m, s in list(zip(out.masked, out.samples))[: args.show]:
-        print(f"  prompt: {model.render(m)}\n  sample: {s.fields}")
+
+    rows = []
+    for opts in variants:
+        cfg = NoiseModelConfig.from_dict(opts)
+        t0 = time.perf_counter()
+        model = train_noise_model(train, cfg, eval_texts=dev)
+        seconds = time.perf_counter() - t0
+        out = model.sample(
+            dev[: args.n_samples], rng=np.random.default_rng(1), generator=torch.Generator().manual_seed(1)
+        )
+        copies = [copy_fraction(model, m, s.fields) for m, s in zip(out.masked, out.samples)]
+        stopped = np.mean([not s.truncated for s in out.samples])
+        ppl = [round(h["eval_perplexity"], 1) for h in model.history]
+        rows.append((opts, seconds, ppl, float(np.nanmean(copies)), float(stopped)))
+        print(
+            f"{json.dumps(opts) if opts else '(defaults)'}: train s {seconds:.0f} | dev ppl by epoch {ppl} | "
+            f"copy {np.nanmean(copies):.3f} | stopped {stopped:.2f}",
+            flush=True,
+        )
+        for m, s in list(zip(out.masked, out.samples))[: args.show]:
+            print(f"  prompt: {model.render(m)}\n  sample: {s.fields}")
+    if len(rows) > 1:
+        ref = rows[0][1]
+        print("\n| noise LM | train s | speed-up | dev ppl by epoch | final ppl | copy | stopped |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        for opts, seconds, ppl, copy, stopped in rows:
+            name = ", ".join(f"{k}={v}" for k, v in opts.items()) or "(defaults)"
+            print(
+                f"| {name} | {seconds:.0f} | {ref / seconds:.2f}x | {', '.join(map(str, ppl))} | {ppl[-1]} "
+                f"| {copy:.2f} | {stopped:.2f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ class RunConfig:
     data_dir: str | None
     output_dir: str
     device: str | None
+    #: per-task exceptions to ``train_size`` (the preset's ``train_sizes`` unless a size was given)
+    train_sizes: dict[str, int | None] = field(default_factory=dict)
     hyper_overrides: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, Any] = field(default_factory=dict)
     chosen_by_preset: list[str] = field(default_factory=list)  # what the user did not set
@@ -51,6 +53,8 @@ class RunConfig:
         h = preset.hyper_for(self.tasks[0], **self.hyper_overrides) if self.tasks else preset.hyper
         length = f"{h.max_steps} steps" if h.max_steps else f"{h.epochs:g} epochs"
         size = f"{self.train_size} training examples per task" if self.train_size else "full training sets"
+        if self.train_sizes:
+            size += " (" + ", ".join(f"{t}: {n or 'full'}" for t, n in sorted(self.train_sizes.items())) + ")"
         return (
             f"methods {', '.join(m.label for m in self.methods)} | tasks {', '.join(self.tasks)} | "
             f"seeds {', '.join(map(str, self.seeds))} | model {self.model} | {size} | {length}, "
@@ -60,7 +64,7 @@ class RunConfig:
 
 
 def resolve_run(
-    methods: str | list[str],
+    methods: str | list[str] | None,
     *,
     tasks: list[str] | None = None,
     seeds: int | list[int] | None = None,
@@ -117,9 +121,19 @@ def resolve_run(
     else:
         seed_list = pick("seeds", seeds, list(p.seeds))
     if full_train:
-        size = None
+        size, sizes = None, {}
+    elif train_size is not None:
+        size, sizes = train_size, {}
     else:
         size = pick("train size", train_size, p.train_size)
+        sizes = dict(p.train_sizes)
+    if methods is None:
+        if not p.methods:
+            raise OptionError(
+                f"--methods is required: preset {p.name!r} has no methods of its own "
+                "(e.g. --methods baseline,temp-scaling; `calibench ls methods` lists them)"
+            )
+        methods = pick("methods", None, list(p.methods))
     if size is not None and size < 1:
         raise OptionError(f"--train-size must be >= 1 (got {size})")
     hyper = {
@@ -147,6 +161,7 @@ def resolve_run(
         model=pick("model", model, p.model),
         preset=p.name,
         train_size=size,
+        train_sizes=sizes,
         data_seed=data_seed,
         data_dir=data_dir,
         output_dir=output_dir or DEFAULT_OUTPUT,
@@ -197,6 +212,7 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
         model=cfg.model,
         hyper_for=hyper_for,
         train_size=cfg.train_size,
+        train_sizes=cfg.train_sizes,
         data_seed=cfg.data_seed,
         data_dir=cfg.data_dir,
         recipe_defaults=preset.recipe_options,
@@ -236,7 +252,8 @@ def run(
     executor: str | Executor = "local",
     address: str | None = None,
     num_cpus: int | None = None,
-    cpus_per_job: float = 1.0,
+    cpus_per_job: float | None = None,
+    jobs: int = 1,
     track: str | None = None,
     tracking_uri: str | None = None,
     on_plan: Callable[[Plan], None] | None = None,
@@ -245,7 +262,8 @@ def run(
 
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
     cluster at ``address``, or on a local one of ``num_cpus`` CPUs started and stopped
-    here; ``cpus_per_job`` per job), or an executor instance, which the caller owns.
+    here; ``cpus_per_job`` per job), or an executor instance, which the caller owns. ``jobs``
+    > 1 runs that many local jobs at once in worker processes (``cpus_per_job`` threads each).
     ``track="mlflow"`` mirrors the run into MLflow (``tracking_uri``, default a SQLite file
     beside the store); the store stays the source of truth and tracking errors only warn.
     ``on_plan(plan)`` is called once the plan is made, before anything trains.
@@ -267,7 +285,9 @@ def run(
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
     exe = (
-        make_executor(executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=cfg.device)
+        make_executor(
+            executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=cfg.device, jobs=jobs
+        )
         if owned
         else executor
     )

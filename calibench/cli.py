@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         flags.RUN["methods"],
         "-m",
-        required=True,
         type=str,
-        help="comma-separated methods, each recipe[+inference][+calibrator], e.g. baseline,temp-scaling",
+        help="comma-separated methods, each recipe[+inference][+calibrator], e.g. baseline,temp-scaling "
+        "(default: the preset's, for presets that have them: benchmark)",
     )
     r.add_argument(flags.RUN["tasks"], "-t", type=_csv, help="comma-separated GLUE tasks (default: the preset's)")
     r.add_argument(flags.RUN["seeds"], "-s", type=_seeds, help="a count (3 = seeds 0,1,2) or a list (0,1,5)")
@@ -133,12 +133,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--executor",
         choices=["local", "ray"],
         default="local",
-        help="local: one job at a time in this process (default); ray: Ray tasks, one GPU per job "
-        "where the cluster has GPUs (pip install 'calibench[ray]')",
+        help="local: this machine, one job at a time in this process or --jobs N at once (default); "
+        "ray: Ray tasks, one GPU per job where the cluster has GPUs (pip install 'calibench[ray]')",
+    )
+    r.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=1,
+        help="local: trainings at once, each in its own worker process (default 1: in this process)",
     )
     r.add_argument("--address", help="ray: join the cluster at this address (default: start a local one)")
     r.add_argument("--num-cpus", type=int, help="ray: CPUs of the local cluster (default: every core)")
-    r.add_argument("--cpus-per-job", type=float, default=1.0, help="ray: CPUs each training job asks for (default 1)")
+    r.add_argument(
+        "--cpus-per-job",
+        type=float,
+        help="CPUs (torch threads) of each training job (ray default 1; local --jobs N default: the cores / N)",
+    )
     r.add_argument(
         "--track",
         choices=["mlflow"],
@@ -427,6 +438,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             address=args.address,
             num_cpus=args.num_cpus,
             cpus_per_job=args.cpus_per_job,
+            jobs=args.jobs,
             track=args.track,
             tracking_uri=args.tracking_uri,
             on_plan=announce,

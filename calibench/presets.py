@@ -30,6 +30,10 @@ class Preset:
     seeds: tuple[int, ...]
     train_size: int | None
     hyper: Hyper
+    #: the methods of ``calibench run --preset NAME`` without ``--methods`` (empty: --methods is required)
+    methods: tuple[str, ...] = ()
+    #: per-task exceptions to ``train_size`` (None: the task's full training set)
+    train_sizes: dict[str, int | None] = field(default_factory=dict)
     per_task: dict[str, dict[str, Any]] = field(default_factory=dict)  # Hyper overrides per task
     # defaults per canonical recipe name ("ebm" serves ebm-hidden and the other aliases)
     recipe_options: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -41,6 +45,9 @@ class Preset:
         from calibench import registry
 
         return dict(self.recipe_options.get(registry.canonical_name("recipe", recipe), {}))
+
+    def train_size_for(self, task: str) -> int | None:
+        return self.train_sizes.get(task, self.train_size)
 
     def hyper_for(self, task: str, **overrides: Any) -> Hyper:
         """The preset's hyper-parameters for ``task``, then the user's explicit ``overrides``."""

@@ -100,6 +100,19 @@ def get_noise_model(
     cfg = cfg.resolved()
     fp = train_fingerprint or fingerprint_texts(train_texts)
     key = noise_lm_key(task_name, fp, cfg)
+    with artifacts.building(LM_KIND, key):  # concurrent trainings of a task train it once
+        return _noise_model(task_name, train_texts, cfg, artifacts, progress, fp, key)
+
+
+def _noise_model(
+    task_name: str,
+    train_texts: Sequence[Text],
+    cfg: NoiseModelConfig,
+    artifacts: ArtifactStore,
+    progress: Progress | None,
+    fp: str,
+    key: str,
+) -> tuple[NoiseModel, NoiseModelInfo]:
     try:
         art = artifacts.read(LM_KIND, key)
         blob = art.arrays["weights"].tobytes()
@@ -292,12 +305,28 @@ def get_noise_corpus(
     n_fields = _n_fields(train_texts)
     fp = fingerprint_texts(train_texts)
     key = corpus_key(task_name, fp, cfg, n_samples, seed)
-    try:
-        return _load_corpus(artifacts, key, n_samples, n_fields)
-    except (ArtifactMissing, ArtifactCorrupt, ValueError, TypeError, KeyError):
-        # missing, partial (no manifest), corrupt or inconsistent: never used, regenerated
-        artifacts.delete(CORPUS_KIND, key)
+    with artifacts.building(CORPUS_KIND, key):  # concurrent trainings of a task build it once
+        try:
+            return _load_corpus(artifacts, key, n_samples, n_fields)
+        except (ArtifactMissing, ArtifactCorrupt, ValueError, TypeError, KeyError):
+            # missing, partial (no manifest), corrupt or inconsistent: never used, regenerated
+            artifacts.delete(CORPUS_KIND, key)
+        return _build_corpus(task_name, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress, fp, key)
 
+
+def _build_corpus(
+    task_name: str,
+    train_texts: list[Text],
+    dev_texts: Sequence[Text] | None,
+    cfg: NoiseModelConfig,
+    n_samples: int,
+    seed: int,
+    artifacts: ArtifactStore,
+    progress: Progress | None,
+    fp: str,
+    key: str,
+) -> NoiseCorpus:
+    n_fields = _n_fields(train_texts)
     model, info = get_noise_model(task_name, train_texts, cfg, artifacts, progress, train_fingerprint=fp)
     t0 = time.perf_counter()
     texts, preview, c = generate_samples(model, train_texts, n_samples, seed, progress)

@@ -75,7 +75,7 @@ import torch
 from calibench.ebm.masking import Rng, encode_fields, mask_spans
 from calibench.ebm.sampling import DecodedSample, SampleOutput, decode_sample, sample_continuations
 from calibench.training.batching import length_grouped_batches
-from calibench.training.loop import linear_schedule, param_groups
+from calibench.training.loop import linear_schedule, make_optimizer
 
 Progress = Callable[[str, int, int], None]
 Text = tuple[str, ...]
@@ -87,8 +87,9 @@ _OFFLINE_ALIASES = {OFFLINE_TOKENIZER, "all-MiniLM-L6-v2", "minilm"}
 
 FULL_TOKEN = "[FULL]"
 #: bump when the layout, the objective or the training loop changes: cached models and
-#: corpora made by older code are then not reused
-FORMAT_VERSION = 1
+#: corpora made by older code are then not reused (2: encoder-family LMs project only the
+#: labelled positions, as GPT-2 already did, which changes their losses in the last bits)
+FORMAT_VERSION = 2
 
 # encoder families whose HF ``*ForCausalLM`` runs them as decoders when ``is_decoder`` is set
 _ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "ernie", "bert-generation"}
@@ -491,20 +492,32 @@ def _collate(
     return ids, labels, attn
 
 
+def _split_head(lm: Any) -> tuple[Any, Any] | None:
+    """``(body, head)`` of a causal LM whose vocabulary head can be applied to chosen
+    positions only: GPT-2's ``transformer``/``lm_head``, BERT's ``bert``/``cls``, RoBERTa's
+    ``roberta``/``lm_head`` (the encoder families run as decoders); None for any other LM."""
+    head = getattr(lm, "lm_head", None) or getattr(lm, "cls", None)
+    body = getattr(lm, "base_model", None)
+    if head is None or body is None or body is lm:
+        return None
+    return body, head
+
+
 def _lm_nll(
     lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor, reduction: str = "mean"
 ) -> tuple[torch.Tensor, int]:
-    """Next-token NLL on positions with a label. For GPT-2 models the output projection is
-    applied to the labelled positions only (the vocabulary matmul dominates a small LM's
-    cost, and about half the positions are prompt); other LMs go through their own forward."""
-    from transformers import GPT2LMHeadModel
-
+    """Next-token NLL on positions with a label. The vocabulary head is applied to the
+    labelled positions only where the LM's body and head can be told apart (GPT-2, BERT,
+    RoBERTa): the head's 30k-wide matmul dominates a small LM's cost, and about half the
+    positions are prompt. Other LMs go through their own forward."""
     shift_labels = labels[:, 1:]
     sel = shift_labels != -100
     n = int(sel.sum())
-    if isinstance(lm, GPT2LMHeadModel):
-        hidden = lm.transformer(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
-        logits = lm.lm_head(hidden[:, :-1][sel])
+    parts = _split_head(lm)
+    if parts is not None:
+        body, head = parts
+        hidden = body(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
+        logits = head(hidden[:, :-1][sel])
     else:
         logits = lm(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1][sel]
     nll = torch.nn.functional.cross_entropy(logits.float(), shift_labels[sel], reduction="sum")
@@ -542,7 +555,7 @@ def train_noise_model(
     total = steps_per_epoch * cfg.epochs
     warmup = int(round(cfg.warmup_ratio * total))
     # the finetuning loop's weight-decay groups and schedule (one of each in calibench)
-    opt = torch.optim.AdamW(param_groups(lm, cfg.weight_decay), lr=cfg.lr)
+    opt = make_optimizer(lm, cfg.lr, cfg.weight_decay, fused=True)
     sched = linear_schedule(opt, warmup, total)
     torch.manual_seed(cfg.seed)  # dropout
     lm.train()

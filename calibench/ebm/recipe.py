@@ -29,6 +29,8 @@ from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
+#: options added after trainings were stored: at their default they stay out of the training key
+_LATER_OPTIONS = ("noise_batch_size", "noise_bf16")
 REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "mrpc": 8, "wnli": 16}  # mrpc: its NCE scripts
 
 
@@ -69,6 +71,8 @@ class EBMRecipe(Recipe):
         "mask_rate": 0.4,
         "noise_epochs": None,  # None: tiny-scratch's default; a pretrained LM: the reference's per task
         "noise_lr": None,  # None: the LM kind's default (tiny-scratch 3e-3; a pretrained LM the reference's 5e-6)
+        "noise_batch_size": None,  # None: the LM kind's default (tiny-scratch 16; a pretrained LM the reference's 8)
+        "noise_bf16": False,  # bf16 autocast for noise-LM training (2x faster on a CPU with bf16 units)
         "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
         "max_noise_samples": 200_000,
         "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
@@ -101,7 +105,11 @@ class EBMRecipe(Recipe):
     def training_identity(self, name: str) -> tuple[str, dict[str, Any]]:
         """``ebm-<energy>`` and the options without ``energy``: the keys trainings had when the
         energy was part of the recipe's name, so stored EBM trainings are reused."""
-        return f"ebm-{self.energy}", {k: v for k, v in self.options.items() if k != "energy"}
+        opts = {k: v for k, v in self.options.items() if k != "energy"}
+        for k in _LATER_OPTIONS:  # options added later enter the key only when set
+            if opts.get(k) == self.defaults[k]:
+                opts.pop(k)
+        return f"ebm-{self.energy}", opts
 
     def _noise_passes(self) -> int:
         return int(self.options["noise_passes"] or self.options["k"])
@@ -113,8 +121,14 @@ class EBMRecipe(Recipe):
         epochs = self.options["noise_epochs"]
         if epochs is None and self.options["noise_lm"] != "tiny-scratch":
             epochs = REFERENCE_NOISE_EPOCHS.get(task, 4)
+        o = self.options
         return NoiseModelConfig(
-            lm=self.options["noise_lm"], mask_rate=self.options["mask_rate"], epochs=epochs, lr=self.options["noise_lr"]
+            lm=o["noise_lm"],
+            mask_rate=o["mask_rate"],
+            epochs=epochs,
+            lr=o["noise_lr"],
+            batch_size=o["noise_batch_size"],
+            bf16=bool(o["noise_bf16"]),
         )
 
     def noise_samples(self, total_steps: int, batch_size: int) -> int:

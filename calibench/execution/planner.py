@@ -10,7 +10,7 @@ same way: member 0 of each seed is that seed's plain training.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,6 +75,7 @@ def make_plan(
     model: str,
     hyper_for: Callable[[str], Hyper],
     train_size: int | None,
+    train_sizes: Mapping[str, int | None] | None = None,
     data_seed: int = 0,
     data_dir: str | None = None,
     recipe_defaults: dict[str, dict[str, Any]] | None = None,
@@ -83,6 +84,7 @@ def make_plan(
 ) -> Plan:
     """Resolve every part once (validating names and options) and build the deduplicated plan.
 
+    ``train_sizes``: per-task exceptions to ``train_size`` (None there: the full set).
     ``recipe_defaults`` are keyed by canonical recipe name (``ebm`` serves its aliases).
     ``eval_sets`` (:class:`~calibench.tasks.evalsets.EvalSetSpec`) are loaded and
     fingerprinted here, so a pair that does not fit fails before any training; each becomes
@@ -118,12 +120,13 @@ def make_plan(
     task_id = progress.add_task("prepare data", total=len(tasks)) if progress else None
     for task_name in tasks:
         task = get_task(task_name)
-        splits = prepare_splits(task, data_dir=data_dir, train_size=train_size, data_seed=data_seed)
+        size = (train_sizes or {}).get(task.name, train_size)
+        splits = prepare_splits(task, data_dir=data_dir, train_size=size, data_seed=data_seed)
         plan.split_stats[task.name] = {"fingerprint": splits.fingerprint, "protocol": splits.protocol, **splits.stats}
         task_def = task.source.definition if task.source is not None and task.source.definition else None
         data = DataSpec(
             task=task.name,
-            train_size=train_size,
+            train_size=size,
             data_seed=data_seed,
             data_dir=data_dir,
             fingerprint=splits.fingerprint,

@@ -19,7 +19,8 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,6 +202,26 @@ class ArtifactStore:
     def verify(self, kind: str, key: str) -> bool:
         """Whether the artifact is complete and every file matches its checksum."""
         return self.damage(kind, key) is None
+
+    @contextmanager
+    def building(self, kind: str, key: str) -> Iterator[None]:
+        """Held while one process builds the artifact ``key``: a second process that wants the
+        same one (two EBM trainings of a task running at once) waits, then reads the first's
+        instead of building it again. An OS file lock, so a killed holder never blocks anyone;
+        a platform without ``fcntl`` builds twice, which is wasteful but correct (writes are atomic)."""
+        try:
+            import fcntl
+        except ImportError:  # Windows
+            yield
+            return
+        locks = self.root / "locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{kind}-{key}.lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
 
     def delete(self, kind: str, key: str) -> None:
         shutil.rmtree(self.path(kind, key), ignore_errors=True)

@@ -169,3 +169,32 @@ def test_an_encoder_checkpoint_runs_as_a_causal_noise_lm(tmp_path) -> None:
     a = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=True, **kw)
     b = sample_continuations(model.lm, prompts, generator=torch.Generator().manual_seed(0), use_cache=False, **kw)
     assert a.tokens == b.tokens
+
+
+@pytest.mark.parametrize("family", ["gpt2", "bert", "roberta"])
+def test_the_loss_on_labelled_positions_only_equals_the_full_forwards(family):
+    """The vocabulary head runs on the labelled positions only (half the positions are
+    prompt); the loss must be the one of the LM's own full forward."""
+    from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel, RobertaConfig, RobertaForCausalLM
+
+    from calibench.ebm.noise_model import _lm_nll, _split_head
+
+    torch.manual_seed(0)
+    small = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
+    lm = {
+        "gpt2": lambda: GPT2LMHeadModel(GPT2Config(vocab_size=50, n_embd=16, n_layer=1, n_head=2, n_positions=32)),
+        "bert": lambda: BertLMHeadModel(BertConfig(**small, intermediate_size=32, is_decoder=True)),
+        "roberta": lambda: RobertaForCausalLM(RobertaConfig(**small, intermediate_size=32, is_decoder=True)),
+    }[family]().eval()
+    assert _split_head(lm) is not None
+    ids = torch.randint(3, 50, (3, 9))
+    attn = torch.ones_like(ids)
+    attn[2, 6:] = 0
+    labels = ids.clone()
+    labels[:, :4] = -100  # the prompt
+    labels[attn == 0] = -100
+    nll, n = _lm_nll(lm, ids, labels, attn)
+    full = lm(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1]
+    ref = torch.nn.functional.cross_entropy(full.reshape(-1, 50), labels[:, 1:].reshape(-1), ignore_index=-100)
+    assert n == int((labels[:, 1:] != -100).sum())
+    torch.testing.assert_close(nll, ref, rtol=1e-5, atol=1e-6)

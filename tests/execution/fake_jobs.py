@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -85,6 +86,20 @@ class FakeJob:
         if spec.seed in self.fail_seeds:
             raise RuntimeError(f"plugin bug in seed {spec.seed}")
         return fake_output(spec, self.size)
+
+
+class Running:
+    """Tracks how many jobs the driver had started and not yet settled, at most."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self.events: list[tuple[str, int]] = []
+
+    def __call__(self, event: str, spec: Any, msg: str) -> None:
+        self.events.append((event, spec.seed))
+        self.now += {"start": 1, "done": -1, "failed": -1}.get(event, 0)
+        self.peak = max(self.peak, self.now)
 
 
 def run_fake_sweep(store: Path, n: int, sleep: float, size: int = 16) -> subprocess.Popen[str]:

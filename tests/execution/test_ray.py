@@ -5,31 +5,16 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 import numpy as np
 import pytest
 from _tiny_run import tiny_run_args
-from fake_jobs import FakeJob, fake_plan
+from fake_jobs import FakeJob, Running, fake_plan
 
 from calibench.cli import main
 from calibench.execution.driver import run_trainings
 from calibench.execution.ray_executor import ClusterTooSmall, RayExecutor, RayNotInstalled
 from calibench.store.db import Store
-
-
-class Running:
-    """Tracks how many jobs the driver had started and not yet settled, at most."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.peak = 0
-        self.events: list[tuple[str, int]] = []
-
-    def __call__(self, event: str, spec: Any, msg: str) -> None:
-        self.events.append((event, spec.seed))
-        self.now += {"start": 1, "done": -1, "failed": -1}.get(event, 0)
-        self.peak = max(self.peak, self.now)
 
 
 def test_a_grid_on_ray_gives_the_local_executors_numbers(tmp_path, glue_dir, minilm, ray_cluster, monkeypatch):

@@ -1,0 +1,92 @@
+"""Using every core for a grid: one training at a time with all threads, or several at once.
+
+Runs the same sub-grid through ``calibench run`` twice, each into a fresh store, in one
+invocation so both see the same machine:
+
+* ``sequential``: the in-process executor, one training after another with ``--threads``
+  torch threads (default: every core);
+* ``pool``: ``--jobs N --cpus-per-job T`` (default: as many one-thread jobs as cores).
+
+and prints the wall time of each, the speed-up, and how far the two differ in their
+results: the thread count changes float reduction order, so the numbers are not
+bit-identical across modes (they are at equal thread count: ``tests/execution/test_pool.py``).
+
+    python benchmarks/bench_executor.py                     # 8 trainings: sst2 and mrpc x 4 recipes
+    python benchmarks/bench_executor.py --train-size 200 --methods baseline,mixup   # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_METHODS = "baseline,label-smoothing,mixup,focal-loss"
+
+
+def _run(args: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "calibench", *args], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"calibench {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return time.perf_counter() - t0
+
+
+def _metrics(store: Path) -> dict[tuple[str, str, int], dict[str, float]]:
+    from calibench.store.db import Store
+
+    return {
+        (r["task"], r["method"], r["seed"]): {k: v["value"] for k, v in r["metrics"].items()}
+        for r in Store(store).results()
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cores = os.cpu_count() or 1
+    p.add_argument("--tasks", default="sst2,mrpc")
+    p.add_argument("--methods", default=DEFAULT_METHODS)
+    p.add_argument("--train-size", type=int, default=1000)
+    p.add_argument("--seeds", default="1")
+    p.add_argument("--threads", type=int, default=cores, help="torch threads of the sequential mode")
+    p.add_argument("--jobs", type=int, default=cores, help="trainings at once in the pool mode")
+    p.add_argument("--cpus-per-job", type=int, default=1)
+    p.add_argument("--keep", help="keep the two stores under this folder")
+    args = p.parse_args()
+
+    grid = ["run", "--methods", args.methods, "--tasks", args.tasks, "--seeds", args.seeds]
+    grid += ["--train-size", str(args.train_size), "--no-keep-models"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-executor-"))
+    # warm the page cache (model and data files) so neither mode pays the first read
+    _run([*grid, "--dry-run", "-o", str(root / "warm")], env)
+
+    seq_env = {**env, "OMP_NUM_THREADS": str(args.threads)}
+    t_seq = _run([*grid, "-o", str(root / "sequential")], seq_env)
+    t_pool = _run(
+        [*grid, "-o", str(root / "pool"), "--jobs", str(args.jobs), "--cpus-per-job", str(args.cpus_per_job)], env
+    )
+    a, b = _metrics(root / "sequential"), _metrics(root / "pool")
+    n = len(a)
+    print(f"sub-grid: {args.methods} on {args.tasks}, train size {args.train_size}, seeds {args.seeds}: {n} results")
+    print(f"load average before the run: {os.getloadavg()[0]:.2f} (cores: {cores})")
+    print("\n| mode | setting | wall s | speed-up |")
+    print("| --- | --- | --- | --- |")
+    print(f"| sequential | 1 job x {args.threads} threads | {t_seq:.0f} | 1.00x |")
+    print(f"| pool | {args.jobs} jobs x {args.cpus_per_job} thread(s) | {t_pool:.0f} | {t_seq / t_pool:.2f}x |")
+    worst: dict[str, float] = {}
+    for key in a.keys() & b.keys():
+        for m in ("accuracy", "ece", "nll"):
+            worst[m] = max(worst.get(m, 0.0), abs(a[key][m] - b[key][m]))
+    print(
+        "\nlargest difference between the modes' results (thread count changes float order): "
+        + ", ".join(f"{m} {v:.4f}" for m, v in worst.items())
+    )
+
+
+if __name__ == "__main__":
+    main()
