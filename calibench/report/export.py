@@ -21,7 +21,7 @@ the float32 cast) are compared and any difference above ``STORE_ATOL`` is report
 
 Local data paths are left out so re-exporting the same results on another machine gives
 the same bytes. The training's timings (``timings``: loop, noise-LM, sampling, prediction
-and job seconds, as :func:`calibench.execution.costs.training_timings` extracts them) are
+and job seconds, as :func:`calibench.records.training_timings` extracts them) are
 kept: they are facts of the run, fixed once it is stored, and they let a clone holding only
 the committed results calibrate ``calibench run --dry-run``'s cost model (``calibench
 timings`` prints them). Nothing on a board reads them.
