@@ -152,14 +152,16 @@ def resolve_run(
     declared += [*(("shift", d) for d in shift or ()), *(("ood", d) for d in ood or ())]
     for kind, definition in declared:
         parse_eval_set(definition, kind)  # a bad spelling fails here, before any data is read
+    chosen_model = pick("model", model, p.model)
     return RunConfig(
         eval_sets=list(dict.fromkeys(declared)),
         keep_models=keep_models,
         methods=parse_methods(methods),
         tasks=[t.strip() for t in task_list],
         seeds=seed_list,
-        model=pick("model", model, p.model),
+        model=chosen_model,
         preset=p.name,
+        chosen_by_preset=chosen,
         train_size=size,
         train_sizes=sizes,
         data_seed=data_seed,

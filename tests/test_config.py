@@ -1,7 +1,10 @@
 import subprocess
 import sys
 
+import pytest
+
 from calibench.config import DataSpec, Hyper, TrainingSpec, config_hash
+from calibench.errors import OptionError
 from calibench.presets import get_preset
 
 
@@ -122,3 +125,17 @@ def test_every_preset_is_in_the_docs_and_the_help():
     for name in presets.PRESETS:
         assert f"``{name}``" in presets.__doc__
         assert name in run.help
+
+
+def test_the_benchmark_preset_is_the_whole_grid_in_one_command():
+    from calibench.api import resolve_run
+
+    cfg = resolve_run(None, preset="benchmark")
+    assert [m.label for m in cfg.methods] == list(get_preset("benchmark").methods) and len(cfg.methods) == 16
+    assert cfg.tasks == ["cola", "sst2", "mrpc", "rte", "wnli"] and cfg.seeds == [0, 1, 2]
+    assert (cfg.train_size, cfg.train_sizes) == (None, {"sst2": 4000})  # full sets, SST-2 subsampled
+    assert "methods" in cfg.chosen_by_preset
+    assert resolve_run(None, preset="benchmark", train_size=500).train_sizes == {}  # an explicit size is for all
+    assert resolve_run("baseline", preset="benchmark").methods[0].label == "baseline"
+    with pytest.raises(OptionError, match="--methods is required: preset 'cpu' has no methods"):
+        resolve_run(None, preset="cpu")

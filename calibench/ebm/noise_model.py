@@ -73,7 +73,7 @@ import numpy as np
 import torch
 
 from calibench.ebm.masking import Rng, encode_fields, mask_spans
-from calibench.ebm.sampling import DecodedSample, SampleOutput, decode_sample, sample_continuations
+from calibench.ebm.sampling import DecodedSample, SampleOutput, decode_sample, sample_continuations, split_head
 from calibench.training.batching import length_grouped_batches
 from calibench.training.loop import linear_schedule, make_optimizer
 
@@ -419,7 +419,18 @@ class NoiseModel:
             return NoiseSamples([], [])
         n_fields = len(texts[0])
         masked = [self.corrupt(ids, rng) for ids in self.encode(texts)]
-        out: SampleOutput = sample_continuations(
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.bf16):
+            out: SampleOutput = self._sample(masked, generator, use_cache, progress)
+        samples = [
+            decode_sample(self.tokenizer, toks, sep_id=self.tokens.sep, n_fields=n_fields, finished=fin)
+            for toks, fin in zip(out.tokens, out.finished)
+        ]
+        return NoiseSamples(masked=masked, samples=samples)
+
+    def _sample(
+        self, masked: list[list[int]], generator: torch.Generator, use_cache: bool, progress: Progress | None
+    ) -> SampleOutput:
+        return sample_continuations(
             self.lm,
             [self.prompt(m) for m in masked],
             pad_id=self.tokens.pad,
@@ -432,11 +443,6 @@ class NoiseModel:
             use_cache=use_cache,
             progress=progress,
         )
-        samples = [
-            decode_sample(self.tokenizer, toks, sep_id=self.tokens.sep, n_fields=n_fields, finished=fin)
-            for toks, fin in zip(out.tokens, out.finished)
-        ]
-        return NoiseSamples(masked=masked, samples=samples)
 
     # ---- persistence (safetensors, never pickle) ----------------------------------------
     def state_bytes(self) -> bytes:
@@ -492,17 +498,6 @@ def _collate(
     return ids, labels, attn
 
 
-def _split_head(lm: Any) -> tuple[Any, Any] | None:
-    """``(body, head)`` of a causal LM whose vocabulary head can be applied to chosen
-    positions only: GPT-2's ``transformer``/``lm_head``, BERT's ``bert``/``cls``, RoBERTa's
-    ``roberta``/``lm_head`` (the encoder families run as decoders); None for any other LM."""
-    head = getattr(lm, "lm_head", None) or getattr(lm, "cls", None)
-    body = getattr(lm, "base_model", None)
-    if head is None or body is None or body is lm:
-        return None
-    return body, head
-
-
 def _lm_nll(
     lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor, reduction: str = "mean"
 ) -> tuple[torch.Tensor, int]:
@@ -513,7 +508,7 @@ def _lm_nll(
     shift_labels = labels[:, 1:]
     sel = shift_labels != -100
     n = int(sel.sum())
-    parts = _split_head(lm)
+    parts = split_head(lm)
     if parts is not None:
         body, head = parts
         hidden = body(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state

@@ -66,6 +66,23 @@ class SampleOutput:
     finished: list[bool]  # True: stopped at the end token; False: hit max_new_tokens
 
 
+def split_head(lm: Any) -> tuple[Any, Any] | None:
+    """``(body, head)`` of a causal LM whose vocabulary head can be applied to chosen
+    positions only: GPT-2's ``transformer``/``lm_head``, BERT's ``bert``/``cls``, RoBERTa's
+    ``roberta``/``lm_head`` (the encoder families run as decoders); None for any other LM."""
+    head = getattr(lm, "lm_head", None) or getattr(lm, "cls", None)
+    body = getattr(lm, "base_model", None)
+    if head is None or body is None or body is lm:
+        return None
+    return body, head
+
+
+@dataclass
+class _LastLogits:
+    logits: torch.Tensor
+    past_key_values: Any
+
+
 def _supports_logits_to_keep(model: Any) -> bool:
     try:
         return "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -74,9 +91,17 @@ def _supports_logits_to_keep(model: Any) -> bool:
 
 
 def _forward_last(model: Any, keep_last: bool, **kwargs: Any) -> Any:
+    """The forward of a whole prompt, with logits of its last position only: the vocabulary
+    projection of every prompt position (30k wide) would cost more than the decoding after it."""
     if keep_last:
         kwargs["logits_to_keep"] = 1
-    return model(**kwargs)
+        return model(**kwargs)
+    parts = split_head(model)
+    if parts is None:
+        return model(**kwargs)
+    body, head = parts
+    out = body(**kwargs)
+    return _LastLogits(head(out.last_hidden_state[:, -1:]), getattr(out, "past_key_values", None))
 
 
 @torch.inference_mode()

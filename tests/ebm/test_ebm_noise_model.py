@@ -177,7 +177,8 @@ def test_the_loss_on_labelled_positions_only_equals_the_full_forwards(family):
     prompt); the loss must be the one of the LM's own full forward."""
     from transformers import BertConfig, BertLMHeadModel, GPT2Config, GPT2LMHeadModel, RobertaConfig, RobertaForCausalLM
 
-    from calibench.ebm.noise_model import _lm_nll, _split_head
+    from calibench.ebm.noise_model import _lm_nll
+    from calibench.ebm.sampling import split_head
 
     torch.manual_seed(0)
     small = {"vocab_size": 50, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2}
@@ -186,7 +187,7 @@ def test_the_loss_on_labelled_positions_only_equals_the_full_forwards(family):
         "bert": lambda: BertLMHeadModel(BertConfig(**small, intermediate_size=32, is_decoder=True)),
         "roberta": lambda: RobertaForCausalLM(RobertaConfig(**small, intermediate_size=32, is_decoder=True)),
     }[family]().eval()
-    assert _split_head(lm) is not None
+    assert split_head(lm) is not None
     ids = torch.randint(3, 50, (3, 9))
     attn = torch.ones_like(ids)
     attn[2, 6:] = 0

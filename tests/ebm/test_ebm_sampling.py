@@ -116,3 +116,35 @@ def test_decode_splits_pairs_and_drops_lost_separators() -> None:
     assert empty.dropped == "empty"
     single = decode_sample(tok, [5, 6], sep_id=SEP, n_fields=1, finished=False)
     assert single.fields == ("w5 w6",) and single.truncated
+
+
+def test_a_bert_decoders_prompt_logits_of_the_last_position_only_give_the_same_samples(monkeypatch) -> None:
+    """BERT has no ``logits_to_keep``: the prompt goes through its body and only the last
+    position through the 30k-wide head; the samples are those of the full forward."""
+    from transformers import BertConfig, BertLMHeadModel
+
+    import calibench.ebm.sampling as sampling
+
+    torch.manual_seed(0)
+    lm = BertLMHeadModel(
+        BertConfig(
+            vocab_size=40,
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=32,
+            is_decoder=True,
+        )
+    ).eval()
+    prompts = [[5, 6, 7, 8], [9, 10], [11, 12, 13]]
+
+    def run():
+        return sample_continuations(
+            lm, prompts, pad_id=0, eos_id=1, max_new_tokens=6, generator=torch.Generator().manual_seed(3)
+        )
+
+    fast = run()
+    monkeypatch.setattr(sampling, "split_head", lambda model: None)  # the LM's own full forward
+    slow = run()
+    assert fast.tokens == slow.tokens and fast.finished == slow.finished
+    assert sum(map(len, fast.tokens)) > 0

@@ -160,3 +160,17 @@ def test_a_label_map_speaks_the_class_names_of_a_labelled_column(glue_dir):
     )
     raw, _ = load_split("qnli", "validation", glue_dir)
     np.testing.assert_array_equal(np.array(es.data["label"]), 1 - np.array(raw.column("label").to_pylist()))
+
+
+def test_size_scores_a_seeded_subsample_the_same_rows_every_time(glue_dir):
+    full = load_eval_set(parse_eval_set("rte:qnli", "shift"), glue_dir)
+    sub = load_eval_set(parse_eval_set("rte:qnli(size=500)", "shift"), glue_dir)
+    again = load_eval_set(parse_eval_set("rte:qnli(size=500)", "shift"), glue_dir)
+    assert (sub.stats["n"], sub.stats["n_available"]) == (500, 5463)
+    assert sub.fingerprint == again.fingerprint != full.fingerprint
+    rows = dict(zip(full.data["idx"], zip(full.data["sentence1"], full.data["label"])))
+    assert all(rows[i] == (q, y) for i, q, y in zip(sub.data["idx"], sub.data["sentence1"], sub.data["label"]))
+    assert sorted(sub.data["idx"]) == list(sub.data["idx"]) and len(set(sub.data["idx"])) == 500
+    assert load_eval_set(parse_eval_set("rte:wnli(size=1000)", "shift"), glue_dir).stats["n"] == 71  # all there are
+    with pytest.raises(ValueError, match="size must be a positive whole number"):
+        parse_eval_set("rte:qnli(size=0)", "shift")
