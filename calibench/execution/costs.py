@@ -547,9 +547,10 @@ def estimate_lines(est: PlanEstimate) -> list[str]:
             f"{head}" + (f", {done} done (skipped)" if done else "")
             + f": {len(todo)} x {_fmt_s(each)} = {_fmt_s(each * len(todo))}"
         )  # fmt: skip
-        for name in ("fixed", "train", "predict"):
+        for name in ("fixed", "train", "predict"):  # the mean over the group; the first one's basis
             part = todo[0].parts[name]
-            lines.append(f"      {name:<8} {_fmt_s(part.seconds):>9}  {part.basis}: {part.how}")
+            mean = statistics.fmean(t.parts[name].seconds for t in todo)
+            lines.append(f"      {name:<8} {_fmt_s(mean):>9}  {part.basis}: {part.how}")
     for task, part in est.noise:
         lines.append(f"  {task:<8} {'noise LM + corpus':<22}   once: {_fmt_s(part.seconds)}  {part.basis}: {part.how}")
     ev = est.evaluations
