@@ -11,8 +11,9 @@ timing facts once, for the result records, the export and the cost model
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
+from functools import partial
 from typing import Any
 
 
@@ -85,13 +86,27 @@ def _passes(options: dict[str, Any]) -> int:
     return int(options.get("passes") or 1)
 
 
+def predicts_train(need_train_logits: bool, train_inferences: Iterable[Any], name: str, options: Any) -> bool:
+    """A training's rule for which inferences predict its training set (:class:`TrainingSpec`,
+    or its stored JSON): those a ``fit_on=train`` calibrator asked for; every one for a training
+    stored before the rule (``need_train_logits`` without ``train_inferences``)."""
+    if not need_train_logits:
+        return False
+    listed = {(n, tuple(sorted(dict(o).items()))) for n, o in train_inferences}
+    return not listed or (name, tuple(sorted(dict(options).items()))) in listed
+
+
 def predict_units(
-    inferences: Iterable[tuple[str, Any]], split: dict[str, Any], need_train: bool, eval_set_sizes: Sequence[int]
+    inferences: Iterable[tuple[str, Any]],
+    split: dict[str, Any],
+    predicts_train: Callable[[str, Any], bool],
+    eval_set_sizes: Sequence[int],
 ) -> int:
-    """Example-passes a training predicts: each inference's passes over dev, test (train) and extra sets."""
-    n = int(split.get("n_dev") or 0) + int(split.get("n_test") or 0) + (int(split.get("n_train") or 0) * need_train)
-    n += sum(int(x) for x in eval_set_sizes)
-    return sum(_passes(dict(opts)) * n for _name, opts in inferences)
+    """Example-passes a training predicts: each inference's passes over dev, test, the extra sets
+    and, for the inferences ``predicts_train`` names, the training set."""
+    n = int(split.get("n_dev") or 0) + int(split.get("n_test") or 0) + sum(int(x) for x in eval_set_sizes)
+    n_train = int(split.get("n_train") or 0)
+    return sum(_passes(dict(opts)) * (n + n_train * predicts_train(name, opts)) for name, opts in inferences)
 
 
 def training_timings(spec: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +131,7 @@ def training_timings(spec: dict[str, Any], record: dict[str, Any]) -> dict[str, 
         "predict_units": predict_units(
             spec.get("inferences") or [],
             record.get("split") or {},
-            bool(spec.get("need_train_logits")),
+            partial(predicts_train, bool(spec.get("need_train_logits")), spec.get("train_inferences") or ()),
             [s.get("n", 0) for s in sets.values()],
         ),
         "total_seconds": record.get("total_seconds"),

@@ -471,7 +471,7 @@ def planned(spec: Any, split: dict[str, Any], eval_set_sizes: Sequence[int]) -> 
         n_train=n_train,
         words=words.get("train"),
         eval_words=words.get("test"),
-        predict_units=predict_units(spec.inferences, split, spec.need_train_logits, eval_set_sizes),
+        predict_units=predict_units(spec.inferences, split, spec.predicts_train, eval_set_sizes),
         noise_group=noise_group(as_json),
         noise_samples=recipe.noise_samples(steps, h.batch_size) if hasattr(recipe, "noise_samples") else None,
     )

@@ -209,7 +209,6 @@ def run_training(
         }
 
         out = TrainingOutput(key=spec.key)
-        wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
         t_pred = time.perf_counter()
         fitted: dict[str, dict[str, Any]] = {}  # prediction key -> what its inference procedure fitted
         energies: dict[str, Any] = {}
@@ -229,6 +228,7 @@ def run_training(
             inference.fit(model, ctx, enc["dev"])  # the dev half only: the test half stays unseen
             if pkey not in stored:
                 arrays: dict[str, np.ndarray] = {}
+                wanted = ["dev", "test"] + (["train"] if spec.predicts_train(name, opts) else [])
                 for split in wanted:
                     arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
                     arrays[f"{split}_labels"] = enc[split].labels
