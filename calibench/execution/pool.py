@@ -24,6 +24,7 @@ from typing import Any
 from calibench.config import TrainingSpec
 from calibench.errors import OptionError
 from calibench.execution.executor import Job, JobFailed, Outcome
+from calibench.execution.local import LocalExecutor
 
 
 def _worker(conn: Connection, threads: int) -> None:
@@ -135,10 +136,8 @@ class PoolExecutor:
             "output (killed for memory, a crash in native code, or os._exit)",
         )
 
-    def resolve_precision(self, precision: str, device: str | None) -> str:
-        from calibench.training.precision import resolve_device, resolve_precision
-
-        return resolve_precision(precision, resolve_device(device))  # type: ignore[arg-type]
+    # jobs run on this machine, as the in-process executor's do
+    resolve_precision = LocalExecutor.resolve_precision
 
     def close(self) -> None:
         for w in self._workers:
