@@ -99,12 +99,15 @@ class PoolExecutor:
                     if spec is None:
                         more = False
                         break
-                    worker = next((w for w in self._workers if w.spec is None), None)
+                    worker = next((w for w in self._workers if w.spec is None and w.process.is_alive()), None)
                     if worker is None:
                         worker = _Worker(self.threads)
                         self._workers.append(worker)
-                    worker.conn.send((job, spec))
-                    worker.spec = spec
+                    worker.spec = spec  # from here on its outcome is owed, even if the send fails
+                    try:
+                        worker.conn.send((job, spec))
+                    except (BrokenPipeError, OSError):  # died idle: the sentinel below reports it
+                        pass
                 busy = [w for w in self._workers if w.spec is not None]
                 if not busy:
                     return
@@ -113,7 +116,8 @@ class PoolExecutor:
                     if w.conn in ready or w.process.sentinel in ready:
                         yield w.spec, self._outcome(w)  # type: ignore[misc]
                         w.spec = None
-                self._workers = [w for w in self._workers if w.process.is_alive()]
+                # drop only idle dead workers: one that died after ``wait`` returned still owes its outcome
+                self._workers = [w for w in self._workers if w.spec is not None or w.process.is_alive()]
         finally:
             for w in self._workers:
                 if w.spec is not None:  # interrupted: stop what still runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from _same_numbers import assert_same_numbers_as_in_process
@@ -43,6 +44,23 @@ def test_a_dead_worker_fails_only_its_own_job_and_retry_reruns_only_the_failures
         summary = run_trainings(plan, store, FakeJob(), executor=executor, retry_failed=True)
     assert sorted(summary.trained) == sorted([keys[1], keys[2]]) and len(summary.skipped) == 3
     assert store.integrity_check() == []
+
+
+def test_a_worker_that_dies_while_the_driver_settles_another_job_still_reports_its_failure(tmp_path):
+    """The death lands between ``wait`` returning for the other worker and the next look: not lost."""
+    store, plan = Store(tmp_path), fake_plan(2)
+    keys = [s.key for s in plan.trainings]
+
+    def slow_settle(event: str, spec, msg: str) -> None:
+        if event == "done":  # seed 1 dies while the driver is busy with seed 0's result
+            time.sleep(3.0)
+
+    job = FakeJob(sleep=0.2, crash_seeds=frozenset({1}), crash_after=0.5)
+    with PoolExecutor(jobs=2, threads=1) as executor:
+        summary = run_trainings(plan, store, job, executor=executor, on_event=slow_settle)
+    assert summary.trained == [keys[0]]
+    assert list(summary.failed) == [keys[1]] and summary.failed[keys[1]].startswith("worker process died")
+    assert store.training(keys[1])["status"] == "failed"
 
 
 def test_the_local_executor_takes_jobs_and_refuses_what_does_not_apply():
