@@ -152,7 +152,7 @@ def test_energy_is_an_option_and_the_old_names_are_aliases_with_the_same_trainin
         "recipe", "ebm-hidden"
     ).training_identity("ebm-hidden")
     # every committed EBM result rebuilds to exactly the training identity it was stored under
-    results = sorted((Path(__file__).resolve().parents[2] / "leaderboard" / "ebm" / "results").rglob("ebm-*.jsonl"))
+    results = sorted((Path(__file__).resolve().parents[2] / "leaderboard" / "results").rglob("ebm-*.jsonl"))
     if not results:
         pytest.skip("no committed EBM results in this checkout")
     for path in results:
