@@ -223,6 +223,28 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
     )
 
 
+#: where committed exports live; the dry run's cost model reads their timings too
+DEFAULT_RESULTS = "leaderboard"
+
+
+def estimate(cfg: RunConfig, plan: Plan, sources: Sequence[str] | None = None) -> list[str]:
+    """The dry run's estimate of ``plan``'s wall time, as lines, from the timings in ``sources``
+    (default: the run's store and ``./leaderboard``); what the store holds counts as done."""
+    from calibench.execution.costs import estimate_lines, estimate_plan, eval_seconds, load_timings
+    from calibench.store.db import Store
+
+    sources = list(sources) if sources else [cfg.output_dir, DEFAULT_RESULTS]
+    has_store = (Path(cfg.output_dir) / Store.DB_NAME).is_file()
+    store = Store(cfg.output_dir, read_only=True) if has_store else None
+    try:
+        sources = [cfg.output_dir, *sources]
+        est = estimate_plan(plan, load_timings(sources), store, cfg.metric_options, eval_seconds(sources))
+        return estimate_lines(est)
+    finally:
+        if store is not None:
+            store.close()
+
+
 def run(
     cfg: RunConfig,
     *,

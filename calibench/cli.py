@@ -121,7 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(*flags.STORE, dest="output_dir", help="results store and artifacts (default ./calibench-runs)")
     r.add_argument("--device", help="cpu, cuda, cuda:1 (default: a GPU if present)")
     r.add_argument("--retry-failed", action="store_true", help="rerun trainings that failed before")
-    r.add_argument("--dry-run", action="store_true", help="print the plan and stop")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and its estimated wall time, and stop")
+    r.add_argument(
+        "--timings-from",
+        action="append",
+        metavar="DIR",
+        help="--dry-run: calibrate the cost model on this store or exported-results folder too "
+        "(repeatable; default: the run's store and ./leaderboard)",
+    )
     r.add_argument(
         "--executor",
         choices=["local", "ray"],
@@ -324,6 +331,18 @@ def _add_reporting_parsers(sub: Any) -> None:
     )
     _add_selection(ex)
 
+    tm = sub.add_parser(
+        "timings",
+        help="seconds per training by task and recipe, from stores or exported results (the cost model's data)",
+    )
+    tm.add_argument(
+        "--from",
+        dest="sources",
+        action="append",
+        metavar="DIR",
+        help="a results store or an exported-results folder (repeatable; default ./calibench-runs and ./leaderboard)",
+    )
+
     rp = sub.add_parser("report", help="HTML report: tables, critical-difference and reliability diagrams")
     rp.add_argument(flags.OUTPUT, dest="out", default="report", metavar="DIR", help="where to write (default ./report)")
     _add_source(rp)
@@ -394,6 +413,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"  {es.spec.kind:>5} {es.spec.pair}: {es.stats['n']} rows from {es.stats['source']}"
                         f"  [dim]{es.fingerprint}[/dim]"
                     )
+            for line in api.estimate(cfg, plan, args.timings_from):
+                console.print(line, highlight=False)
             return 0
 
         def on_event(event: str, spec: Any, msg: str) -> None:
@@ -459,6 +480,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             "this store; their results are missing above. Rerun this command once that sweep has finished."
         )
         return EXIT_INCOMPLETE
+    return 0
+
+
+@command("timings")
+def cmd_timings(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.errors import StoreNotFound
+    from calibench.execution.costs import load_timings, timing_lines, timing_table
+
+    sources = args.sources or [api.DEFAULT_OUTPUT, api.DEFAULT_RESULTS]
+    timings = load_timings(sources)
+    if not timings:
+        raise StoreNotFound(
+            f"no timed trainings in {', '.join(map(str, sources))} (exports carry timings since calibench "
+            "exported them; pass --from a store or results folder)"
+        )
+    for line in timing_lines(timing_table(timings)):
+        print(line)
     return 0
 
 

@@ -51,6 +51,8 @@ class ResultRecord:
     #: training job's wall time, for the cost of the ensemble); [] otherwise.
     #: ``seed``, ``training_key`` and ``config`` are then the run seed's and member 0's
     members: list[dict[str, Any]] = field(default_factory=list)
+    #: seconds this evaluation took (calibrate + every metric); None in records from before it was timed
+    eval_seconds: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

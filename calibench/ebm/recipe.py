@@ -131,6 +131,14 @@ class EBMRecipe(Recipe):
             bf16=bool(o["noise_bf16"]),
         )
 
+    def noise_samples(self, total_steps: int, batch_size: int) -> int:
+        """Size of the noise corpus a training of ``total_steps`` steps draws (K per NCE row,
+        capped at ``max_noise_samples``), unless ``noise_samples`` fixes it; the cost model
+        (:mod:`calibench.execution.costs`) asks the same question before anything runs."""
+        o = self.options
+        nce_bs = int(o["nce_batch_size"] or batch_size)
+        return int(o["noise_samples"] or min(total_steps * nce_bs * int(o["k"]), o["max_noise_samples"]))
+
     def add_heads(self, model) -> None:
         from calibench.ebm.energy import make_scalar_head, resolve_energy
 
@@ -149,8 +157,7 @@ class EBMRecipe(Recipe):
             raise ValueError("EBM recipes need an artifact store for the noise corpus (TrainContext.artifacts)")
         self.add_heads(ctx.model)
         nce_bs = int(o["nce_batch_size"] or ctx.spec.hyper.batch_size)
-        needed = ctx.total_steps * nce_bs * int(o["k"])
-        n_samples = int(o["noise_samples"] or min(needed, o["max_noise_samples"]))
+        n_samples = self.noise_samples(ctx.total_steps, ctx.spec.hyper.batch_size)
         report = _ProgressAdapter(ctx.progress)
         try:
             corpus = get_noise_corpus(

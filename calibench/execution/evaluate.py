@@ -8,12 +8,14 @@ carries its estimator string.
 from __future__ import annotations
 
 import copy
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import softmax
 
 from calibench.config import config_hash
+from calibench.execution.costs import training_timings
 from calibench.execution.driver import Summary
 from calibench.execution.planner import Plan
 from calibench.methods.base import Calibrator
@@ -140,12 +142,15 @@ def run_evaluations(
             cache = {ev.prediction_key: arrays}
         arrays = cache[ev.prediction_key]
         task = get_task(ev.task)
+        t0 = time.perf_counter()
         probs, metrics, cal_record = evaluate_method(ev.method, ev.calibrator, arrays, task.metric, metric_options)
+        eval_seconds = round(time.perf_counter() - t0, 4)
         spec = specs[ev.training_key]
         training_record = (store.training(ev.training_key) or {}).get("record") or {}
         training = {k: training_record.get(k) for k in TRAINING_FACTS}
         if training.get("train_log"):
             training["train_log"] = {k: v for k, v in training["train_log"].items() if k != "history"}
+            training["timings"] = training_timings(spec.to_json(), training_record)  # exported: calibrates costs
         record = ResultRecord(
             key=rkey,
             method=ev.method.label,
@@ -171,6 +176,7 @@ def run_evaluations(
                 }
                 for t, k in zip(ev.member_trainings, ev.member_keys)
             ],
+            eval_seconds=eval_seconds,
         ).to_json()
         store.artifacts.delete(PROBS, rkey)  # a leftover of a dropped result is never kept
         # the record travels with the probabilities, so a damaged database can be rebuilt

@@ -19,8 +19,12 @@ files equals one from the store, digit for digit. The header's metrics are recom
 exactly these probabilities at export; the store's own values (computed in float64 before
 the float32 cast) are compared and any difference above ``STORE_ATOL`` is reported.
 
-Machine-specific fields (local data paths, timings) are left out so re-exporting the same
-results on another machine gives the same bytes.
+Local data paths are left out so re-exporting the same results on another machine gives
+the same bytes. The training's timings (``timings``: loop, noise-LM, sampling, prediction
+and job seconds, as :func:`calibench.execution.costs.training_timings` extracts them) are
+kept: they are facts of the run, fixed once it is stored, and they let a clone holding only
+the committed results calibrate ``calibench run --dry-run``'s cost model (``calibench
+timings`` prints them). Nothing on a board reads them.
 """
 
 from __future__ import annotations
@@ -113,6 +117,8 @@ def header_of(run: Run) -> dict[str, Any]:
     header["split"] = {k: v for k, v in sorted((training.get("split") or {}).items()) if k not in MACHINE_SPLIT_FIELDS}
     header["precision"] = training.get("precision")
     header["versions"] = training.get("versions")
+    if training.get("timings"):  # seconds per part of the training and of this evaluation (execution.costs)
+        header["timings"] = {**training["timings"], "eval_seconds": run.result.eval_seconds}
     header["metrics"] = recompute_metrics(run)
     header["n_test"] = int(run.labels.shape[0])
     header["n_classes"] = int(run.probs.shape[1])

@@ -189,6 +189,19 @@ def _label_counts(task: TaskSpec, table: pa.Table) -> dict[str, int]:
     return {name: int(n) for name, n in zip(task.label_names, counts)}
 
 
+def _words_mean(task: TaskSpec, table: pa.Table) -> float:
+    """Mean whitespace words per example, over all text fields: a tokenizer-free length
+    measure, so a plan can scale measured costs from one task to another (cf.
+    :mod:`calibench.execution.costs`) without loading any tokenizer."""
+    if table.num_rows == 0:
+        return 0.0
+    total = sum(
+        pc.sum(pc.list_value_length(pc.utf8_split_whitespace(pc.utf8_trim_whitespace(table.column(f))))).as_py() or 0
+        for f in task.text_fields
+    )
+    return round(total / table.num_rows, 3)
+
+
 def split_notes(stats: dict[str, Any]) -> list[str]:
     """What a run says before it trains: rows dropped from a task, and a training set of one class."""
     task, notes = stats["task"], []
@@ -270,6 +283,7 @@ def prepare_splits(
         "dropped_empty": {"train": dropped_train, "official_dev": dropped_dev},
         "dropped_malformed": dict(loaded.dropped_malformed),
         "train_label_counts": _label_counts(spec, tables["train"]),
+        "words_mean": {name: _words_mean(spec, t) for name, t in tables.items()},
         "data_seed": seed,
         "train_size": size,
     }

@@ -14,26 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _tiny_run import tiny_run_args
 
 from calibench.cli import main
 from calibench.store.db import Store
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "calibench-example-plugin"
-TINY = [
-    "--tasks",
-    "rte",
-    "--train-size",
-    "48",
-    "--max-steps",
-    "4",
-    "--batch-size",
-    "8",
-    "--max-length",
-    "64",
-    "--seeds",
-    "1",
-]
+TINY = tiny_run_args(task="rte", train_size=48, steps=4, batch_size=8, max_length=64, seeds=1)
 
 
 def test_several_baselines_share_trainings_and_record_what_they_did(tmp_path, shared_glue_dir, minilm, capsys):

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from _tiny_run import tiny_run_args
 
 from calibench.cli import main
 from calibench.methods.ensemble import MEMBER_SEED_STRIDE
@@ -20,20 +21,7 @@ from calibench.store.db import Store
 
 pytest.importorskip("peft")
 
-TINY = [
-    "--tasks",
-    "wnli",
-    "--train-size",
-    "32",
-    "--max-steps",
-    "3",
-    "--batch-size",
-    "8",
-    "--max-length",
-    "32",
-    "--seeds",
-    "1",
-]
+TINY = tiny_run_args(task="wnli", train_size=32, steps=3, batch_size=8, max_length=32, seeds=1)
 METHODS = [
     "baseline",
     "ensemble(members=2)+temp-scaling",
@@ -125,18 +113,7 @@ def test_a_lora_ensemble_of_the_offline_minilm(tmp_path, glue_dir, minilm, capsy
                 "run",
                 "--methods",
                 "lora+ensemble(members=2)+temp-scaling",
-                "--tasks",
-                "wnli",
-                "--train-size",
-                "16",
-                "--max-steps",
-                "2",
-                "--batch-size",
-                "8",
-                "--max-length",
-                "32",
-                "--seeds",
-                "1",
+                *tiny_run_args(task="wnli", train_size=16, steps=2, batch_size=8, max_length=32, seeds=1),
                 "--data-dir",
                 glue_dir,
                 "--output-dir",

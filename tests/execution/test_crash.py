@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from _tiny_run import tiny_run_args
 from fake_jobs import ENV, fake_plan, run_fake_sweep
 
 from calibench.cli import main
@@ -23,18 +24,7 @@ def _grid(glue_dir: str, out: Path, seeds: int) -> list[str]:
         "run",
         "--methods",
         "baseline",
-        "--tasks",
-        "rte",
-        "--train-size",
-        "32",
-        "--max-steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--max-length",
-        "32",
-        "--seeds",
-        str(seeds),
+        *tiny_run_args(task="rte", train_size=32, steps=3, batch_size=8, max_length=32, seeds=seeds),
         "--data-dir",
         glue_dir,
         "--output-dir",

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from _tiny_run import tiny_run_args
 from fake_jobs import FakeJob, Running, fake_plan
 
 from calibench.cli import main
@@ -23,18 +24,7 @@ def test_a_grid_on_ray_gives_the_local_executors_numbers(tmp_path, glue_dir, min
     grid = [
         "--methods",
         "baseline,temp-scaling",
-        "--tasks",
-        "rte",
-        "--train-size",
-        "32",
-        "--max-steps",
-        "3",
-        "--batch-size",
-        "8",
-        "--max-length",
-        "32",
-        "--seeds",
-        "2",
+        *tiny_run_args(task="rte", train_size=32, steps=3, batch_size=8, max_length=32, seeds=2),
         "--data-dir",
         glue_dir,
     ]

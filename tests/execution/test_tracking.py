@@ -6,6 +6,7 @@ import sys
 from typing import Any
 
 import pytest
+from _tiny_run import tiny_run_args
 from fake_jobs import FakeJob, fake_plan
 
 from calibench.cli import main
@@ -125,18 +126,7 @@ def test_run_with_track_mlflow_end_to_end(tmp_path, glue_dir, minilm, monkeypatc
         "run",
         "--methods",
         "baseline,temp-scaling",
-        "--tasks",
-        "rte",
-        "--train-size",
-        "32",
-        "--max-steps",
-        "2",
-        "--batch-size",
-        "8",
-        "--max-length",
-        "32",
-        "--seeds",
-        "1",
+        *tiny_run_args(task="rte", train_size=32, steps=2, batch_size=8, max_length=32, seeds=1),
         "--data-dir",
         glue_dir,
         "--output-dir",

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from _tiny_run import tiny_run_args
+
 #: a tiny BERT on 48 RTE examples, 4 steps: seconds, and the whole pipeline
-TINY = [
-    "--tasks",
-    "rte",
-    "--train-size",
-    "48",
-    "--max-steps",
-    "4",
-    "--batch-size",
-    "8",
-    "--max-length",
-    "64",
-    "--seeds",
-    "2",
-]
+TINY = tiny_run_args(task="rte", train_size=48, steps=4, batch_size=8, max_length=64, seeds=2)
 METHODS = "baseline,temp-scaling,label-smoothing+temp-scaling"
 
 

@@ -40,6 +40,7 @@ STATS_KEYS = {
     "data_seed",
     "train_size",
     "train_label_counts",
+    "words_mean",
 }
 
 
@@ -90,6 +91,9 @@ def test_splits_shape_and_stats(rte_copy: Path) -> None:
     assert (splits.stats["data_seed"], splits.stats["train_size"]) == (3, 10)
     assert splits.stats["source"] == f"parquet:{rte_copy}" and splits.stats["dev_split"] == "validation"
     assert "fingerprint=" in repr(splits) and "train=10" in repr(splits)
+    for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test)):
+        words = [len(a.split()) + len(b.split()) for a, b in zip(ds["sentence1"], ds["sentence2"])]
+        assert splits.stats["words_mean"][name] == pytest.approx(sum(words) / len(words), abs=1e-3)
 
 
 def test_tiny_official_dev_set_is_an_error(tmp_path: Path, write_parquet: Writer, pair_rows: RowFactory) -> None:
