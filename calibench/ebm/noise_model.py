@@ -119,6 +119,9 @@ class NoiseModelConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     max_train_examples: int | None = None  # train the LM on the first N inputs only (None: all)
+    #: stop after this many steps, the schedule fitted to them (None: ``epochs`` full epochs). A
+    #: step budget the same for every task: a big task's LM then sees each input fewer times
+    max_steps: int | None = None
     bf16: bool = False  # bf16 autocast for LM training on CPU
     top_k: int = 20
     temperature: float = 1.0
@@ -144,6 +147,8 @@ class NoiseModelConfig:
             )
         if self.top_k < 0 or self.temperature <= 0:
             raise ValueError("top_k must be >= 0 (0: full vocabulary) and temperature > 0")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or None), got {self.max_steps}")
         if self.lm == TINY_SCRATCH and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -315,6 +320,7 @@ def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pret
     else:
         model = AutoModelForCausalLM.from_config(config)
     if model.get_input_embeddings().weight.shape[0] < vocab:
+        torch.manual_seed(cfg.seed)  # the added tokens' rows are drawn at random: the same every time
         model.resize_token_embeddings(vocab)
     max_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
     if max_pos is not None and max_pos < cfg.total_len:
@@ -548,6 +554,8 @@ def train_noise_model(
 
     steps_per_epoch = math.ceil(len(ids) / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
     warmup = int(round(cfg.warmup_ratio * total))
     # the finetuning loop's weight-decay groups and schedule (one of each in calibench)
     opt = make_optimizer(lm, cfg.lr, cfg.weight_decay, fused=True)
@@ -556,6 +564,8 @@ def train_noise_model(
     lm.train()
     step = 0
     for epoch in range(cfg.epochs):
+        if step >= total:
+            break
         rng = np.random.default_rng([cfg.seed, epoch])
         loss_sum, n_batches = 0.0, 0
         for batch in length_grouped_batches(lengths, cfg.batch_size, rng, descending=False):
@@ -574,8 +584,11 @@ def train_noise_model(
             n_batches += 1
             if progress is not None:
                 progress("noise-lm", step, total)
+            if step >= total:
+                break
         record = {
             "epoch": float(epoch + 1),
+            "steps": float(step),
             "train_loss": loss_sum / max(n_batches, 1),
             "seconds": time.perf_counter() - t0,
         }

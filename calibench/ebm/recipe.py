@@ -30,7 +30,7 @@ from calibench.methods.base import LossOutput, Recipe
 
 #: the reference's noise-LM finetuning epochs (4 elsewhere)
 #: options added after trainings were stored: at their default they stay out of the training key
-_LATER_OPTIONS = ("noise_batch_size", "noise_bf16")
+_LATER_OPTIONS = ("noise_batch_size", "noise_bf16", "noise_max_steps")
 REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "mrpc": 8, "wnli": 16}  # mrpc: its NCE scripts
 
 
@@ -72,7 +72,8 @@ class EBMRecipe(Recipe):
         "noise_epochs": None,  # None: tiny-scratch's default; a pretrained LM: the reference's per task
         "noise_lr": None,  # None: the LM kind's default (tiny-scratch 3e-3; a pretrained LM the reference's 5e-6)
         "noise_batch_size": None,  # None: the LM kind's default (tiny-scratch 16; a pretrained LM the reference's 8)
-        "noise_bf16": False,  # bf16 autocast for noise-LM training (2x faster on a CPU with bf16 units)
+        "noise_bf16": False,  # bf16 autocast for noise-LM training and sampling (2x faster on a CPU with bf16 units)
+        "noise_max_steps": None,  # a step budget for the noise LM (None: noise_epochs full epochs)
         "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
         "max_noise_samples": 200_000,
         "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
@@ -129,6 +130,7 @@ class EBMRecipe(Recipe):
             lr=o["noise_lr"],
             batch_size=o["noise_batch_size"],
             bf16=bool(o["noise_bf16"]),
+            max_steps=o["noise_max_steps"],
         )
 
     def noise_samples(self, total_steps: int, batch_size: int) -> int:

@@ -199,3 +199,26 @@ def test_the_loss_on_labelled_positions_only_equals_the_full_forwards(family):
     ref = torch.nn.functional.cross_entropy(full.reshape(-1, 50), labels[:, 1:].reshape(-1), ignore_index=-100)
     assert n == int((labels[:, 1:] != -100).sum())
     torch.testing.assert_close(nll, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_max_steps_stops_training_and_fits_the_schedule_to_the_budget():
+    texts = [(f"sentence number {i} is short",) for i in range(40)]
+    model = train_noise_model(texts, tiny_config(epochs=4, batch_size=8, max_steps=7))
+    assert [h["steps"] for h in model.history] == [5.0, 7.0]  # 5 steps per epoch; stopped at 7
+    assert model.config.max_steps == 7
+    with pytest.raises(ValueError, match="max_steps must be >= 1"):
+        tiny_config(max_steps=0)
+
+
+def test_a_pretrained_lm_gets_the_same_rows_for_its_added_tokens_every_time(monkeypatch):
+    """The layout's added tokens ([FULL], [EOS]) get random embedding rows: seeded, so two
+    builds (two processes of a grid) start the noise LM from the same weights."""
+    from calibench.ebm.noise_model import build_lm
+
+    cfg = NoiseModelConfig(lm="minilm").resolved()
+    tok, tokens = load_tokenizer(cfg)
+    torch.manual_seed(123)
+    a = build_lm(cfg, tok, tokens).get_input_embeddings().weight[-2:].detach().clone()
+    torch.manual_seed(456)  # whatever the global RNG did before
+    b = build_lm(cfg, tok, tokens).get_input_embeddings().weight[-2:].detach().clone()
+    assert torch.equal(a, b)
