@@ -1,6 +1,6 @@
 """Training throughput of calibench's loop next to Hugging Face ``Trainer``, in one run.
 
-Three contenders train the *same* model (the offline MiniLM encoder + calibench's
+The contenders train the *same* model (the offline MiniLM encoder + calibench's
 classification head, same seeded initialisation), on the *same* tokenised data (the same
 ``encode_texts`` output), with the same hyper-parameters (calibench's ``Hyper`` defaults:
 lr 2e-5, batch 32, 3 epochs, 6% linear warm-up then linear decay, weight decay 0.1 off
@@ -12,7 +12,17 @@ biases/LayerNorm, grad-norm clip 1.0, max_length 128):
                          its default optimiser is already fused AdamW in transformers 5);
 * ``trainer-best``    -- ``Trainer`` with its best flags: ``bf16=True``,
                          ``train_sampling_strategy="group_by_length"`` (``group_by_length``
-                         in transformers 4), ``optim="adamw_torch_fused"``.
+                         in transformers 4), ``optim="adamw_torch_fused"``;
+* ``bound``           -- the machine's bound: a bare forward + backward + fused AdamW step
+                         of the same model on calibench's own token batches (same order,
+                         collated before the clock starts), no data handling, scheduler,
+                         clipping or logging;
+* ``bound-fast``      -- ``bound`` with the loop's CPU fast path kernels installed (NumPy
+                         dropout masks, sparse word-embedding gradient): what calibench's
+                         loop would reach with zero overhead of its own.
+
+The data are SST-2 (single sentences, ``--task sst2``) or MRPC (sentence pairs, longer and
+more varied, ``--task mrpc``), calibench's training subsample of ``--n-train`` rows (0: all).
 
 For the Trainer, the classifier is wrapped in a small module that returns the same
 cross-entropy loss, so the only difference is the loop. tqdm bars are off on both sides.
@@ -23,8 +33,9 @@ Each contender runs in a fresh subprocess (so peak memory is its own) with
 * ``ex/s``: examples trained / wall time of the training call only (``train(ctx, recipe)``
   or ``trainer.train()``; both build their optimiser inside; model loading, tokenisation and
   evaluation are excluded);
-* ``dev acc``: accuracy on the SST-2 validation set (all 872 rows by default, less noisy
-  than the 436-row dev half; ``--eval dev-half`` for calibench's protocol), predicted the
+* ``of bound``: ratio to ``bound``;
+* ``dev acc``: accuracy on the task's validation set (all of it by default: 872 SST-2 rows,
+  408 MRPC pairs; less noisy than the dev half; ``--eval dev-half`` for calibench's protocol), predicted the
   same way for everyone (``calibench.methods.inference.predict_logits``, bf16 where native);
 * ``peak MiB``: the process's peak resident memory *during training* (``VmHWM`` after the
   kernel's peak counter is reset through ``/proc/self/clear_refs`` just before training;
@@ -34,7 +45,8 @@ Each contender runs in a fresh subprocess (so peak memory is its own) with
 
 Run (2 CPU cores here; the machine is shared, so compare ratios from one run)::
 
-    python benchmarks/bench_train_throughput.py                       # all three, 2000 x 3 epochs
+    python benchmarks/bench_train_throughput.py                       # all five, 2000 x 3 epochs
+    python benchmarks/bench_train_throughput.py --task mrpc --n-train 0   # all 3,668 MRPC pairs
     python benchmarks/bench_train_throughput.py --repeats 2           # interleaved A B C A B C
     python benchmarks/bench_train_throughput.py --which calibench --profile 40
     python benchmarks/bench_train_throughput.py --quick               # smoke run, ~1 min
@@ -46,6 +58,7 @@ time goes, ``--which calibench,calibench-std`` what its CPU fast path buys.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -59,7 +72,7 @@ try:
 except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-CONTENDERS = ("calibench", "trainer-default", "trainer-best")
+CONTENDERS = ("calibench", "trainer-default", "trainer-best", "bound", "bound-fast")
 EXTRA = ("calibench-std",)  # calibench's loop with its CPU fast path off (train(..., fast_path=False))
 
 
@@ -100,24 +113,30 @@ def peak_rss_kib(reset_ok: bool) -> int:
 # --------------------------------------------------------------------------- data + model
 
 
-def load_data(n_train: int, data_seed: int, eval_split: str):
+def load_data(task_name: str, n_train: int | None, data_seed: int, eval_split: str):
     """``(train_texts, train_labels, eval_texts, eval_labels, description)``.
 
     Data are found as ``calibench run`` finds them (``$CALIBENCH_DATA_DIR``,
     ``./glue``, ``../shared/glue``, the hub); training rows are calibench's split protocol
-    (``prepare_splits(train_size=n, data_seed)``)."""
+    (``prepare_splits(train_size=n, data_seed)``; ``n`` None: the whole training set). Rows
+    are tuples of the task's text fields (one for SST-2, a pair for MRPC)."""
     import numpy as np
 
     from calibench.tasks import get_task, load_task, prepare_splits
+    from calibench.tasks.splits import normalize_texts
 
-    task = get_task("sst2")
-    val = load_task(task).dev
-    if eval_split == "dev-half":
-        val = val.select(range(len(val) // 2))
-    eval_texts = [(s,) for s in val["sentence"]]
-    eval_labels = np.asarray(val["label"])
+    task = get_task(task_name)
     splits = prepare_splits(task, train_size=n_train, data_seed=data_seed)
-    train_texts = [(s,) for s in splits.train["sentence"]]
+    if eval_split == "dev-half":
+        val = splits.dev
+    else:  # the whole official dev set, normalised as the protocol's splits are
+        from calibench.tasks.loading import table_of, to_dataset
+
+        val = to_dataset(task, normalize_texts(task, table_of(load_task(task).dev)), "validation")
+    fields = task.text_fields
+    eval_texts = list(zip(*[val[f] for f in fields]))
+    eval_labels = np.asarray(val["label"])
+    train_texts = list(zip(*[splits.train[f] for f in fields]))
     train_labels = np.asarray(splits.train["label"])
     return (
         train_texts,
@@ -138,7 +157,9 @@ def build(args):
     from calibench.training.batching import encode_texts
 
     torch.set_num_threads(args.threads)
-    train_texts, train_labels, eval_texts, eval_labels, how = load_data(args.n_train, args.data_seed, args.eval)
+    train_texts, train_labels, eval_texts, eval_labels, how = load_data(
+        args.task, args.n_train, args.data_seed, args.eval
+    )
     seed_everything(args.seed)
     encoder, tokenizer = load_encoder_and_tokenizer(args.model)
     model = Classifier(encoder, 2)
@@ -161,7 +182,7 @@ def make_spec(args):
         precision=args.precision,
     )
     return TrainingSpec(
-        data=DataSpec("sst2", train_size=args.n_train, data_seed=args.data_seed),
+        data=DataSpec(args.task, train_size=args.n_train, data_seed=args.data_seed),
         recipe="baseline",
         model=args.model,
         seed=args.seed,
@@ -243,6 +264,67 @@ def run_calibench(args, built, fast_path: bool | None = None) -> dict:
         "peak_reset": reset_ok,
         "precision": precision,
         "final_loss": log.history[-1]["loss"] if log.history else None,
+        "acc": accuracy(model, eval_enc, ctx),
+    }
+
+
+def run_bound(args, built, fast_kernels: bool) -> dict:
+    """The machine's bound for this model and data: only forward + backward + optimiser step.
+
+    The same model, precision and token batches as ``calibench`` (the loop's own batch order:
+    ``length_grouped_batches`` drawn from ``default_rng(seed)``, collated before the clock
+    starts), fused AdamW at a constant rate; no data handling, scheduler, clipping, loss checks
+    or logging. ``fast_kernels`` (``bound-fast``) installs the loop's ``CPUFastPath`` too (NumPy
+    dropout masks, sparse word-embedding gradient), so the gap to ``calibench`` is the loop's
+    own overhead; the embedding's gradient is moved into its dense buffer with clipping off."""
+    import math
+
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from calibench.training.batching import collate, length_grouped_batches
+    from calibench.training.loop import CPUFastPath, plan_steps
+
+    model, tokenizer, train_enc, eval_enc, train_texts, eval_texts, _ = built
+    ctx, precision = make_ctx(args, model, tokenizer, train_enc, train_texts, eval_texts)
+    total, _ = plan_steps(len(train_enc), args.batch_size, args.epochs, None, None, args.warmup_ratio)
+    rng = np.random.default_rng(args.seed)  # = ctx.rng, which orders calibench's batches
+    order: list[np.ndarray] = []
+    while len(order) < total:
+        order.extend(length_grouped_batches(train_enc.lengths, args.batch_size, rng))
+    batches = [collate(train_enc, idx) for idx in order[:total]]
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, fused=True)
+    fast = CPUFastPath(model, args.seed) if fast_kernels else None
+    model.train()
+    rss0 = rss_kib()
+    reset_ok = reset_peak_rss()
+    t0, c0 = time.perf_counter(), time.process_time()
+    with fast if fast is not None else contextlib.nullcontext():
+        for b in batches:
+            with ctx.autocast():
+                logits = model(b["input_ids"], b["attention_mask"], b.get("token_type_ids")).logits
+                loss = F.cross_entropy(logits.float(), b["labels"])
+            loss.backward()
+            if fast is not None:
+                fast.clip_and_set_grads(params, math.inf)
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = peak_rss_kib(reset_ok)
+    return {
+        "examples": sum(len(idx) for idx in order[:total]),
+        "steps": total,
+        "seconds": seconds,
+        "t_start": t0,
+        "t_end": t0 + seconds,
+        "cpu_seconds": cpu,
+        "rss_before_kib": rss0,
+        "peak_kib": peak,
+        "peak_reset": reset_ok,
+        "precision": precision,
+        "final_loss": float(loss.detach()),
         "acc": accuracy(model, eval_enc, ctx),
     }
 
@@ -357,6 +439,8 @@ def worker(args) -> None:
     built = build(args)
     if args.worker in ("calibench", "calibench-std"):
         res = run_calibench(args, built, fast_path=False if args.worker == "calibench-std" else None)
+    elif args.worker in ("bound", "bound-fast"):
+        res = run_bound(args, built, fast_kernels=args.worker == "bound-fast")
     else:
         res = run_trainer(args, built, best=args.worker == "trainer-best")
     res.update(
@@ -378,7 +462,10 @@ def parse_args(argv=None):
         default="all",
         help="all (= " + ", ".join(CONTENDERS) + "), or a comma list of those and " + ", ".join(EXTRA),
     )
-    p.add_argument("--n-train", type=int, default=2000)
+    p.add_argument("--task", choices=["sst2", "mrpc"], default="sst2", help="sst2 (single sentences) or mrpc (pairs)")
+    p.add_argument(
+        "--n-train", type=int, default=2000, help="training examples (calibench's subsample); 0 = the whole set"
+    )
     p.add_argument("--epochs", type=float, default=3.0)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=2e-5)
@@ -416,6 +503,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.n_train, args.epochs = 256, 1.0
+    args.n_train = args.n_train or None
     return args
 
 
@@ -525,14 +613,15 @@ def report(results: list[dict], args) -> None:
         by.setdefault(r["contender"], []).append(r)
     rate = {k: statistics.median(r["examples"] / r["seconds"] for r in v) for k, v in by.items()}
     ref = rate.get("trainer-best")
+    bound = rate.get("bound")
     first = results[0]
     print(
-        f"\nSST-2, {first['n_train']} train examples x {args.epochs:g} epochs, batch {args.batch_size}, "
+        f"\n{args.task.upper()}, {first['n_train']} train examples x {args.epochs:g} epochs, batch {args.batch_size}, "
         f"lr {args.lr:g}, seed {args.seed}; eval on {first['n_eval']} rows; torch threads {first['threads']}; "
         f"train rows: {first['data']}"
     )
     print(
-        f"{'contender':<16} {'prec':>5} {'ex/s':>7} {'vs best':>8} {'s':>7} {'cpu s':>7} {'dev acc':>8} "
+        f"{'contender':<16} {'prec':>5} {'ex/s':>7} {'vs best':>8} {'of bound':>8} {'s':>7} {'cpu s':>7} {'dev acc':>8} "
         f"{'peak MiB':>9} {'+train MiB':>10}  runs"
     )
     for name in CONTENDERS + EXTRA:
@@ -545,9 +634,10 @@ def report(results: list[dict], args) -> None:
         peak = max(r["peak_kib"] for r in rs) / 1024
         delta = max(r["peak_kib"] - r["rss_before_kib"] for r in rs) / 1024
         ratio = f"{rate[name] / ref:.2f}x" if ref else "-"
+        of_bound = f"{rate[name] / bound:.2f}" if bound else "-"
         runs = " ".join(f"{r['examples'] / r['seconds']:.1f}" for r in rs)
         print(
-            f"{name:<16} {rs[0]['precision']:>5} {rate[name]:>7.1f} {ratio:>8} {secs:>7.1f} {cpus:>7.1f} {acc:>8.4f} "
+            f"{name:<16} {rs[0]['precision']:>5} {rate[name]:>7.1f} {ratio:>8} {of_bound:>8} {secs:>7.1f} {cpus:>7.1f} {acc:>8.4f} "
             f"{peak:>9.0f} {delta:>10.0f}  {runs}"
         )
     if not all(r["peak_reset"] for r in results):

@@ -183,6 +183,24 @@ class RunResult:
     extra_records: list[dict[str, Any]] = field(default_factory=list)  # on shifted and OOD sets
 
 
+def resolve_jobs(jobs: int | str, device: str | None) -> int:
+    """``--jobs``: a count, or ``auto``: one job per core on a CPU (two one-thread trainings at
+    once beat one two-thread training 1.34x on a 2-core machine, benchmarks/bench_executor.py),
+    one on a GPU."""
+    if isinstance(jobs, int):
+        return jobs
+    if jobs != "auto":
+        try:
+            return int(jobs)
+        except ValueError:
+            raise OptionError(f"--jobs must be a whole number or 'auto', got {jobs!r}") from None
+    import os
+
+    from calibench.training.precision import resolve_device
+
+    return (os.cpu_count() or 1) if resolve_device(device).type == "cpu" else 1
+
+
 def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executor | None = None) -> Plan:
     """The deduplicated plan of trainings and evaluations for ``cfg``.
 
@@ -255,7 +273,7 @@ def run(
     address: str | None = None,
     num_cpus: int | None = None,
     cpus_per_job: float | None = None,
-    jobs: int = 1,
+    jobs: int | str | None = None,
     track: str | None = None,
     tracking_uri: str | None = None,
     on_plan: Callable[[Plan], None] | None = None,
@@ -265,7 +283,8 @@ def run(
     ``executor``: ``local`` (one job at a time in this process), ``ray`` (Ray tasks on the
     cluster at ``address``, or on a local one of ``num_cpus`` CPUs started and stopped
     here; ``cpus_per_job`` per job), or an executor instance, which the caller owns. ``jobs``
-    > 1 runs that many local jobs at once in worker processes (``cpus_per_job`` threads each).
+    > 1 runs that many local jobs at once in worker processes (``cpus_per_job`` threads each);
+    ``"auto"`` one one-thread job per core on a CPU; None: the preset's (``benchmark``: auto).
     ``track="mlflow"`` mirrors the run into MLflow (``tracking_uri``, default a SQLite file
     beside the store); the store stays the source of truth and tracking errors only warn.
     ``on_plan(plan)`` is called once the plan is made, before anything trains.
@@ -286,9 +305,16 @@ def run(
     if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
+    if owned and executor == "local":
+        jobs = resolve_jobs(get_preset(cfg.preset).jobs if jobs is None else jobs, cfg.device)
     exe = (
         make_executor(
-            executor, address=address, num_cpus=num_cpus, cpus_per_job=cpus_per_job, device=cfg.device, jobs=jobs
+            executor,
+            address=address,
+            num_cpus=num_cpus,
+            cpus_per_job=cpus_per_job,
+            device=cfg.device,
+            jobs=1 if jobs is None else int(jobs),
         )
         if owned
         else executor
@@ -442,7 +468,21 @@ def leaderboard_markdown(
 ) -> str:
     """The self-describing markdown of ``lb``; ``command`` is the line that regenerates it, and
     ``results_dir`` (when it was read from an export) where ``calibench export`` writes them.
-    ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections."""
+    ``extra_runs`` (:func:`load_extra_runs`) add the in- vs out-of-domain and OOD sections.
+    (The benchmark layout's figures: :func:`leaderboard_files`.)"""
+    return leaderboard_files(lb, runs, command=command, results_dir=results_dir, extra_runs=extra_runs)[0]
+
+
+def leaderboard_files(
+    lb: Leaderboard,
+    runs: list[Run],
+    *,
+    command: str,
+    results_dir: str | None = None,
+    extra_runs: Sequence[ExtraRun] = (),
+) -> tuple[str, dict[str, bytes]]:
+    """The markdown of :func:`leaderboard_markdown` and the figures it links: ``{path relative to
+    the markdown file: bytes}`` (the benchmark layout's SVGs; none for the plain layout)."""
     import shlex
 
     from calibench.report.markdown import render_markdown
@@ -458,15 +498,26 @@ def leaderboard_markdown(
         else None
     )
     source = f"in `{results_dir}`" if results_dir else ""
-    return render_markdown(
+    preamble: list[str] = []
+    sections = markdown_section(list(extra_runs))
+    figures: dict[str, bytes] = {}
+    if lb.options.layout == "benchmark":
+        from calibench.report.benchmark import benchmark_sections
+
+        bench = benchmark_sections(lb)
+        preamble, figures = bench.preamble, bench.figures
+        sections = [*bench.sections, *sections]
+    markdown = render_markdown(
         lb,
         command=command,
         run_commands=commands,
         run_command_problems=problems,
         export_command=export,
         source_note=source,
-        sections=markdown_section(list(extra_runs)),
+        sections=sections,
+        preamble=preamble,
     )
+    return markdown, figures
 
 
 def load_extra_runs(

@@ -139,9 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--jobs",
         "-j",
-        type=int,
-        default=1,
-        help="local: trainings at once, each in its own worker process (default 1: in this process)",
+        help="local: trainings at once, each in its own worker process; auto: one one-thread job per core "
+        "on a CPU (default: the preset's, 1 = in this process, with live progress; benchmark: auto)",
     )
     r.add_argument("--address", help="ray: join the cluster at this address (default: start a local one)")
     r.add_argument("--num-cpus", type=int, help="ray: CPUs of the local cluster (default: every core)")
@@ -265,11 +264,19 @@ def _add_source(parser: argparse.ArgumentParser) -> None:
 def _add_board_options(parser: argparse.ArgumentParser) -> None:
     B = flags.BOARD
     parser.add_argument(
+        B["layout"],
+        choices=["plain", "benchmark"],
+        default="plain",
+        help="benchmark: the benchmark's seven metrics and 4000 resamples unless given, Holm within each "
+        "metric's table, tasks the reference did not learn flagged and left out of ranks, and the sections "
+        "across tasks, head to head, trade-off and the paper's claims, with SVG figures next to --output",
+    )
+    parser.add_argument(
         B["metrics"],
         type=_csv,
-        default=["ece"],
-        help="metric key(s), comma-separated: ece (default), accuracy, nll, brier, mce, "
-        "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, ... "
+        default=None,
+        help="metric key(s), comma-separated: ece (the plain layout's default), accuracy, nll, brier, mce, "
+        "ece_classwise, ece_paper, smece, aurc, selective_accuracy_80, task_metric (each task's own), ... "
         "(calibench ls metrics lists all); one table each",
     )
     parser.add_argument(
@@ -279,7 +286,9 @@ def _add_board_options(parser: argparse.ArgumentParser) -> None:
         B["alpha"], type=float, default=0.05, help="family-wise level of the Holm-corrected tests (0.05)"
     )
     parser.add_argument(B["confidence"], type=float, default=0.95, help="level of every interval (0.95)")
-    parser.add_argument(B["n_resamples"], type=int, default=1000, help="bootstrap resamples (1000)")
+    parser.add_argument(
+        B["n_resamples"], type=int, default=None, help="bootstrap resamples (1000; the benchmark layout 4000)"
+    )
     parser.add_argument(B["seed"], type=int, default=0, help="seed of the bootstrap resamples (0)")
     parser.add_argument(
         B["ci"],
@@ -711,12 +720,19 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
+    from calibench.report.leaderboard import LeaderboardOptions, layout_defaults
+
+    given = {"metrics": args.metric, "n_resamples": args.resamples}
+    default = {"metrics": list(LeaderboardOptions.metrics), "n_resamples": LeaderboardOptions.n_resamples}
+    default.update(layout_defaults(args.layout))
+    chosen = {k: list(default[k]) if k == "metrics" else default[k] for k, v in given.items() if v is None}
     return {
-        "metrics": args.metric,
+        "layout": args.layout,
+        "metrics": chosen.get("metrics", args.metric),
         "reference": args.reference,
         "alpha": args.alpha,
         "confidence": args.confidence,
-        "n_resamples": args.resamples,
+        "n_resamples": chosen.get("n_resamples", args.resamples),
         "seed": args.bootstrap_seed,
         "ci": args.ci,
         "test": args.paired_test,
@@ -754,18 +770,20 @@ def _load_board_runs(args: argparse.Namespace) -> tuple[list[Any], tuple[str, st
     return runs, (flags.STORE[0], args.store or api.DEFAULT_OUTPUT)
 
 
-def _extra_runs(args: argparse.Namespace) -> list[Any]:
-    """Results on shifted and OOD sets, for boards read from a store (exports hold none)."""
+def _extra_runs(args: argparse.Namespace, runs: Sequence[Any] = ()) -> list[Any]:
+    """Results on shifted and OOD sets of the board's runs, from the store or the exported directory."""
     from calibench import api
 
     if args.results_dir is not None:
-        return []
+        from calibench.report.export_extra import load_extra_result_runs
+
+        keys = {r.record.get("key") for r in runs}
+        return [e for e in load_extra_result_runs(args.results_dir, runs) if e.record.get("in_domain_key") in keys]
     return api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
 
 
 @command("leaderboard")
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    import difflib
     from pathlib import Path
 
     from calibench import api
@@ -780,7 +798,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
         from calibench.report.terminal import render_terminal
 
-        extra = _extra_runs(args)
+        extra = _extra_runs(args, runs)
         if target is None:
             _console().print(render_terminal(lb))
             if extra:
@@ -793,35 +811,54 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 0
     extra = ["--format", "markdown"] + ([flags.OUTPUT, target] if target else [])
     command = _board_command("leaderboard", args, source, options, extra)
-    text = api.leaderboard_markdown(
-        lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args)
+    text, figures = api.leaderboard_files(
+        lb, runs, command=command, results_dir=args.results_dir, extra_runs=_extra_runs(args, runs)
     )
+    if figures and target is None:
+        from calibench.errors import OptionError
+
+        raise OptionError(
+            f"the {args.layout} layout writes figures next to its markdown file: give {flags.OUTPUT} FILE"
+        )
+    base = Path(target).parent if target else Path(".")
+    files: dict[Path, bytes] = {Path(target) if target else Path("-"): text.encode("utf-8")}
+    files.update({base / name: data for name, data in figures.items()})
     if args.check:
-        path = Path(args.check)
-        current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current == text:
-            print(f"{path} is up to date")
-            return 0
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                current.splitlines(keepends=True),
-                text.splitlines(keepends=True),
-                f"{path} (committed)",
-                f"{path} (regenerated)",
-            )
-        )
-        print(
-            f"\ncalibench: {path} differs from the regenerated leaderboard; regenerate it with:\n  {command}",
-            file=sys.stderr,
-        )
-        return 1
+        return _check_board_files(files, command)
     if target is None:
         sys.stdout.write(text)
-    else:
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        Path(target).write_text(text, encoding="utf-8")
-        print(f"wrote {target}")
+        return 0
+    for path, data in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_file() or path.read_bytes() != data:
+            path.write_bytes(data)
+        print(f"wrote {path}")
     return 0
+
+
+def _check_board_files(files: dict[Any, bytes], command: str) -> int:
+    """Exit 0 if every file (the markdown first, then its figures) has exactly the regenerated bytes;
+    else print a diff of the markdown, name each differing or missing figure, and exit 1."""
+    import difflib
+
+    bad = []
+    for path, data in files.items():
+        current = path.read_bytes() if path.is_file() else None
+        if current == data:
+            continue
+        bad.append(path)
+        if path.suffix == ".md" or path == next(iter(files)):
+            old = (current or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+            new = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+            sys.stdout.writelines(difflib.unified_diff(old, new, f"{path} (committed)", f"{path} (regenerated)"))
+        else:
+            print(f"{path}: {'missing' if current is None else 'differs from the regenerated figure'}")
+    if not bad:
+        print(f"{next(iter(files))} is up to date" + (f" ({len(files) - 1} figures)" if len(files) > 1 else ""))
+        return 0
+    what = f"{bad[0]} differs" if len(bad) == 1 else f"{', '.join(map(str, bad))} differ"
+    print(f"\ncalibench: {what} from the regenerated leaderboard; regenerate it with:\n  {command}", file=sys.stderr)
+    return 1
 
 
 @command("export")
@@ -833,6 +870,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     summary = api.export_results(runs, args.out, keep_existing=args.keep_existing)
     for line in export_summary_lines(summary, args.out):
         print(line)
+    extra = api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
+    if extra:
+        from calibench.report.export_extra import export_extra_runs
+
+        print(f"{len(export_extra_runs(extra, args.out))} shifted / OOD set result(s) written under {args.out}")
     return 0
 
 
@@ -844,7 +886,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
     command = _board_command("report", args, source, options, [flags.OUTPUT, args.out])
-    index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args))
+    index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args, runs))
     print(f"wrote {index}")
     return 0
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from calibench.errors import OptionError
+from calibench.records import predicts_train
 
 #: bumped whenever a change alters the numbers a training produces, so old results are not reused
 TRAINING_PROTOCOL = "calibench-train-v1"
@@ -92,6 +93,10 @@ class TrainingSpec:
     hyper: Hyper = field(default_factory=Hyper)
     inferences: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = (("deterministic", ()),)
     need_train_logits: bool = False
+    #: the inferences whose training-set logits a calibrator fits on (``fit_on=train``); the
+    #: others predict dev and test only (MC dropout's ten passes over a training set that no
+    #: calibrator reads were most of a baseline job). Empty with ``need_train_logits``: all of them.
+    train_inferences: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     #: extra evaluation sets to predict on: (id, definition, fingerprint); outputs, not identity
     eval_sets: tuple[tuple[str, str, str], ...] = ()
     #: set by the driver for a done training that lacks outputs: predict from its kept model
@@ -120,6 +125,8 @@ class TrainingSpec:
         d = self.identity()
         d["inferences"] = [[n, dict(o)] for n, o in self.inferences]
         d["need_train_logits"] = self.need_train_logits
+        if self.train_inferences:
+            d["train_inferences"] = [[n, dict(o)] for n, o in self.train_inferences]
         d["data_dir"] = self.data.data_dir
         if self.data.task_def:
             d["task_def"] = self.data.task_def
@@ -141,8 +148,13 @@ class TrainingSpec:
             hyper=hyper,
             inferences=inf,
             need_train_logits=d.get("need_train_logits", False),
+            train_inferences=tuple((n, tuple(sorted(o.items()))) for n, o in d.get("train_inferences", ())),
             eval_sets=tuple(tuple(e) for e in d.get("eval_sets", ())),
         )
+
+    def predicts_train(self, name: str, options: Any) -> bool:
+        """Whether the inference ``name`` with ``options`` predicts the training set too."""
+        return predicts_train(self.need_train_logits, self.train_inferences, name, options)
 
     def with_(self, **changes: Any) -> TrainingSpec:
         return replace(self, **changes)

@@ -18,6 +18,7 @@ OUTPUT = "--output"
 
 #: leaderboard options: field of LeaderboardOptions -> flag
 BOARD: dict[str, str] = {
+    "layout": "--layout",
     "metrics": "--metric",
     "reference": "--reference",
     "alpha": "--alpha",

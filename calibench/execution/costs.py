@@ -37,6 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from calibench.config import canonical_json
+from calibench.records import predict_units, training_timings
+
+__all__ = ["predict_units", "training_timings"]  # the timing facts live with the records
 
 #: no timing at all: seconds per training example seen, MiniLM on the 2-core CPU (issue 10's
 #: full-set baselines: RTE 7,470 examples in 132 s, MRPC 11,004 in 150 s)
@@ -57,48 +60,6 @@ MEASURED, EXTRAPOLATED, DEFAULT = "measured", "extrapolated", "default"
 
 
 # --------------------------------------------------------------------------- what a training recorded
-
-
-def _passes(options: dict[str, Any]) -> int:
-    return int(options.get("passes") or 1)
-
-
-def predict_units(
-    inferences: Iterable[tuple[str, Any]], split: dict[str, Any], need_train: bool, eval_set_sizes: Sequence[int]
-) -> int:
-    """Example-passes a training predicts: each inference's passes over dev, test (train) and extra sets."""
-    n = int(split.get("n_dev") or 0) + int(split.get("n_test") or 0) + (int(split.get("n_train") or 0) * need_train)
-    n += sum(int(x) for x in eval_set_sizes)
-    return sum(_passes(dict(opts)) * n for _name, opts in inferences)
-
-
-def training_timings(spec: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    """The timing facts of one finished training (the ``timings`` of its exported results).
-
-    ``noise_lm_seconds`` / ``noise_sampling_seconds`` are non-zero only in the training that
-    trained the noise LM / generated the corpus (the others read the cache).
-    """
-    log = record.get("train_log") or {}
-    corpus = (record.get("recipe_record") or {}).get("noise_corpus") or {}
-    generated = bool(corpus) and not corpus.get("from_cache")
-    lm_trained = generated and corpus.get("noise_model_source") == "trained"
-    sets = record.get("eval_sets") or {}
-    return {
-        "train_seconds": log.get("seconds"),
-        "steps": log.get("steps"),
-        "examples": log.get("examples"),
-        "noise_lm_seconds": round(float(corpus.get("noise_model_train_seconds") or 0.0), 3) if lm_trained else 0.0,
-        "noise_sampling_seconds": round(float(corpus.get("generation_seconds") or 0.0), 3) if generated else 0.0,
-        "noise_samples": corpus.get("count") if generated else None,
-        "predict_seconds": record.get("predict_seconds"),
-        "predict_units": predict_units(
-            spec.get("inferences") or [],
-            record.get("split") or {},
-            bool(spec.get("need_train_logits")),
-            [s.get("n", 0) for s in sets.values()],
-        ),
-        "total_seconds": record.get("total_seconds"),
-    }
 
 
 @dataclass(frozen=True)
@@ -416,6 +377,11 @@ class CostModel:
             r = _rate(pool, value, lambda t: (units(t) or 0) * (getattr(t, length) or 0)) if words else None
             if r is not None:
                 return Part(r * n * words, EXTRAPOLATED, f"{len(pool)} timed on other tasks{label}, by {what} x words")
+            r = _rate(pool, value, units)  # timings from before word counts were recorded
+            if r is not None:
+                return Part(
+                    r * n, EXTRAPOLATED, f"{len(pool)} timed on other tasks{label}, by {what} (lengths unknown)"
+                )
         return Part(default * n, DEFAULT, f"no timing: {default:g} s per {what}")
 
     def train(self, p: Planned) -> Part:
@@ -505,7 +471,7 @@ def planned(spec: Any, split: dict[str, Any], eval_set_sizes: Sequence[int]) -> 
         n_train=n_train,
         words=words.get("train"),
         eval_words=words.get("test"),
-        predict_units=predict_units(spec.inferences, split, spec.need_train_logits, eval_set_sizes),
+        predict_units=predict_units(spec.inferences, split, spec.predicts_train, eval_set_sizes),
         noise_group=noise_group(as_json),
         noise_samples=recipe.noise_samples(steps, h.batch_size) if hasattr(recipe, "noise_samples") else None,
     )
@@ -581,9 +547,10 @@ def estimate_lines(est: PlanEstimate) -> list[str]:
             f"{head}" + (f", {done} done (skipped)" if done else "")
             + f": {len(todo)} x {_fmt_s(each)} = {_fmt_s(each * len(todo))}"
         )  # fmt: skip
-        for name in ("fixed", "train", "predict"):
+        for name in ("fixed", "train", "predict"):  # the mean over the group; the first one's basis
             part = todo[0].parts[name]
-            lines.append(f"      {name:<8} {_fmt_s(part.seconds):>9}  {part.basis}: {part.how}")
+            mean = statistics.fmean(t.parts[name].seconds for t in todo)
+            lines.append(f"      {name:<8} {_fmt_s(mean):>9}  {part.basis}: {part.how}")
     for task, part in est.noise:
         lines.append(f"  {task:<8} {'noise LM + corpus':<22}   once: {_fmt_s(part.seconds)}  {part.basis}: {part.how}")
     ev = est.evaluations

@@ -67,7 +67,7 @@ def stored_outputs(store: Store, spec: TrainingSpec, damaged: list[str] | None =
     for name, opts in spec.inferences:  # the options the planner resolved: nothing is rebuilt here
         pkey = inference_key(spec.key, name, dict(opts))
         pred = store.prediction(pkey)
-        if pred is None or not intact(pkey) or (spec.need_train_logits and "train" not in pred["splits"]):
+        if pred is None or not intact(pkey) or (spec.predicts_train(name, opts) and "train" not in pred["splits"]):
             complete = False
         else:
             have.append(pkey)

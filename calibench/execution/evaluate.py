@@ -15,12 +15,11 @@ import numpy as np
 from scipy.special import softmax
 
 from calibench.config import config_hash
-from calibench.execution.costs import training_timings
 from calibench.execution.driver import Summary
 from calibench.execution.planner import Plan
 from calibench.methods.base import Calibrator
 from calibench.methods.compose import MethodSpec
-from calibench.records import PartRecord, ResultRecord
+from calibench.records import PartRecord, ResultRecord, training_timings
 from calibench.store.artifacts import LOGITS, PROBS, ArtifactCorrupt, ArtifactMissing
 from calibench.store.db import Store
 

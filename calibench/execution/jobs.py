@@ -72,8 +72,8 @@ def build_context(
     from calibench.models.encoders import load_encoder_and_tokenizer
     from calibench.store.artifacts import ArtifactStore
     from calibench.tasks import get_task, prepare_splits
-    from calibench.training.batching import encode_dataset
     from calibench.training.context import TrainContext
+    from calibench.training.encoded_cache import encode_dataset_cached
     from calibench.training.precision import autocast_factory, resolve_device, resolve_precision
 
     if spec.data.task_def and spec.data.task not in registry.names("task"):  # e.g. on a Ray worker
@@ -103,8 +103,8 @@ def build_context(
     model = Classifier(encoder, task.num_labels)  # head init draws from the seeded RNG
     fields_ = task.text_fields
     max_len = spec.hyper.max_length
-    enc = {
-        name: encode_dataset(tokenizer, ds, fields_, max_len)
+    enc = {  # tokenised once per process and split content (the fingerprint hashes all three splits)
+        name: encode_dataset_cached(tokenizer, ds, fields_, max_len, content_key=(splits.fingerprint, name))
         for name, ds in (("train", splits.train), ("dev", splits.dev), ("test", splits.test))
     }
     texts = {name: list(zip(*[ds[f] for f in fields_])) for name, ds in (("train", splits.train), ("dev", splits.dev))}
@@ -187,7 +187,7 @@ def run_training(
     ``keep_model`` writes the finetuned weights to the cache for such later outputs.
     """
     from calibench.execution.outputs import load_eval_sets, scalar_energy_scores
-    from calibench.training.batching import encode_dataset
+    from calibench.training.encoded_cache import encode_dataset_cached
 
     t_start = time.perf_counter()
     eval_sets = load_eval_sets(spec)  # bad data fails before any training
@@ -202,11 +202,13 @@ def run_training(
         stored = set(spec.stored) if restored else set()
         fields_ = ctx.task.text_fields
         enc_sets = {
-            es.spec.id: encode_dataset(ctx.tokenizer, es.data, fields_, spec.hyper.max_length) for es in eval_sets
+            es.spec.id: encode_dataset_cached(
+                ctx.tokenizer, es.data, fields_, spec.hyper.max_length, content_key=(es.fingerprint, es.spec.id)
+            )
+            for es in eval_sets
         }
 
         out = TrainingOutput(key=spec.key)
-        wanted = ["dev", "test"] + (["train"] if spec.need_train_logits else [])
         t_pred = time.perf_counter()
         fitted: dict[str, dict[str, Any]] = {}  # prediction key -> what its inference procedure fitted
         energies: dict[str, Any] = {}
@@ -226,6 +228,7 @@ def run_training(
             inference.fit(model, ctx, enc["dev"])  # the dev half only: the test half stays unseen
             if pkey not in stored:
                 arrays: dict[str, np.ndarray] = {}
+                wanted = ["dev", "test"] + (["train"] if spec.predicts_train(name, opts) else [])
                 for split in wanted:
                     arrays[f"{split}_logits"] = inference.predict(model, enc[split], ctx)
                     arrays[f"{split}_labels"] = enc[split].labels

@@ -63,7 +63,10 @@ def _request(
     prev = by_key.get(key, spec)
     inf = (inference, tuple(sorted(options.items())))
     infs = prev.inferences if inf in prev.inferences else prev.inferences + (inf,)
-    by_key[key] = replace(prev, inferences=infs, need_train_logits=prev.need_train_logits or train_logits)
+    train_infs = prev.train_inferences + ((inf,) if train_logits and inf not in prev.train_inferences else ())
+    by_key[key] = replace(
+        prev, inferences=infs, need_train_logits=prev.need_train_logits or train_logits, train_inferences=train_infs
+    )
     return key, inference_key(key, inference, options)
 
 

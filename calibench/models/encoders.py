@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from calibench.errors import CalibenchError
 
@@ -73,13 +74,45 @@ def check_model(name: str) -> None:
         raise _load_error(name, path, exc) from exc
 
 
-def load_encoder_and_tokenizer(name: str):
-    """``(AutoModel, AutoTokenizer)`` for an alias, hub id or local path, with a clear error."""
-    from transformers import AutoModel, AutoTokenizer
+#: tokenizers kept per process (by resolved path): trainings only call them, never change them
+MAX_TOKENIZERS = 4
+_tokenizers: dict[str, Any] = {}
+#: how many times this process read a tokenizer / an encoder from disk (or the hub cache)
+load_counts: dict[str, int] = {"tokenizer": 0, "encoder": 0}
+
+
+def load_tokenizer(name: str):
+    """The ``AutoTokenizer`` of an alias, hub id or local path, read once per process.
+
+    The encoder itself is read anew for every training: ``from_pretrained`` of a checkpoint
+    already in the page cache takes ~0.05 s for MiniLM, less than a ``deepcopy`` of a kept
+    copy (~0.15 s) and far less than ``from_config`` + ``load_state_dict`` (~0.5 s, and it
+    draws from the RNG the head initialisation uses)."""
+    from transformers import AutoTokenizer
 
     path = resolve_model(name)
+    if path not in _tokenizers:
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        except (OSError, ValueError) as exc:
+            raise _load_error(name, path, exc) from exc
+        load_counts["tokenizer"] += 1
+        if len(_tokenizers) >= MAX_TOKENIZERS:
+            _tokenizers.pop(next(iter(_tokenizers)))
+        _tokenizers[path] = tokenizer
+    return _tokenizers[path]
+
+
+def load_encoder_and_tokenizer(name: str):
+    """``(AutoModel, AutoTokenizer)`` for an alias, hub id or local path, with a clear error.
+
+    The encoder is a fresh copy each call; the tokenizer is shared (:func:`load_tokenizer`)."""
+    from transformers import AutoModel
+
+    tokenizer = load_tokenizer(name)
+    path = resolve_model(name)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        load_counts["encoder"] += 1
         try:  # the pooler is never used; BERT-like models can skip building it
             encoder = AutoModel.from_pretrained(path, add_pooling_layer=False)
         except TypeError:

@@ -21,10 +21,12 @@ the float32 cast) are compared and any difference above ``STORE_ATOL`` is report
 
 Local data paths are left out so re-exporting the same results on another machine gives
 the same bytes. The training's timings (``timings``: loop, noise-LM, sampling, prediction
-and job seconds, as :func:`calibench.execution.costs.training_timings` extracts them) are
+and job seconds, as :func:`calibench.records.training_timings` extracts them) are
 kept: they are facts of the run, fixed once it is stored, and they let a clone holding only
 the committed results calibrate ``calibench run --dry-run``'s cost model (``calibench
-timings`` prints them). Nothing on a board reads them.
+timings`` prints them). Nothing on a board reads them. Results on shifted and OOD sets are
+written beside these as ``<task>/<method>.seed<N>.<eval_set>.jsonl``
+(:mod:`calibench.report.export_extra`).
 """
 
 from __future__ import annotations
@@ -152,13 +154,22 @@ class ExportSummary:
     store_disagreements: tuple[Disagreement, ...]  # store values vs recomputation (float32 storage)
 
 
-def _is_result_file(path: Path) -> bool:
+#: The extra-set files beside the in-domain ones (:mod:`calibench.report.export_extra`).
+EXTRA_FORMAT = "calibench-extra/1"
+
+
+def _file_format(path: Path) -> str | None:
     try:
         with open(path, encoding="utf-8") as f:
             first = f.readline()
-        return json.loads(first).get("format") == FORMAT
+        return json.loads(first).get("format")
     except (OSError, ValueError, AttributeError):
-        return False
+        return None
+
+
+def _is_result_file(path: Path) -> bool:
+    """An in-domain or extra-set result file of an export (the ones a new export replaces)."""
+    return _file_format(path) in (FORMAT, EXTRA_FORMAT)
 
 
 def export_runs(runs: Sequence[Run], out_dir: str | Path, *, keep_existing: bool = False) -> ExportSummary:
@@ -263,7 +274,7 @@ def load_result_runs(results_dir: str | Path, *, verify: bool = True) -> list[Ru
     root = Path(results_dir)
     if not root.is_dir():
         raise StoreNotFound(f"no results directory {str(root)!r} (write one with `calibench export --output DIR`)")
-    paths = sorted(root.rglob("*.jsonl"))
+    paths = [p for p in sorted(root.rglob("*.jsonl")) if _file_format(p) != EXTRA_FORMAT]  # extra sets: export_extra
     if not paths:
         raise StoreNotFound(f"no *.jsonl result files under {str(root)!r}")
     runs = [read_run(p) for p in paths]

@@ -9,6 +9,7 @@ runs (method and task names) is drawn with mathtext off, so a ``$`` in a name pr
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -178,11 +179,81 @@ def _mathtext_safe(name: str) -> str:
     return name.replace("$", r"\$")
 
 
-def cd_png(board: MetricBoard) -> bytes | None:
-    """The critical-difference diagram of ``board`` (None when it has no CD or fewer than 2 ranked methods)."""
+def cd_png(board: MetricBoard, image_format: str = "png") -> bytes | None:
+    """The critical-difference diagram of ``board`` (None when it has no CD or fewer than 2 ranked methods);
+    ``image_format="svg"`` gives byte-deterministic SVG (the benchmark board commits it)."""
     from calibench.stats import cd_diagram
 
     if board.cd is None or len(board.ranks) < 2:
         return None
     ranks = pd.Series({_mathtext_safe(m): r for m, r in board.ranks.items()})
-    return cd_diagram(ranks, board.cd, title=_mathtext_safe(f"{board.title}: average rank (1 = best), Nemenyi CD"))
+    return cd_diagram(
+        ranks,
+        board.cd,
+        title=_mathtext_safe(f"{board.title}: average rank (1 = best), Nemenyi CD"),
+        image_format=image_format,
+    )
+
+
+def _svg(fig) -> bytes:
+    """``fig`` as SVG bytes that depend only on what was drawn (see ``calibench.stats.cd_diagram.SVG_RC``)."""
+    import matplotlib
+
+    from calibench.stats.cd_diagram import SVG_RC
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context(SVG_RC):
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue()
+
+
+@dataclass(frozen=True)
+class TradeoffPoint:
+    method: str
+    ece: float
+    accuracy: float
+
+
+def tradeoff_svg(
+    points: Mapping[str, Sequence[TradeoffPoint]], *, reference: str, ece_title: str, flagged: Sequence[str] = ()
+) -> bytes:
+    """Accuracy against ECE, one panel per task (``points``: task -> one point per method), as SVG.
+
+    Each method keeps its colour and marker in every panel; the reference's ECE and accuracy
+    are dashed lines, so a point left of and above both improves both, left and below buys
+    calibration with accuracy. Tasks in ``flagged`` (not learnt) say so in their title.
+    """
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    tasks = list(points)
+    methods = sorted({p.method for ps in points.values() for p in ps})
+    markers = "osD^vP*Xh<>p"
+    style = {m: (f"C{i % 10}", markers[(i // 10 + i) % len(markers)]) for i, m in enumerate(methods)}
+    cols = min(3, len(tasks))
+    rows = math.ceil(len(tasks) / cols)
+    fig = Figure(figsize=(3.3 * cols + 2.8, 3.0 * rows))
+    FigureCanvasSVG(fig)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, task in zip(axes, tasks):
+        for p in points[task]:
+            colour, marker = style[p.method]
+            ax.scatter([p.ece], [p.accuracy], color=colour, marker=marker, s=28, zorder=3, label=p.method)
+            if p.method == reference:
+                ax.axvline(p.ece, color="0.5", linestyle="--", linewidth=0.8, zorder=1)
+                ax.axhline(p.accuracy, color="0.5", linestyle="--", linewidth=0.8, zorder=1)
+        title = task + (" (not learnt)" if task in flagged else "")
+        ax.set_title(title, fontsize=9)
+        ax.title.set_parse_math(False)
+        ax.set_xlabel(f"{ece_title} (lower is better)", fontsize=7)
+        ax.set_ylabel("accuracy", fontsize=7)
+        ax.tick_params(labelsize=6.5)
+        ax.grid(True, linewidth=0.3, color="0.85")
+    for ax in axes[len(tasks) :]:
+        ax.set_axis_off()
+    handles = [axes[0].scatter([], [], color=style[m][0], marker=style[m][1], s=28, label=m) for m in methods]
+    legend = fig.legend(handles=handles, loc="center right", fontsize=7, frameon=False)
+    for text in legend.get_texts():
+        text.set_parse_math(False)
+    fig.subplots_adjust(left=0.06, right=1 - 2.6 / (3.3 * cols + 2.8), top=0.93, bottom=0.1, wspace=0.32, hspace=0.45)
+    return _svg(fig)

@@ -36,7 +36,7 @@ import math
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +44,7 @@ import pandas as pd
 
 from calibench.errors import OptionError
 from calibench.metrics import MetricSpec, get_metric, metric_spec
+from calibench.report.learnt import Learnt, judge_learnt
 from calibench.report.runs import (
     LeaderboardError,
     Run,
@@ -59,7 +60,7 @@ from calibench.stats import (
     holm,
     interval_from_distribution,
     nemenyi_cd,
-    paired_bootstrap,
+    paired_bootstrap_values,
     paired_seed_tests,
     resample_indices,
     seed_ci,
@@ -67,6 +68,12 @@ from calibench.stats import (
 
 CIKind = Literal["auto", "seed", "bootstrap"]
 TestKind = Literal["bootstrap", "t-test"]
+Layout = Literal["plain", "benchmark"]
+LAYOUTS: tuple[str, ...] = ("plain", "benchmark")
+
+#: The metric key of "each task's own metric" (MCC on CoLA, F1 on MRPC, accuracy elsewhere):
+#: the metric of scope ``"task"`` the task's results were evaluated with, else accuracy.
+TASK_METRIC = "task_metric"
 Verdict = Literal["better", "worse", "n.s.", "untested"]
 
 
@@ -83,8 +90,12 @@ class LeaderboardOptions:
     seed: int = 0
     ci: CIKind = "auto"  # auto: the seed interval where every cell has >= 2 seeds, else bootstrap
     test: TestKind = "bootstrap"
+    # benchmark: Holm per metric table, ranks over learnt tasks only, the benchmark's sections
+    layout: Layout = "plain"
 
     def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise OptionError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
         if not self.metrics:
             raise OptionError("choose at least one metric")
         if len(set(self.metrics)) != len(self.metrics):
@@ -99,6 +110,26 @@ class LeaderboardOptions:
             raise OptionError(f"ci must be auto, seed or bootstrap, got {self.ci!r}")
         if self.test not in ("bootstrap", "t-test"):
             raise OptionError(f"test must be bootstrap or t-test, got {self.test!r}")
+
+    @property
+    def holm_per_metric(self) -> bool:
+        """The benchmark layout corrects each metric's table as its own family (its tests answer
+        one question each: "is this method better on this metric"), the plain layout all at once."""
+        return self.layout == "benchmark"
+
+
+#: The benchmark layout's metrics and resamples, unless given: the issue's seven metrics, and
+#: enough resamples that Holm over one metric's table (15 methods x 5 tasks) can reach alpha
+#: (the smallest bootstrap p-value is 2 / (B + 1)).
+BENCHMARK_METRICS: tuple[str, ...] = ("ece", "ece_paper", "ece_classwise", "nll", "brier", "accuracy", TASK_METRIC)
+BENCHMARK_RESAMPLES = 4000
+
+
+def layout_defaults(layout: str) -> dict[str, Any]:
+    """The option values a layout uses unless given (the plain layout: the dataclass defaults)."""
+    if layout == "benchmark":
+        return {"metrics": BENCHMARK_METRICS, "n_resamples": BENCHMARK_RESAMPLES}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -193,6 +224,10 @@ class Leaderboard:
     n_comparisons: int  # the Holm family: primary tests that ran, over all boards
     n_runs: int
     notes: tuple[str, ...]
+    n_family: int = 0  # the size of the largest Holm family (the whole board, or one metric's table)
+    learnt: Mapping[str, Learnt] = field(default_factory=dict)  # benchmark layout: task -> verdict
+    rank_tasks: tuple[str, ...] = ()  # the tasks the ranks and Friedman tests run over
+    resamples: Mapping[tuple[str, str], Resamples] = field(default_factory=dict, repr=False, compare=False)
 
     def board(self, metric: str) -> MetricBoard:
         for b in self.boards:
@@ -222,6 +257,10 @@ class Leaderboard:
             )
         else:
             test = "paired t-test over seeds"
+        if o.holm_per_metric:
+            return (
+                f"{test}, Holm-corrected within each metric's table ({self.n_family} comparisons), alpha = {o.alpha:g}"
+            )
         return (
             f"{test}, Holm-corrected over all {self.n_comparisons} comparisons of this leaderboard, alpha = {o.alpha:g}"
         )
@@ -281,8 +320,30 @@ def _check_task(task: str, runs: list[Run]) -> dict[str, list[Run]]:
     return dict(by_method)
 
 
+def _task_metric_key(task: str, runs: list[Run]) -> str:
+    """The task's own metric: the stored metric of scope ``"task"`` (mcc, f1), else accuracy."""
+    from calibench.metrics import metric_names
+
+    known = set(metric_names())
+    keys = {k for r in runs for k in r.result.metrics if k in known and get_metric(k).scope == "task"}
+    if len(keys) > 1:
+        raise LeaderboardError(f"task {task}: results carry more than one task metric ({', '.join(sorted(keys))})")
+    return next(iter(keys)) if keys else "accuracy"
+
+
+def _task_metric_description(specs: Mapping[str, MetricSpec]) -> str:
+    by_metric: dict[str, list[str]] = defaultdict(list)
+    for t, s in specs.items():
+        by_metric[s.name].append(t)
+    return "each task's own metric: " + "; ".join(
+        f"{get_metric(name).title} on {', '.join(ts)}" for name, ts in sorted(by_metric.items())
+    )
+
+
 def _metric_for_task(key: str, task: str, runs: list[Run]) -> MetricSpec:
     """The one estimator of ``key`` the task's results were evaluated with (or its default if none stored it)."""
+    if key == TASK_METRIC:
+        key = _task_metric_key(task, runs)
     stored: dict[str, list[Run]] = defaultdict(list)
     missing = []
     for r in runs:
@@ -365,22 +426,83 @@ def _task_info(task: str, by_method: Mapping[str, list[Run]]) -> TaskInfo:
 
 
 # ---------------------------------------------------------------------------- computation
-def _cell(spec: MetricSpec, task: str, method: str, runs: list[Run], labels: np.ndarray, o: LeaderboardOptions) -> Cell:
-    values = np.array([spec.fn(r.probs, labels) for r in runs])
-    mean = float(values.mean())
-    idx = resample_indices(len(labels), o.n_resamples, _stable_seed(o.seed, "cell", spec.estimator, task))
-    distribution = np.mean([spec.batched(r.probs, labels, idx) for r in runs], axis=0)
-    low, high = interval_from_distribution(distribution, mean, o.confidence, "percentile")
-    return Cell(
-        task=task,
-        method=method,
-        seeds=tuple(r.seed for r in runs),
-        values=tuple(float(v) for v in values),
-        mean=mean,
-        seed_interval=seed_ci(values, o.confidence),
-        bootstrap_low=low,
-        bootstrap_high=high,
-    )
+class Resamples:
+    """One task's test-example resamples for one estimator, and each method's metric on them.
+
+    Every method of a task shares the same resamples (seeded by task and estimator only), so
+    each method's batched metric is computed once per resample set and reused by its cell,
+    by every comparison it takes part in (against the reference, head to head, in a claim),
+    instead of once per comparison. ``cell_idx`` draws the cells' intervals (the benchmark
+    layout draws them from the paired resamples), ``paired_idx`` and ``seed_idx`` the paired bootstrap's examples and seeds, exactly as
+    :func:`calibench.stats.paired_bootstrap` draws them from the same seed.
+    """
+
+    def __init__(
+        self, spec: MetricSpec, task: str, labels: np.ndarray, by_method: Mapping[str, list[Run]], o: LeaderboardOptions
+    ) -> None:
+        self.spec, self.task, self.labels, self.by_method, self.options = spec, task, labels, by_method, o
+        n = len(labels)
+        # the benchmark layout draws the cells' intervals from the paired tests' example resamples
+        # (the same definition, one stream of resamples fewer: half the metric evaluations)
+        self.shared = o.layout == "benchmark"
+        self.cell_idx = (
+            None
+            if self.shared
+            else resample_indices(n, o.n_resamples, _stable_seed(o.seed, "cell", spec.estimator, task))
+        )
+        rng = np.random.default_rng(_stable_seed(o.seed, "paired", spec.estimator, task))
+        self.paired_idx = resample_indices(n, o.n_resamples, rng)
+        n_seeds = len(next(iter(by_method.values())))
+        self.seed_idx = rng.integers(0, n_seeds, (o.n_resamples, n_seeds)) if n_seeds > 1 else None
+        self._points: dict[str, np.ndarray] = {}
+        self._paired: dict[str, np.ndarray] = {}
+
+    def points(self, method: str) -> np.ndarray:
+        """The metric per seed on the full test half, (S,)."""
+        if method not in self._points:
+            self._points[method] = np.array([self.spec.fn(r.probs, self.labels) for r in self.by_method[method]])
+        return self._points[method]
+
+    def paired(self, method: str) -> np.ndarray:
+        """The metric per seed on each paired-bootstrap resample, (S, B)."""
+        if method not in self._paired:
+            self._paired[method] = np.stack(
+                [self.spec.batched(r.probs, self.labels, self.paired_idx) for r in self.by_method[method]]
+            )
+        return self._paired[method]
+
+    def cell(self, method: str) -> Cell:
+        o, runs = self.options, self.by_method[method]
+        values = self.points(method)
+        mean = float(values.mean())
+        if self.shared:
+            distribution = self.paired(method).mean(axis=0)
+        else:
+            distribution = np.mean([self.spec.batched(r.probs, self.labels, self.cell_idx) for r in runs], axis=0)
+        low, high = interval_from_distribution(distribution, mean, o.confidence, "percentile")
+        return Cell(
+            task=self.task,
+            method=method,
+            seeds=tuple(r.seed for r in runs),
+            values=tuple(float(v) for v in values),
+            mean=mean,
+            seed_interval=seed_ci(values, o.confidence),
+            bootstrap_low=low,
+            bootstrap_high=high,
+        )
+
+    def compare(self, method: str, other: str) -> PairedBootstrap:
+        """The paired bootstrap of ``method`` - ``other`` (:func:`calibench.stats.paired_bootstrap`)."""
+        return paired_bootstrap_values(
+            self.paired(method),
+            self.paired(other),
+            list(self.points(method)),
+            list(self.points(other)),
+            self.spec,
+            seed_idx=self.seed_idx,
+            confidence=self.options.confidence,
+            n_examples=len(self.labels),
+        )
 
 
 def _seed_tests(a: Sequence[float], b: Sequence[float], confidence: float) -> PairedSeedTests | None:
@@ -396,6 +518,8 @@ def _seed_tests(a: Sequence[float], b: Sequence[float], confidence: float) -> Pa
 def _ranks(
     lower: bool, tasks: Sequence[str], methods: Sequence[str], cells: Mapping[tuple[str, str], Cell], alpha: float
 ) -> tuple[dict[str, float], str, FriedmanResult | None, str, float | None]:
+    if not tasks:
+        return {}, "no task to rank on", None, "the Friedman test needs at least 2 tasks", None
     complete = [m for m in methods if all((t, m) in cells for t in tasks)]
     left_out = sorted(set(methods) - set(complete))
     note = f"no rank for {', '.join(left_out)} (not run on every task)" if left_out else ""
@@ -454,31 +578,24 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
 
     # cells and raw comparisons, per metric
     raw: list[tuple[str, dict[str, MetricSpec], dict[tuple[str, str], Cell], dict[tuple[str, str], tuple]]] = []
-    pvalues: list[float] = []  # the Holm family, in the order the comparisons are made
+    pvalues: list[float] = []  # every primary p-value, in the order the comparisons are made
+    families = [0]  # end of each metric's p-values in ``pvalues``
+    resamples: dict[tuple[str, str], Resamples] = {}  # (metric, task)
     for key in o.metrics:
         specs = {t: _metric_for_task(key, t, by_task[t]) for t in tasks}
         cells: dict[tuple[str, str], Cell] = {}
         # (task, method) -> (bootstrap, seed tests, primary p-value, its index in the Holm family)
         comps: dict[tuple[str, str], tuple[PairedBootstrap, PairedSeedTests | None, float, int]] = {}
         for t in tasks:
-            labels = by_task[t][0].labels
-            for m, rs in sorted(grouped[t].items()):
-                cells[(t, m)] = _cell(specs[t], t, m, rs, labels, o)
-            ref_runs = grouped[t].get(o.reference)
-            if ref_runs is None:
+            res = resamples[(key, t)] = Resamples(specs[t], t, by_task[t][0].labels, grouped[t], o)
+            for m in sorted(grouped[t]):
+                cells[(t, m)] = res.cell(m)
+            if o.reference not in grouped[t]:
                 continue
-            for m, rs in sorted(grouped[t].items()):
+            for m in sorted(grouped[t]):
                 if m == o.reference:
                     continue
-                boot = paired_bootstrap(
-                    [r.probs for r in rs],
-                    [r.probs for r in ref_runs],
-                    labels,
-                    specs[t],
-                    n_resamples=o.n_resamples,
-                    confidence=o.confidence,
-                    seed=_stable_seed(o.seed, "paired", specs[t].estimator, t),
-                )
+                boot = res.compare(m, o.reference)
                 st = _seed_tests(cells[(t, m)].values, cells[(t, o.reference)].values, o.confidence)
                 if o.test == "bootstrap":
                     p = boot.pvalue
@@ -490,18 +607,34 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
                     p = st.t_test.pvalue
                 comps[(t, m)] = (boot, st, p, len(pvalues))
                 pvalues.append(p)
+        families.append(len(pvalues))
         raw.append((key, specs, cells, comps))
 
     family = np.array(pvalues, dtype=np.float64)
-    adjusted = holm(family)
+    if o.holm_per_metric:
+        adjusted = np.concatenate([holm(family[a:b]) for a, b in zip(families, families[1:])])
+        n_family = max(int(np.isfinite(family[a:b]).sum()) for a, b in zip(families, families[1:]))
+    else:
+        adjusted = holm(family)
+        n_family = int(np.isfinite(family).sum())
     n_comparisons = int(np.isfinite(family).sum())
     floor = 2 / (o.n_resamples + 1)  # the smallest p-value a bootstrap of B resamples can give
-    if o.test == "bootstrap" and n_comparisons and n_comparisons * floor > o.alpha:
+    if o.test == "bootstrap" and n_family and n_family * floor > o.alpha:
         notes.append(
             f"with {o.n_resamples} resamples the smallest bootstrap p-value is {floor:.4f}, and Holm multiplies it "
-            f"by the {n_comparisons} comparisons: nothing can be significant at alpha = {o.alpha:g}; use "
-            f"--resamples {math.ceil(2 * n_comparisons / o.alpha)} or more"
+            f"by the {n_family} comparisons: nothing can be significant at alpha = {o.alpha:g}; use "
+            f"--resamples {math.ceil(2 * n_family / o.alpha)} or more"
         )
+    learnt: dict[str, Learnt] = {}
+    if o.layout == "benchmark":
+        for t in tasks:
+            if o.reference not in grouped[t]:
+                continue
+            key = "mcc" if _task_metric_key(t, by_task[t]) == "mcc" else "accuracy"
+            labels = by_task[t][0].labels
+            res = Resamples(_metric_for_task(key, t, by_task[t]), t, labels, grouped[t], o)
+            learnt[t] = judge_learnt(t, key, res.cell(o.reference), labels)
+    rank_tasks = tuple(t for t in tasks if t not in learnt or learnt[t].learnt)
     boards = []
     for key, specs, cells, comps in raw:
         spec0 = next(iter(specs.values()))
@@ -517,7 +650,7 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
             else:
                 verdict = "n.s."
             comparisons[(t, m)] = Comparison(key, t, m, o.reference, boot, st, float(p), p_holm, verdict)
-        ranks, rank_note, fr, fr_note, cd = _ranks(lower, tasks, methods, cells, o.alpha)
+        ranks, rank_note, fr, fr_note, cd = _ranks(lower, rank_tasks, methods, cells, o.alpha)
         best = {}
         for t in tasks:
             means = {m: c.mean for (tt, m), c in cells.items() if tt == t}
@@ -527,10 +660,10 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         boards.append(
             MetricBoard(
                 metric=key,
-                title=get_metric(key).title,
+                title="Task metric" if key == TASK_METRIC else get_metric(key).title,
                 lower_is_better=lower,
                 estimators={t: s.estimator for t, s in specs.items()},
-                description=spec0.description,
+                description=_task_metric_description(specs) if key == TASK_METRIC else spec0.description,
                 methods=order,
                 cells=cells,
                 comparisons=comparisons,
@@ -552,4 +685,8 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         n_comparisons=n_comparisons,
         n_runs=len(runs),
         notes=tuple(notes),
+        learnt=learnt,
+        rank_tasks=rank_tasks,
+        resamples=resamples,
+        n_family=n_family,
     )

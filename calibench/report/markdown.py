@@ -87,7 +87,8 @@ def board_table(lb: Leaderboard, board: MetricBoard) -> list[str]:
             cells.append(value + (f" {mark}" if mark else ""))
         rank = board.ranks.get(m)
         rows.append([name, *cells, fmt(rank, 2) if rank is not None else "—"])
-    return _table(["Method", *(code(t) for t in lb.tasks), "Avg. rank"], ["l", *"r" * len(lb.tasks), "r"], rows)
+    header = [code(t) + (" (not learnt)" if t in lb.learnt and not lb.learnt[t].learnt else "") for t in lb.tasks]
+    return _table(["Method", *header, "Avg. rank"], ["l", *"r" * len(lb.tasks), "r"], rows)
 
 
 def details_table(lb: Leaderboard, board: MetricBoard) -> list[str]:
@@ -202,6 +203,7 @@ def render_markdown(
     export_command: str | None = None,
     source_note: str = "",
     sections: Sequence[str] = (),
+    preamble: Sequence[str] = (),
 ) -> str:
     """The whole file. ``command`` regenerates it; ``run_commands`` recreate the results and
     ``export_command`` writes them where ``command`` reads them (None when it reads a store)."""
@@ -231,6 +233,8 @@ def render_markdown(
     ]
     for note in lb.notes:
         out += ["", f"Note: {text(note)}."]
+    if preamble:  # e.g. the benchmark layout's task verdicts (calibench.report.benchmark)
+        out += ["", *preamble]
     for board in lb.boards:
         arrow = "↓" if board.lower_is_better else "↑"
         out += [
@@ -251,8 +255,12 @@ def render_markdown(
             "",
             "Δ: mean over seeds of (method − reference) on the full test half; its interval and p (bootstrap) come "
             f"from the paired bootstrap over seeds and test examples ({o.n_resamples} resamples), p (t-test) from the "
-            "paired t-test over seeds; p (Holm) is the primary test's p-value after Holm's correction over all "
-            f"{lb.n_comparisons} comparisons of this leaderboard.",
+            "paired t-test over seeds; p (Holm) is the primary test's p-value after Holm's correction over "
+            + (
+                f"the {lb.n_family} comparisons of this metric's table."
+                if o.holm_per_metric
+                else f"all {lb.n_comparisons} comparisons of this leaderboard."
+            ),
             "",
             "</details>",
         ]

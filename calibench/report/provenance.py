@@ -48,7 +48,9 @@ def command_line(
     are written as given (relative paths stay relative, so a committed command works from the
     repository root).
     """
-    default = LeaderboardOptions()
+    from calibench.report.leaderboard import layout_defaults
+
+    default = LeaderboardOptions(**layout_defaults(options.layout))  # the layout itself: plain unless given
     args = ["calibench", subcommand, *source]
     for name, flag in flags.BOARD.items():
         value, base = getattr(options, name), getattr(default, name)
@@ -126,8 +128,7 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
         ):
             continue
         methods = sorted({r.method for r in runs})
-        seeds = sorted({r.seed for r in runs})
-        seed_arg = str(len(seeds)) if seeds == list(range(len(seeds))) else ",".join(map(str, seeds))
+        seed_arg = _seeds_arg(sorted({r.seed for r in runs}))
         R = flags.RUN
         args = [R["preset"], name, R["methods"], ",".join(methods), R["seeds"], seed_arg, R["model"], runs[0].model]
         args += [R["full_train"]] if train_size is None else [R["train_size"], str(train_size)]
@@ -140,9 +141,69 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     return None, f"{task}: no preset gives the stored hyper-parameters with `calibench run`'s flags"
 
 
+def _seeds_arg(seeds: Sequence[int]) -> str:
+    seeds = sorted(seeds)
+    return (
+        str(len(seeds))
+        if seeds == list(range(len(seeds)))
+        else ",".join(map(str, seeds)) + ("," if len(seeds) == 1 else "")
+    )
+
+
+def _fits_preset(preset: Any, r: Run) -> bool:
+    """The preset's own settings give back ``r``'s training configuration exactly."""
+    c = r.result.config
+    hyper = preset.hyper_for(r.task, precision=c["hyper"].get("precision"))
+    data = c.get("data", {})
+    return (
+        asdict(hyper) == dict(c["hyper"])
+        and data.get("train_size") == preset.train_size_for(r.task)
+        and not data.get("data_seed", 0)
+        and all(c.get("recipe_options", {}).get(k) == v for k, v in preset.options_for(c["recipe"]).items())
+    )
+
+
+def preset_command(runs: Sequence[Run]) -> str | None:
+    """``calibench run --preset NAME`` (plus ``--tasks``/``--seeds``/``--methods`` only where the
+    runs are part of the preset's grid) when a preset that names its methods gives back every
+    run's training configuration exactly; None otherwise."""
+    from calibench.presets import PRESETS
+
+    if not runs or _ece_bins_flag(runs) != []:
+        return None
+    configs = [r.result.config for r in runs]
+    if any("external" in c or not c.get("hyper") for c in configs):
+        return None
+    for name, preset in PRESETS.items():
+        if not preset.methods:
+            continue
+        methods, tasks, seeds = {r.method for r in runs}, {r.task for r in runs}, {r.seed for r in runs}
+        if not (methods <= set(preset.methods) and tasks <= set(preset.tasks) and seeds <= set(preset.seeds)):
+            continue
+        if any(r.model != preset.model for r in runs):
+            continue
+
+        if not all(_fits_preset(preset, r) for r in runs):
+            continue
+        R = flags.RUN
+        args = ["calibench", "run", R["preset"], name]
+        if tasks != set(preset.tasks):
+            args += [R["tasks"], ",".join(t for t in preset.tasks if t in tasks)]
+        if seeds != set(preset.seeds):
+            args += [R["seeds"], _seeds_arg(sorted(seeds))]
+        if methods != set(preset.methods):
+            args += [R["methods"], ",".join(m for m in preset.methods if m in methods)]
+        return _quote_all(args)
+    return None
+
+
 def run_commands(runs: Sequence[Run]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``calibench run`` command lines that recreate ``runs`` (tasks with equal flags share one),
-    and the reasons for tasks that no command line reproduces."""
+    """``calibench run`` command lines that recreate ``runs``: one ``--preset`` line when a
+    preset's own grid gives every run back (the benchmark's), else one per group of tasks with
+    equal flags; and the reasons for tasks that no command line reproduces."""
+    whole = preset_command(runs)
+    if whole is not None:
+        return (whole,), ()
     by_task: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         by_task[r.task].append(r)

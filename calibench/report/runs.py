@@ -20,7 +20,7 @@ import numpy as np
 from calibench.errors import CalibenchError
 from calibench.metrics import EstimatorMismatch, MetricSpec
 from calibench.metrics import spec_from_estimator as _spec_from_estimator
-from calibench.records import RecordError, ResultRecord
+from calibench.records import RecordError, ResultRecord, training_timings
 
 
 class LeaderboardError(CalibenchError, ValueError):
@@ -102,6 +102,11 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
                     f"result {rec['task']}/{rec['method']}/seed {rec['seed']} (key {rec['key']}): its test "
                     f"probabilities cannot be read ({exc}); rerun `calibench run` to regenerate them"
                 ) from exc
+            training = rec.get("training") or {}
+            if training.get("train_log") and not training.get("timings"):  # evaluated before results kept them
+                row = store.training(rec["training_key"]) or {}
+                if row.get("spec") and row.get("record"):
+                    rec["training"] = {**training, "timings": training_timings(row["spec"], row["record"])}
             runs.append(Run(rec, arrays["test_probs"], arrays["test_labels"], f"store result {rec['key']}"))
         return runs
     finally:

@@ -24,6 +24,7 @@ from calibench.stats.paired import (
     TestResult,
     bootstrap_pvalue,
     paired_bootstrap,
+    paired_bootstrap_values,
     paired_seed_tests,
 )
 from calibench.stats.power import detectable_difference, paired_t_power, seeds_needed
@@ -56,6 +57,7 @@ __all__ = [
     "nemenyi_cd",
     "nemenyi_groups",
     "paired_bootstrap",
+    "paired_bootstrap_values",
     "paired_seed_tests",
     "paired_t_power",
     "pairwise_wilcoxon",

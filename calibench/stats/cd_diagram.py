@@ -14,6 +14,10 @@ import pandas as pd
 
 from calibench.stats.ranks import nemenyi_groups
 
+#: matplotlib settings that make an SVG the same bytes on every run: element ids from a fixed
+#: salt instead of a random one; text kept as text (small, diffable files, no glyph outlines)
+SVG_RC: dict[str, object] = {"svg.hashsalt": "calibench", "svg.fonttype": "none"}
+
 
 def cd_diagram(
     avg_ranks: pd.Series,
@@ -22,10 +26,12 @@ def cd_diagram(
     *,
     title: str | None = None,
     dpi: int = 150,
+    image_format: str = "png",
 ) -> bytes:
     """Draw the diagram for ``avg_ranks`` (method -> average rank, 1 = best) and critical difference ``cd``.
 
-    Returns the PNG bytes; also writes them to ``path`` when given. The better half of the
+    Returns the image bytes (PNG, or with ``image_format="svg"`` a byte-deterministic SVG:
+    fixed id salt, no date); also writes them to ``path`` when given. The better half of the
     methods is labelled on the left, the rest on the right; a bar of length ``cd`` is drawn
     above the axis and each group from :func:`nemenyi_groups` is a thick line under it.
     """
@@ -87,7 +93,13 @@ def cd_diagram(
         ax.set_title(title, fontsize=10)
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    if image_format == "svg":
+        import matplotlib
+
+        with matplotlib.rc_context(SVG_RC):
+            fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+    else:
+        fig.savefig(buf, format=image_format, dpi=dpi, bbox_inches="tight")
     data = buf.getvalue()
     if path is not None:
         Path(path).write_bytes(data)

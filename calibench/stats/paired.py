@@ -182,16 +182,45 @@ def paired_bootstrap(
     n_seeds, n = len(checked_a), len(labels)
     rng = np.random.default_rng(seed)
     idx = resample_indices(n, n_resamples, rng)
-    # per seed, per resample: (S, B) differences on shared example resamples
-    diffs = np.stack(
-        [spec.batched(pa, labels, idx) - spec.batched(pb, labels, idx) for pa, pb in zip(checked_a, checked_b)]
+    seed_idx = rng.integers(0, n_seeds, (n_resamples, n_seeds)) if resample_seeds and n_seeds > 1 else None
+    return paired_bootstrap_values(
+        np.stack([spec.batched(p, labels, idx) for p in checked_a]),
+        np.stack([spec.batched(p, labels, idx) for p in checked_b]),
+        [spec.fn(p, labels) for p in checked_a],
+        [spec.fn(p, labels) for p in checked_b],
+        spec,
+        seed_idx=seed_idx,
+        confidence=confidence,
+        n_examples=n,
     )
-    if resample_seeds and n_seeds > 1:
-        seed_idx = rng.integers(0, n_seeds, (n_resamples, n_seeds))
+
+
+def paired_bootstrap_values(
+    resampled_a: np.ndarray,
+    resampled_b: np.ndarray,
+    point_a: Sequence[float],
+    point_b: Sequence[float],
+    spec: MetricSpec,
+    *,
+    seed_idx: np.ndarray | None,
+    confidence: float,
+    n_examples: int,
+) -> PairedBootstrap:
+    """:func:`paired_bootstrap` from its ingredients, so a caller that compares many methods on
+    the same resamples computes each method's batched metric once.
+
+    ``resampled_a`` / ``resampled_b``: (S, B) metric per seed on each shared example resample;
+    ``point_a`` / ``point_b``: the metric per seed on the full test set; ``seed_idx``: (B, S)
+    resampled seed indices, or None not to resample seeds. The arithmetic is the same, so
+    the result is identical to :func:`paired_bootstrap` given the same resamples.
+    """
+    _check_confidence(confidence)
+    diffs = resampled_a - resampled_b  # (S, B): per seed, per resample
+    if seed_idx is not None:
         distribution = np.take_along_axis(diffs, seed_idx.T, axis=0).mean(axis=0)
     else:
         distribution = diffs.mean(axis=0)
-    difference = float(np.mean([spec.fn(pa, labels) - spec.fn(pb, labels) for pa, pb in zip(checked_a, checked_b)]))
+    difference = float(np.mean([a - b for a, b in zip(point_a, point_b, strict=True)]))
     alpha = (1 - confidence) / 2
     low, high = np.quantile(distribution, [alpha, 1 - alpha])
     return PairedBootstrap(
@@ -202,8 +231,8 @@ def paired_bootstrap(
         high=float(high),
         pvalue=bootstrap_pvalue(distribution),
         confidence=confidence,
-        n_resamples=n_resamples,
-        n_seeds=n_seeds,
-        n_examples=n,
+        n_resamples=diffs.shape[1],
+        n_seeds=diffs.shape[0],
+        n_examples=n_examples,
         distribution=distribution,
     )

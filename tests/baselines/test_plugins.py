@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from calibench import registry
+from calibench.config import TrainingSpec
 from calibench.methods.compose import parse_method, parse_methods
 
 BASELINES = {
@@ -152,9 +153,16 @@ def test_the_planner_shares_trainings_by_recipe_and_asks_for_train_logits_when_n
     assert by_method[("label-smoothing+temp-scaling", 1)] == by_method[("label-smoothing", 1)]
     assert by_method[("baseline", 0)] != by_method[("baseline", 1)]
 
-    p = plan("baseline,temp-scaling(fit_on=train),label-smoothing")
+    p = plan("baseline,temp-scaling(fit_on=train),label-smoothing,mc-dropout")
     need = {s.recipe: s.need_train_logits for s in p.trainings}
     assert need == {"baseline": True, "label-smoothing": False}
+    base = next(s for s in p.trainings if s.recipe == "baseline")
+    assert base.train_inferences == (("deterministic", ()),)  # only the one a calibrator fits on
+    mc = next(opts for name, opts in base.inferences if name == "mc-dropout")
+    assert base.predicts_train("deterministic", {}) and not base.predicts_train("mc-dropout", mc)
+    assert TrainingSpec.from_json(base.to_json()).train_inferences == base.train_inferences
+    old = TrainingSpec.from_json({k: v for k, v in base.to_json().items() if k != "train_inferences"})
+    assert old.predicts_train("mc-dropout", mc)  # stored before the rule: every inference predicted train
 
 
 def test_dry_run_of_the_done_when_command_plans_three_trainings_per_task_and_seed(shared_glue_dir, tmp_path):

@@ -134,6 +134,8 @@ def test_the_model_measures_scales_and_falls_back_to_stated_defaults() -> None:
     other_task = model.train(_planned(task="cola", words=25.0))  # half the words per example
     assert other_task.basis == EXTRAPOLATED and other_task.seconds == pytest.approx(6.0)
     assert "by example x words" in other_task.how
+    unknown = CostModel([_timing(words=None)]).train(_planned(task="cola", steps=20))  # a record without word counts
+    assert unknown.basis == EXTRAPOLATED and unknown.seconds == pytest.approx(20.0) and "lengths unknown" in unknown.how
     ebm = model.train(_planned(recipe="ebm-hidden"))  # baseline timed here, EBM nowhere
     assert ebm.basis == EXTRAPOLATED and ebm.seconds == pytest.approx(12.0 * 2.5) and "default factor" in ebm.how
     nothing = CostModel([]).train(_planned(steps=30))
@@ -170,3 +172,25 @@ def test_timing_table_groups_by_task_recipe_and_size() -> None:
     rows = timing_table([_timing(train_s=10.0), _timing(train_s=20.0, training_key="b"), _timing(task="cola")])
     assert [(r.task, r.recipe, r.n) for r in rows] == [("cola", "baseline", 1), ("rte", "baseline", 2)]
     assert (rows[1].mean, rows[1].min, rows[1].max) == (20.0, 15.0, 25.0)
+
+
+def test_results_evaluated_before_timings_were_kept_export_them_from_the_training(
+    timed_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import json
+    import shutil
+    import sqlite3
+
+    store = tmp_path / "old"
+    shutil.copytree(timed_store[0], store)
+    con = sqlite3.connect(store / "calibench.sqlite")
+    for key, text in con.execute("SELECT key, record FROM results").fetchall():
+        record = json.loads(text)
+        del record["training"]["timings"], record["eval_seconds"]  # as an older calibench stored it
+        con.execute("UPDATE results SET record = ? WHERE key = ?", (json.dumps(record), key))
+    con.commit()
+    con.close()
+    assert main(["export", "-o", str(store), "--output", str(tmp_path / "res")]) == 0
+    [old] = timings_from_results(tmp_path / "res")
+    [new] = timings_from_results(timed_store[1])
+    assert replace(old, source="") == replace(new, source="")

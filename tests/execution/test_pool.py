@@ -83,3 +83,14 @@ def test_the_local_executor_takes_jobs_and_refuses_what_does_not_apply():
         make_executor("local", jobs=2, cpus_per_job=0.5)
     with pytest.raises(OptionError, match="--jobs applies to --executor local"):
         make_executor("ray", jobs=2)
+
+
+def test_jobs_auto_is_one_job_per_core_on_a_cpu_and_the_benchmark_presets_choice():
+    from calibench.api import resolve_jobs
+    from calibench.presets import get_preset
+
+    assert resolve_jobs("auto", "cpu") == (os.cpu_count() or 1)
+    assert resolve_jobs("3", None) == 3 and resolve_jobs(2, None) == 2
+    with pytest.raises(OptionError, match="--jobs must be a whole number or 'auto'"):
+        resolve_jobs("many", None)
+    assert get_preset("benchmark").jobs == "auto" and get_preset("cpu").jobs == 1  # cpu: live progress

@@ -246,3 +246,25 @@ def test_cli_console_does_not_cut_numbers_when_output_is_redirected(monkeypatch)
     assert "…" not in out and out.count("0.826±0.010") == 5
     monkeypatch.setenv("COLUMNS", "60")
     assert _console().width == 60
+
+
+def test_results_of_the_benchmark_presets_grid_are_reproduced_by_its_one_command(make_runs):
+    bench = PRESETS["benchmark"]
+
+    def as_benchmark(runs, **hyper_change):
+        for r in runs:
+            c = r.record["config"]
+            c["hyper"] = {**asdict(bench.hyper_for(r.task, precision="bf16")), **hyper_change}
+            c["data"]["train_size"] = bench.train_size_for(r.task)
+        return runs
+
+    whole = as_benchmark(make_runs(tasks=("rte", "sst2"), methods=("baseline", "temp-scaling"), seeds=(0, 1, 2), n=30))
+    assert run_commands(whole) == (
+        ("calibench run --preset benchmark --tasks sst2,rte --methods baseline,temp-scaling",),
+        (),
+    )
+    one_seed = as_benchmark(make_runs(tasks=("rte",), methods=("baseline",), seeds=(1,), n=30))
+    assert run_commands(one_seed)[0] == ("calibench run --preset benchmark --tasks rte --seeds 1, --methods baseline",)
+    other_lr = as_benchmark(make_runs(tasks=("rte",), methods=("baseline",), n=30), lr=1e-4)
+    (cmd,), _ = run_commands(other_lr)  # no longer the preset's grid: the per-task flags spell it out
+    assert "--preset benchmark" not in cmd and "--lr 0.0001" in cmd
