@@ -345,11 +345,10 @@ def _add_reporting_parsers(sub: Any) -> None:
         help="seconds per training by task and recipe, from stores or exported results (the cost model's data)",
     )
     tm.add_argument(
-        "--from",
-        dest="sources",
-        action="append",
+        "sources",
+        nargs="*",
         metavar="DIR",
-        help="a results store or an exported-results folder (repeatable; default ./calibench-runs and ./leaderboard)",
+        help="results stores or exported-results folders (default ./calibench-runs and ./leaderboard)",
     )
 
     rp = sub.add_parser("report", help="HTML report: tables, critical-difference and reliability diagrams")

@@ -73,3 +73,14 @@ def restore_registry():
         yield registry
     finally:
         registry.restore(state)
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that sets torch's thread count must not change the float order of the tests after
+    it (a fresh-process comparison then fails for a reason that is not the code's)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)

@@ -24,6 +24,7 @@ from typing import Any
 from calibench.config import TrainingSpec
 from calibench.errors import OptionError
 from calibench.execution.executor import Job, JobFailed, Outcome
+from calibench.execution.local import LocalExecutor
 
 
 def _worker(conn: Connection, threads: int) -> None:
@@ -98,12 +99,15 @@ class PoolExecutor:
                     if spec is None:
                         more = False
                         break
-                    worker = next((w for w in self._workers if w.spec is None), None)
+                    worker = next((w for w in self._workers if w.spec is None and w.process.is_alive()), None)
                     if worker is None:
                         worker = _Worker(self.threads)
                         self._workers.append(worker)
-                    worker.conn.send((job, spec))
-                    worker.spec = spec
+                    worker.spec = spec  # from here on its outcome is owed, even if the send fails
+                    try:
+                        worker.conn.send((job, spec))
+                    except (BrokenPipeError, OSError):  # died idle: the sentinel below reports it
+                        pass
                 busy = [w for w in self._workers if w.spec is not None]
                 if not busy:
                     return
@@ -112,7 +116,8 @@ class PoolExecutor:
                     if w.conn in ready or w.process.sentinel in ready:
                         yield w.spec, self._outcome(w)  # type: ignore[misc]
                         w.spec = None
-                self._workers = [w for w in self._workers if w.process.is_alive()]
+                # drop only idle dead workers: one that died after ``wait`` returned still owes its outcome
+                self._workers = [w for w in self._workers if w.spec is not None or w.process.is_alive()]
         finally:
             for w in self._workers:
                 if w.spec is not None:  # interrupted: stop what still runs
@@ -135,10 +140,8 @@ class PoolExecutor:
             "output (killed for memory, a crash in native code, or os._exit)",
         )
 
-    def resolve_precision(self, precision: str, device: str | None) -> str:
-        from calibench.training.precision import resolve_device, resolve_precision
-
-        return resolve_precision(precision, resolve_device(device))  # type: ignore[arg-type]
+    # jobs run on this machine, as the in-process executor's do
+    resolve_precision = LocalExecutor.resolve_precision
 
     def close(self) -> None:
         for w in self._workers:

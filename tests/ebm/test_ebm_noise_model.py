@@ -27,8 +27,12 @@ def minilm_tokens():
 
 @pytest.fixture(scope="module")
 def trained_tiny() -> NoiseModel:
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
-    return train_noise_model(single_texts(40), tiny_config(epochs=6), eval_texts=single_texts(8))
+    try:
+        return train_noise_model(single_texts(40), tiny_config(epochs=6), eval_texts=single_texts(8))
+    finally:
+        torch.set_num_threads(before)  # later tests (and their fresh-process comparisons) run at the default
 
 
 def test_offline_tokenizer_special_tokens(minilm_tokens) -> None:

@@ -77,11 +77,13 @@ class FakeJob:
     sleep: float = 0.0
     fail_seeds: frozenset[int] = field(default_factory=frozenset)
     crash_seeds: frozenset[int] = field(default_factory=frozenset)  # os._exit: a worker that dies
+    crash_after: float = 0.0  # extra seconds a crashing seed runs before it dies
     size: int = 16
 
     def __call__(self, spec: TrainingSpec) -> TrainingOutput:
         time.sleep(self.sleep)
         if spec.seed in self.crash_seeds:
+            time.sleep(self.crash_after)
             os._exit(3)
         if spec.seed in self.fail_seeds:
             raise RuntimeError(f"plugin bug in seed {spec.seed}")

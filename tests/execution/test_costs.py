@@ -54,7 +54,7 @@ def test_exports_carry_the_training_timings(timed_store: tuple[Path, Path]) -> N
 
 def test_timings_command_prints_the_table(timed_store: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
     _store, results = timed_store
-    assert main(["timings", "--from", str(results)]) == 0
+    assert main(["timings", str(results)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["task", "recipe", "n_train", "n"]
     assert out[1].split()[:4] == ["rte", "baseline", "48", "1"]

@@ -50,28 +50,20 @@ def run_trainings(model: str, glue: str, names: list[str]) -> dict:
     return out
 
 
-def test_two_trainings_in_one_process_match_each_in_a_fresh_process_and_hit_the_caches(
-    tiny_bert, shared_glue_dir, monkeypatch
-):
-    from calibench.models import encoders
-
-    # this process, with its caches and counts emptied: A, then B
-    encoded_cache.clear()
-    monkeypatch.setattr(encoders, "_tokenizers", {})
-    monkeypatch.setattr(encoders, "load_counts", {"tokenizer": 0, "encoder": 0})
-    both = run_trainings(tiny_bert, str(shared_glue_dir), ["A", "B"])
-    encoded_cache.clear()
-    # B alone, in a fresh process
+def _fresh_process(model: str, glue: str, names: list[str]) -> dict:
+    """``run_trainings`` in a process of its own: no state left by other tests (torch threads,
+    kernels a test installed), so the two sides differ only in what ran before in them."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run(
-        [sys.executable, __file__, tiny_bert, str(shared_glue_dir), "B"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
+        [sys.executable, __file__, model, glue, *names], env=env, capture_output=True, text=True, timeout=1800
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    alone = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_two_trainings_in_one_process_match_each_in_a_fresh_process_and_hit_the_caches(tiny_bert, shared_glue_dir):
+    both = _fresh_process(tiny_bert, str(shared_glue_dir), ["A", "B"])  # A, then B, in one process
+    alone = _fresh_process(tiny_bert, str(shared_glue_dir), ["B"])
 
     assert both["A"] and both["B"] and alone["B"]
     assert both["B"] == alone["B"]  # logits, labels and losses: the same bytes

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 
-import numpy as np
 import pytest
-from _tiny_run import tiny_run_args
+from _same_numbers import assert_same_numbers_as_in_process
 from fake_jobs import FakeJob, Running, fake_plan
 
-from calibench.cli import main
 from calibench.errors import OptionError
 from calibench.execution.driver import run_trainings
 from calibench.execution.executors import make_executor
@@ -19,33 +18,8 @@ from calibench.store.db import Store
 
 
 def test_a_grid_with_two_jobs_at_once_gives_the_one_thread_in_process_numbers(tmp_path, glue_dir, minilm, monkeypatch):
-    import torch
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = [
-        "--methods",
-        "baseline,temp-scaling",
-        *tiny_run_args(task="rte", train_size=32, steps=3, batch_size=8, max_length=32, seeds=2),
-        "--data-dir",
-        glue_dir,
-    ]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each pool job gets with --cpus-per-job 1: the same float reduction order
-    try:
-        assert main(["run", *grid, "-o", str(tmp_path / "local")]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    assert main(["run", *grid, "-o", str(tmp_path / "pool"), "--jobs", "2", "--cpus-per-job", "1"]) == 0
-
-    local, pooled = Store(tmp_path / "local"), Store(tmp_path / "pool")
-    keys = local.artifacts.keys("logits")
-    assert len(keys) == 2 and pooled.artifacts.keys("logits") == keys
-    for key in keys:
-        a, b = local.artifacts.read("logits", key).arrays, pooled.artifacts.read("logits", key).arrays
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{key}/{name}")
-    metrics = [{(r["method"], r["seed"]): r["metrics"] for r in s.results()} for s in (local, pooled)]
-    assert len(metrics[0]) == 4 and metrics[0] == metrics[1]
+    pooled = assert_same_numbers_as_in_process(tmp_path, glue_dir, ["--jobs", "2", "--cpus-per-job", "1"])
     records = [t["record"] for t in pooled.trainings()]
     assert len(records) == 2
     assert {r["torch_threads"] for r in records} == {1}
@@ -70,6 +44,23 @@ def test_a_dead_worker_fails_only_its_own_job_and_retry_reruns_only_the_failures
         summary = run_trainings(plan, store, FakeJob(), executor=executor, retry_failed=True)
     assert sorted(summary.trained) == sorted([keys[1], keys[2]]) and len(summary.skipped) == 3
     assert store.integrity_check() == []
+
+
+def test_a_worker_that_dies_while_the_driver_settles_another_job_still_reports_its_failure(tmp_path):
+    """The death lands between ``wait`` returning for the other worker and the next look: not lost."""
+    store, plan = Store(tmp_path), fake_plan(2)
+    keys = [s.key for s in plan.trainings]
+
+    def slow_settle(event: str, spec, msg: str) -> None:
+        if event == "done":  # seed 1 dies while the driver is busy with seed 0's result
+            time.sleep(3.0)
+
+    job = FakeJob(sleep=0.2, crash_seeds=frozenset({1}), crash_after=0.5)
+    with PoolExecutor(jobs=2, threads=1) as executor:
+        summary = run_trainings(plan, store, job, executor=executor, on_event=slow_settle)
+    assert summary.trained == [keys[0]]
+    assert list(summary.failed) == [keys[1]] and summary.failed[keys[1]].startswith("worker process died")
+    assert store.training(keys[1])["status"] == "failed"
 
 
 def test_the_local_executor_takes_jobs_and_refuses_what_does_not_apply():

@@ -6,9 +6,8 @@ import os
 import sys
 import time
 
-import numpy as np
 import pytest
-from _tiny_run import tiny_run_args
+from _same_numbers import assert_same_numbers_as_in_process
 from fake_jobs import FakeJob, Running, fake_plan
 
 from calibench.cli import main
@@ -18,35 +17,8 @@ from calibench.store.db import Store
 
 
 def test_a_grid_on_ray_gives_the_local_executors_numbers(tmp_path, glue_dir, minilm, ray_cluster, monkeypatch):
-    import torch
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    grid = [
-        "--methods",
-        "baseline,temp-scaling",
-        *tiny_run_args(task="rte", train_size=32, steps=3, batch_size=8, max_length=32, seeds=2),
-        "--data-dir",
-        glue_dir,
-    ]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # what each Ray job gets with --cpus-per-job 1: same float reduction order
-    try:
-        assert main(["run", *grid, "--output-dir", str(tmp_path / "local")]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    assert main(["run", *grid, "--output-dir", str(tmp_path / "ray"), "--executor", "ray", "--cpus-per-job", "1"]) == 0
-
-    local, remote = Store(tmp_path / "local"), Store(tmp_path / "ray")
-    keys = local.artifacts.keys("logits")
-    assert len(keys) == 2 and remote.artifacts.keys("logits") == keys  # same trainings (hash incl. precision)
-    for key in keys:
-        a, b = local.artifacts.read("logits", key).arrays, remote.artifacts.read("logits", key).arrays
-        assert a.keys() == b.keys()
-        for name in a:
-            np.testing.assert_array_equal(a[name], b[name], err_msg=f"{key}/{name}")
-    metrics = [{(r["method"], r["seed"]): r["metrics"] for r in s.results()} for s in (local, remote)]
-    assert len(metrics[0]) == 4 and metrics[0] == metrics[1]
-    assert remote.integrity_check() == []
+    assert_same_numbers_as_in_process(tmp_path, glue_dir, ["--executor", "ray", "--cpus-per-job", "1"])
 
 
 def test_failures_and_dead_workers_are_recorded_and_only_they_are_retried(tmp_path, ray_cluster):
