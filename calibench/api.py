@@ -185,7 +185,8 @@ class RunResult:
 
 def resolve_jobs(jobs: int | str, device: str | None) -> int:
     """``--jobs``: a count, or ``auto``: one job per core on a CPU (two one-thread trainings at
-    once beat one two-thread training 1.34x on a 2-core machine, benchmarks/bench_executor.py),
+    once beat one two-thread training 1.19x on an idle 2-core machine and 1.34x on a busy one,
+    benchmarks/bench_executor.py),
     one on a GPU."""
     if isinstance(jobs, int):
         return jobs

@@ -210,8 +210,8 @@ PRESETS["benchmark"] = replace(
     per_task={"rte": {"epochs": 5.0, "lr": 3e-5}},
     recipe_options={"ebm": {"k": 1, **_MINILM_NOISE}},
     eval_sets=(("shift", "rte:qnli(size=2000)"), ("shift", "rte:wnli"), ("ood", "rte:sst2")),
-    # a grid of 150 trainings: two one-thread trainings at once finished a sub-grid 1.34x sooner
-    # than one two-thread training at a time (benchmarks/bench_executor.py)
+    # a grid of 150 trainings: two one-thread trainings at once finished a sub-grid 1.19x (idle
+    # machine) to 1.34x (busy) sooner than one two-thread training at a time (bench_executor.py)
     jobs="auto",
 )
 # RTE with its two offline shift pairs and SST-2 sentences as OOD inputs (predictions on

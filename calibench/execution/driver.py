@@ -17,9 +17,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from calibench.config import TrainingSpec, inference_key
+from calibench.execution.costs import noise_group
 from calibench.execution.executor import Executor, Job, JobFailed
 from calibench.execution.leases import LeaseKeeper
 from calibench.execution.local import LocalExecutor
@@ -31,6 +32,8 @@ from calibench.store.db import LEASE_S, Store, default_owner
 if TYPE_CHECKING:
     from calibench.execution.jobs import TrainingOutput
     from calibench.tracking import Tracker
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -147,6 +150,22 @@ def store_output(store: Store, owner: str, out: TrainingOutput) -> bool:
     return store.finish_training(out.key, owner, record, preds, drop_results_of=stale)
 
 
+def shared_builds_apart(items: list[T], group: Callable[[T], str | None]) -> list[T]:
+    """Trainings that build one artifact between them (an EBM task's noise LM and corpus),
+    started together, would all wait on the first one's build lock while cores idle: keep
+    the first of each group in its place and move the others after every other training, so
+    those fill the wait. Order changes no result (each training is keyed and seeded alone)."""
+    seen: set[str] = set()
+    now: list[T] = []
+    later: list[T] = []
+    for item in items:
+        g = group(item)
+        (later if g is not None and g in seen else now).append(item)
+        if g is not None:
+            seen.add(g)
+    return now + later
+
+
 def run_trainings(
     plan: Plan,
     store: Store,
@@ -248,6 +267,8 @@ def run_trainings(
         for spec in plan.trainings
         if (attempts := needs_run(spec)) is not None
     ]
+    if not executor.in_process:
+        pending = shared_builds_apart(pending, lambda item: noise_group(item[0].to_json()))
 
     with leases:
 

@@ -164,3 +164,56 @@ def test_the_lease_keeper_thread_stops_with_the_sweep(tmp_path):
     before = {t.name for t in threading.enumerate()}
     run_trainings(fake_plan(1), Store(tmp_path), FakeJob())
     assert "calibench-lease-keeper" not in {t.name for t in threading.enumerate()} - before
+
+
+class _Elsewhere(LocalExecutor):
+    """An executor that says it runs jobs in other processes (runs them here, in order)."""
+
+    in_process = False
+
+
+def _ebm_plan():
+    from dataclasses import replace
+
+    from calibench.execution.planner import Plan
+
+    base = fake_plan(1).trainings[0]
+    noise = {"noise_lm": "minilm", "k": 1}
+    recipes = [
+        ("baseline", {}),
+        ("ebm-scalar", noise),
+        ("ebm-hidden", noise),
+        ("ebm-hidden", {**noise, "noise_lr": 1e-4}),  # another noise LM: its own group
+        ("label-smoothing", {}),
+        ("ebm-sharp-hidden", noise),
+        ("mixup", {}),
+    ]
+    return Plan(trainings=[replace(base, recipe=r, recipe_options=o) for r, o in recipes])
+
+
+def test_trainings_sharing_a_noise_lm_are_started_apart_where_jobs_run_at_once(tmp_path):
+    """Started together, the second would wait for the first's noise LM with a core idle."""
+    plan = _ebm_plan()
+
+    def started(executor):
+        order: list[tuple[str, dict]] = []
+        run_trainings(
+            plan,
+            Store(tmp_path / executor.__class__.__name__),
+            FakeJob(),
+            executor=executor,
+            on_event=lambda e, spec, m: order.append((spec.recipe, spec.recipe_options)) if e == "start" else None,
+        )
+        return [(r, o.get("noise_lr")) for r, o in order]
+
+    assert started(_Elsewhere()) == [
+        ("baseline", None),
+        ("ebm-scalar", None),
+        ("ebm-hidden", 1e-4),
+        ("label-smoothing", None),
+        ("mixup", None),
+        ("ebm-hidden", None),
+        ("ebm-sharp-hidden", None),
+    ]
+    in_order = [(s.recipe, s.recipe_options.get("noise_lr")) for s in plan.trainings]
+    assert started(LocalExecutor()) == in_order  # one at a time: nothing waits, the plan's order stays
