@@ -901,21 +901,39 @@ def _quiet_third_party() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's stop), handled as Ctrl-C is: claims given back at once,
+    worker processes stopped, finished results kept."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+    import threading
+
     _quiet_third_party()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 2
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main else None
     try:
         return COMMANDS[args.command](args)
-    except KeyboardInterrupt:
-        print("interrupted: finished results are stored; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, _Terminated) else "interrupted"
+        print(f"{how}: finished results are stored; rerun the same command to resume", file=sys.stderr)
+        return 143 if isinstance(exc, _Terminated) else 130
     except CalibenchError as exc:  # a user error: its message names the problem and the way out
         print(f"calibench: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if on_main:  # main() also runs inside other programs (tests, notebooks): leave theirs
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -27,8 +28,24 @@ from calibench.execution.executor import Job, JobFailed, Outcome
 from calibench.execution.local import LocalExecutor
 
 
+def _exit_with_parent() -> None:
+    """End this worker the moment its driver ends, however it ended (``kill -9``, SIGTERM):
+    a job's result would have nowhere to go, and an orphan would keep a core busy for the
+    rest of its training while the next sweep runs."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="calibench-parent-watch", daemon=True).start()
+
+
 def _worker(conn: Connection, threads: int) -> None:
     """A worker's life: receive ``(job, spec)``, send back the output or its failure, repeat."""
+    _exit_with_parent()
     import torch
 
     while True:

@@ -4,7 +4,7 @@ They exercise everything around a job -- claims, leases, artifacts, records, fai
 crashes -- in milliseconds. Run as a script it is a sweep of fake jobs on a store (the
 crash and concurrency tests start several and kill some):
 
-    python fake_jobs.py STORE N_JOBS SLEEP_S [ARRAY_SIZE]
+    python fake_jobs.py STORE N_JOBS SLEEP_S [ARRAY_SIZE [POOL_JOBS]]
 
 printing one ``EVENT KEY`` line per driver event.
 """
@@ -104,10 +104,10 @@ class Running:
         self.peak = max(self.peak, self.now)
 
 
-def run_fake_sweep(store: Path, n: int, sleep: float, size: int = 16) -> subprocess.Popen[str]:
+def run_fake_sweep(store: Path, n: int, sleep: float, size: int = 16, jobs: int = 1) -> subprocess.Popen[str]:
     """Start this module as its own driver process on ``store`` (see the module docstring)."""
     return subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), str(store), str(n), str(sleep), str(size)],
+        [sys.executable, str(Path(__file__).resolve()), str(store), str(n), str(sleep), str(size), str(jobs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -121,11 +121,18 @@ def main(argv: list[str]) -> int:
 
     store_dir, n, sleep = argv[0], int(argv[1]), float(argv[2])
     size = int(argv[3]) if len(argv) > 3 else 16
+    jobs = int(argv[4]) if len(argv) > 4 else 1
 
     def on_event(event: str, spec: TrainingSpec, msg: str) -> None:
         print(event, spec.key, flush=True)
 
-    run_trainings(fake_plan(n), Store(store_dir), FakeJob(sleep=sleep, size=size), on_event=on_event)
+    executor = None
+    if jobs > 1:
+        from calibench.execution.pool import PoolExecutor
+
+        executor = PoolExecutor(jobs=jobs, threads=1)
+    job = FakeJob(sleep=sleep, size=size)
+    run_trainings(fake_plan(n), Store(store_dir), job, executor=executor, on_event=on_event)
     return 0
 
 

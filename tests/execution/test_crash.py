@@ -148,3 +148,22 @@ def test_two_cli_sweeps_on_one_store_run_each_job_once(tmp_path, glue_dir, minil
     rows = store.trainings()
     assert len(rows) == 3 and all(r["status"] == "done" and r["attempts"] == 1 for r in rows)
     assert len(store.results()) == 3 and store.integrity_check() == []
+
+
+def test_sigterm_stops_a_sweep_as_ctrl_c_does_claims_given_back_no_traceback(tmp_path, glue_dir, minilm):
+    """``kill`` (a scheduler's stop, a grid driver's) is an expected stop: a clear line, exit 143,
+    and no claim left running for the next sweep to wait out."""
+    out, log = tmp_path / "runs", tmp_path / "terminated.log"
+    proc = _cli(_grid(glue_dir, out, seeds=6), log)
+
+    def first_done() -> bool:
+        return (out / Store.DB_NAME).exists() and bool(Store(out).trainings("done"))
+
+    _wait_for(first_done, proc, log)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    text = log.read_text()
+    assert "terminated: finished results are stored; rerun the same command to resume" in text
+    assert "Traceback" not in text
+    store = Store(out)
+    assert store.trainings("running") == [] and store.trainings("done") and store.integrity_check() == []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import pytest
 from _same_numbers import assert_same_numbers_as_in_process
-from fake_jobs import FakeJob, Running, fake_plan
+from fake_jobs import FakeJob, Running, fake_plan, run_fake_sweep
 
 from calibench.errors import OptionError
 from calibench.execution.driver import run_trainings
@@ -61,6 +62,31 @@ def test_a_worker_that_dies_while_the_driver_settles_another_job_still_reports_i
     assert summary.trained == [keys[0]]
     assert list(summary.failed) == [keys[1]] and summary.failed[keys[1]].startswith("worker process died")
     assert store.training(keys[1])["status"] == "failed"
+
+
+def _workers_of(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads a process's children from /proc")
+def test_workers_end_with_their_driver_however_it_is_killed(tmp_path):
+    """A killed ``calibench run`` leaves no worker training on, holding a core, for nothing."""
+    driver = run_fake_sweep(tmp_path, n=2, sleep=120, jobs=2)
+    try:
+        for _ in range(2):
+            assert driver.stdout.readline().startswith("start")
+        deadline = time.monotonic() + 30
+        while len(workers := _workers_of(driver.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)  # "start" is told when a job is claimed, before its worker exists
+        assert len(workers) == 2
+    finally:
+        driver.kill()
+        driver.wait()
+    deadline = time.monotonic() + 20
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
 
 
 def test_the_local_executor_takes_jobs_and_refuses_what_does_not_apply():
