@@ -252,11 +252,10 @@ def estimate(cfg: RunConfig, plan: Plan, sources: Sequence[str] | None = None) -
     from calibench.execution.costs import estimate_lines, estimate_plan, eval_seconds, load_timings
     from calibench.store.db import Store
 
-    sources = list(sources) if sources else [cfg.output_dir, DEFAULT_RESULTS]
+    sources = [cfg.output_dir, *(sources or [DEFAULT_RESULTS])]  # the run's store first: its records win
     has_store = (Path(cfg.output_dir) / Store.DB_NAME).is_file()
     store = Store(cfg.output_dir, read_only=True) if has_store else None
     try:
-        sources = [cfg.output_dir, *sources]
         est = estimate_plan(plan, load_timings(sources), store, cfg.metric_options, eval_seconds(sources))
         return estimate_lines(est)
     finally:

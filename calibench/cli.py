@@ -721,17 +721,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _board_options(args: argparse.Namespace) -> dict[str, Any]:
     from calibench.report.leaderboard import LeaderboardOptions, layout_defaults
 
-    given = {"metrics": args.metric, "n_resamples": args.resamples}
-    default = {"metrics": list(LeaderboardOptions.metrics), "n_resamples": LeaderboardOptions.n_resamples}
-    default.update(layout_defaults(args.layout))
-    chosen = {k: list(default[k]) if k == "metrics" else default[k] for k, v in given.items() if v is None}
+    default = LeaderboardOptions(**layout_defaults(args.layout))  # what the layout uses unless given
     return {
         "layout": args.layout,
-        "metrics": chosen.get("metrics", args.metric),
+        "metrics": list(default.metrics) if args.metric is None else args.metric,
         "reference": args.reference,
         "alpha": args.alpha,
         "confidence": args.confidence,
-        "n_resamples": chosen.get("n_resamples", args.resamples),
+        "n_resamples": default.n_resamples if args.resamples is None else args.resamples,
         "seed": args.bootstrap_seed,
         "ci": args.ci,
         "test": args.paired_test,
