@@ -305,8 +305,10 @@ def run(
     if cfg.data_dir is not None:  # remote workers do not share the driver's working directory
         cfg = replace(cfg, data_dir=str(Path(cfg.data_dir).resolve()))
     owned = isinstance(executor, str)
-    if owned and executor == "local":
-        jobs = resolve_jobs(get_preset(cfg.preset).jobs if jobs is None else jobs, cfg.device)
+    if owned and executor == "local" and jobs is None:
+        jobs = get_preset(cfg.preset).jobs  # a Ray cluster takes no --jobs: the preset's is the local pool's
+    if owned and jobs is not None:
+        jobs = resolve_jobs(jobs, cfg.device)
     exe = (
         make_executor(
             executor,

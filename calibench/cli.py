@@ -502,7 +502,7 @@ def cmd_timings(args: argparse.Namespace) -> int:
     if not timings:
         raise StoreNotFound(
             f"no timed trainings in {', '.join(map(str, sources))} (exports carry timings since calibench "
-            "exported them; pass --from a store or results folder)"
+            "exported them); name a store or exported-results folder: calibench timings DIR"
         )
     for line in timing_lines(timing_table(timings)):
         print(line)

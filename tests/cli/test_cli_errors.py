@@ -69,3 +69,19 @@ def test_bad_run_options_are_one_line(argv, message, capsys, tmp_path):
     assert cli.main([*argv, "-o", str(tmp_path / "s")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_timings_without_timed_trainings_names_the_command_that_takes_a_folder(tmp_path, capsys):
+    assert cli.main(["timings", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"calibench: error: no timed trainings in {tmp_path}")
+    assert "calibench timings DIR" in err and "--from" not in err  # `timings` takes folders, not --from
+
+
+def test_jobs_auto_on_ray_is_the_ray_refusal_not_a_traceback(tmp_path, glue_dir, monkeypatch):
+    from calibench import api
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = api.resolve_run(["baseline"], tasks=["rte"], output_dir=str(tmp_path), data_dir=glue_dir)
+    with pytest.raises(OptionError, match="--jobs applies to --executor local"):
+        api.run(cfg, executor="ray", jobs="auto")
