@@ -28,7 +28,6 @@ timing at all: the stated rates below, measured on this project's 2-core CPU wit
 from __future__ import annotations
 
 import json
-import sqlite3
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +37,7 @@ from typing import Any
 
 from calibench.config import canonical_json
 from calibench.records import predict_units, training_timings
+from calibench.store.db import Store
 
 __all__ = ["predict_units", "training_timings"]  # the timing facts live with the records
 
@@ -156,18 +156,21 @@ def timing_from(spec: dict[str, Any], split: dict[str, Any], facts: dict[str, An
 # --------------------------------------------------------------------------- reading timings
 
 
+def _is_store(path: Path) -> bool:
+    return (path / Store.DB_NAME).is_file()
+
+
 def timings_from_store(store_dir: str | Path) -> list[Timing]:
     """Every finished training of the store at ``store_dir`` (read-only; nothing is written)."""
-    db = Path(store_dir) / "calibench.sqlite"
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    store = Store(store_dir, read_only=True)
     try:
-        rows = con.execute("SELECT key, spec, record FROM trainings WHERE status = 'done'").fetchall()
+        rows = store.trainings("done")
     finally:
-        con.close()
+        store.close()
     out = []
-    for key, spec_text, record_text in rows:
-        spec, record = json.loads(spec_text), json.loads(record_text or "{}")
-        spec["key"] = key
+    for row in rows:
+        spec, record = dict(row["spec"]), row["record"] or {}
+        spec["key"] = row["key"]
         t = timing_from(spec, record.get("split") or {}, training_timings(spec, record), f"store {store_dir}")
         if t is not None:
             out.append(t)
@@ -206,12 +209,12 @@ def eval_seconds(sources: Iterable[str | Path]) -> list[float]:
     out: list[float] = []
     for src in sources:
         p = Path(src)
-        if (p / "calibench.sqlite").is_file():
-            con = sqlite3.connect(f"file:{p / 'calibench.sqlite'}?mode=ro", uri=True)
+        if _is_store(p):
+            store = Store(p, read_only=True)
             try:
-                records = [json.loads(r) for (r,) in con.execute("SELECT record FROM results")]
+                records = store.results(eval_set=None)  # every result, the extra sets' too
             finally:
-                con.close()
+                store.close()
             out += [r["eval_seconds"] for r in records if r.get("eval_seconds") is not None]
         elif p.is_dir():
             for path in sorted(p.rglob("*.jsonl")):
@@ -232,7 +235,7 @@ def load_timings(sources: Iterable[str | Path]) -> list[Timing]:
     by_key: dict[str, Timing] = {}
     for src in sources:
         p = Path(src)
-        if (p / "calibench.sqlite").is_file():
+        if _is_store(p):
             found = timings_from_store(p)
         elif p.is_dir():
             found = timings_from_results(p)

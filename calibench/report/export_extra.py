@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from calibench.report.export import EXTRA_FORMAT, SUBMITTED_ATOL, format_float32, run_path
-from calibench.report.runs import LeaderboardError, MetricMismatch, Run, spec_from_estimator
+from calibench.report.runs import LeaderboardError, MetricMismatch, Run, disagrees, recompute_stored
 from calibench.report.shift import ExtraRun
 
 #: Record fields a file keeps (the rest -- configs with local paths, timings -- stay in the store).
@@ -121,13 +121,13 @@ def check_extra_metrics(run: ExtraRun, source: str) -> None:
     """A shifted set's stored metrics must equal their recomputation from the file's probabilities."""
     if "test_probs" not in run.arrays:
         return
-    bad = []
-    for key, stored in sorted(run.record.get("metrics", {}).items()):
-        spec = spec_from_estimator(key, stored["estimator"])
-        fresh = spec.fn(run.arrays["test_probs"], run.arrays["test_labels"])
-        both_nan = np.isnan(stored["value"]) and np.isnan(fresh)
-        if not (abs(stored["value"] - fresh) <= SUBMITTED_ATOL or both_nan):
-            bad.append(f"{key}: stored {stored['value']!r}, recomputed {fresh!r}")
+    stored = run.record.get("metrics", {})
+    fresh = recompute_stored(stored, run.arrays["test_probs"], run.arrays["test_labels"])
+    bad = [
+        f"{key}: stored {stored[key]['value']!r}, recomputed {f['value']!r}"
+        for key, f in fresh.items()
+        if disagrees(stored[key]["value"], f["value"], SUBMITTED_ATOL)
+    ]
     if bad:
         raise MetricMismatch(f"{source}: " + "; ".join(bad))
 
@@ -136,13 +136,7 @@ def with_recomputed_metrics(run: ExtraRun) -> ExtraRun:
     """``run`` with a shifted set's metrics recomputed from its float32 probabilities (as the export writes them)."""
     if "test_probs" not in run.arrays:
         return run
-    metrics = {}
-    for key, stored in sorted(run.record.get("metrics", {}).items()):
-        spec = spec_from_estimator(key, stored["estimator"])
-        metrics[key] = {
-            "value": spec.fn(run.arrays["test_probs"], run.arrays["test_labels"]),
-            "estimator": spec.estimator,
-        }
+    metrics = recompute_stored(run.record.get("metrics", {}), run.arrays["test_probs"], run.arrays["test_labels"])
     return ExtraRun({**run.record, "metrics": metrics}, run.arrays, run.in_domain, run.in_arrays)
 
 

@@ -148,16 +148,27 @@ def spec_from_estimator(key: str, estimator: str) -> MetricSpec:
         raise LeaderboardError(str(exc)) from exc
 
 
-def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
-    """Every metric stored in ``run.record`` recomputed from ``run.probs`` with its stored estimator.
+def recompute_stored(metrics: dict[str, Any], probs: np.ndarray, labels: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Every metric in ``metrics`` (stored form) recomputed from ``probs`` with its stored estimator.
 
     Same shape as the stored ``metrics``: ``{key: {"value": float, "estimator": str}}``.
     """
     out = {}
-    for key, stored in sorted(run.result.metrics.items()):
+    for key, stored in sorted(metrics.items()):
         spec = spec_from_estimator(key, stored["estimator"])
-        out[key] = {"value": spec.fn(run.probs, run.labels), "estimator": spec.estimator}
+        out[key] = {"value": spec.fn(probs, labels), "estimator": spec.estimator}
     return out
+
+
+def recompute_metrics(run: Run) -> dict[str, dict[str, Any]]:
+    """Every metric stored in ``run.record`` recomputed from ``run.probs`` with its stored estimator."""
+    return recompute_stored(run.result.metrics, run.probs, run.labels)
+
+
+def disagrees(stored: float, recomputed: float, atol: float) -> bool:
+    """A stored value differs from its recomputation: by more than ``atol``, or one NaN alone
+    (both NaN is an undefined metric, e.g. AUROC without errors, and agrees)."""
+    return not (abs(stored - recomputed) <= atol or (math.isnan(stored) and math.isnan(recomputed)))
 
 
 @dataclass(frozen=True)
@@ -183,7 +194,6 @@ def metric_disagreements(runs: Iterable[Run], atol: float) -> list[Disagreement]
     for run in runs:
         for key, fresh in recompute_metrics(run).items():
             stored = float(run.result.metrics[key]["value"])
-            both_undefined = math.isnan(stored) and math.isnan(fresh["value"])  # e.g. AUROC without errors
-            if not (abs(stored - fresh["value"]) <= atol or both_undefined):  # one NaN alone disagrees
+            if disagrees(stored, fresh["value"], atol):
                 out.append(Disagreement(run.name, key, fresh["estimator"], stored, fresh["value"]))
     return out
