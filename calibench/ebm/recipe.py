@@ -72,7 +72,10 @@ class EBMRecipe(Recipe):
         "noise_epochs": None,  # None: tiny-scratch's default; a pretrained LM: the reference's per task
         "noise_lr": None,  # None: the LM kind's default (tiny-scratch 3e-3; a pretrained LM the reference's 5e-6)
         "noise_batch_size": None,  # None: the LM kind's default (tiny-scratch 16; a pretrained LM the reference's 8)
-        "noise_bf16": False,  # bf16 autocast for noise-LM training and sampling (2x faster on a CPU with bf16 units)
+        # bf16 autocast for noise-LM training and sampling: 2x faster on a CPU with bf16 units,
+        # ~11x slower where bf16 is emulated (AVX2). "auto": on only where native (resolved here,
+        # before the training key is made, as the loop's precision is)
+        "noise_bf16": False,
         "noise_max_steps": None,  # a step budget for the noise LM (None: noise_epochs full epochs)
         "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
         "max_noise_samples": 200_000,
@@ -96,6 +99,12 @@ class EBMRecipe(Recipe):
             raise OptionError(
                 f"{self.energy}: need k >= 1 and nce_lambda >= 0 (got k={o['k']}, lambda={o['nce_lambda']})"
             )
+        if o["noise_bf16"] == "auto":
+            from calibench.training.precision import bf16_native
+
+            o["noise_bf16"] = bf16_native(torch.device("cpu"))  # the noise LM trains on the CPU
+        if not isinstance(o["noise_bf16"], bool):
+            raise OptionError(f"{self.energy}: noise_bf16 must be true, false or auto, got {o['noise_bf16']!r}")
         if self._noise_passes() < 1:
             raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
 
@@ -129,7 +138,7 @@ class EBMRecipe(Recipe):
             epochs=epochs,
             lr=o["noise_lr"],
             batch_size=o["noise_batch_size"],
-            bf16=bool(o["noise_bf16"]),
+            bf16=o["noise_bf16"],
             max_steps=o["noise_max_steps"],
         )
 

@@ -163,3 +163,20 @@ def test_energy_is_an_option_and_the_old_names_are_aliases_with_the_same_trainin
         energy = config["recipe"].removeprefix("ebm-")
         again = registry.create("recipe", "ebm", energy=energy, **config["recipe_options"]).training_identity("ebm")
         assert TrainingSpec.from_json({**config, "recipe": again[0], "recipe_options": again[1]}).key == spec.key
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_noise_bf16_auto_is_resolved_before_the_training_key(monkeypatch, native):
+    """Emulated bf16 (AVX2 CPUs) made the noise LM ~11x slower, so the benchmark preset asks
+    for ``auto``; the key must record what ran, so that it matches trainings stored with
+    the resolved value on either kind of machine."""
+    from calibench.training import precision
+
+    monkeypatch.setattr(precision, "bf16_native", lambda device: native)
+    auto = registry.create("recipe", "ebm-hidden", noise_bf16="auto")
+    assert auto.options["noise_bf16"] is native
+    assert auto.noise_config("sst2").bf16 is native
+    explicit = registry.create("recipe", "ebm-hidden", noise_bf16=native)
+    assert auto.training_identity("ebm-hidden") == explicit.training_identity("ebm-hidden")
+    with pytest.raises(ValueError, match="noise_bf16 must be true, false or auto"):
+        registry.create("recipe", "ebm-hidden", noise_bf16="fast")
