@@ -129,7 +129,13 @@ _CPU = Preset(
 # is emulated, AVX2 only, it is ~11x slower, so "auto" trains in fp32), within a budget of 1,250 steps
 # (10,000 inputs: 5 epochs of 2,000 SST-2 sentences), so that a big task's LM (CoLA's 8,551
 # sentences, MRPC's long pairs) costs what SST-2's does instead of 4x more.
-_MINILM_NOISE = {"noise_lm": "minilm", "noise_lr": 2e-4, "noise_epochs": 5, "noise_bf16": "auto", "noise_max_steps": 1250}
+_MINILM_NOISE = {
+    "noise_lm": "minilm",
+    "noise_lr": 2e-4,
+    "noise_epochs": 5,
+    "noise_bf16": "auto",
+    "noise_max_steps": 1250,
+}
 
 PRESETS: dict[str, Preset] = {
     "cpu": _CPU,
