@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 OOD_SCORES: tuple[str, ...] = ("msp", "neg_energy", "neg_ebm_energy")
 
 
+def _as_stored(scores: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Scores rounded to the float32 they are stored in, so that the recorded OOD metrics are
+    the ones the stored arrays give: rounding can tie two near-1 MSPs (or part a tie), which
+    moved an AUROC by 4e-6 between the record and a recomputation from the arrays."""
+    return {k: v.astype(np.float32).astype(np.float64) for k, v in scores.items()}
+
+
 def eval_set_result_key(in_domain_key: str, set_id: str, fingerprint: str) -> str:
     return config_hash({"result": in_domain_key, "eval_set": set_id, "fingerprint": fingerprint})
 
@@ -121,10 +128,14 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
                 saved = {"test_probs": probs, "test_labels": extra["labels"]}
             else:
                 test_probs, _ = calibrate(ev.method, ev.calibrator, arrays)
-                in_s = ood_scores(
-                    test_probs.astype(np.float32).astype(np.float64), arrays["test_logits"], extra.get("test_energy")
+                in_s = _as_stored(
+                    ood_scores(
+                        test_probs.astype(np.float32).astype(np.float64),
+                        arrays["test_logits"],
+                        extra.get("test_energy"),
+                    )
                 )
-                out_s = ood_scores(probs.astype(np.float64), extra["logits"], extra.get("energy"))
+                out_s = _as_stored(ood_scores(probs.astype(np.float64), extra["logits"], extra.get("energy")))
                 metrics = ood_result_metrics(in_s, out_s)
                 saved = {f"in_{k}": v.astype(np.float32) for k, v in in_s.items()}
                 saved.update({f"out_{k}": v.astype(np.float32) for k, v in out_s.items()})
