@@ -121,11 +121,7 @@ def _task_run_args(task: str, runs: Sequence[Run]) -> tuple[list[str] | None, st
     for name, preset in PRESETS.items():
         if asdict(preset.hyper_for(task, **overrides)) != dict(hyper):
             continue
-        # recipe defaults of the preset must already be in every stored recipe configuration
-        if any(
-            any(c.get("recipe_options", {}).get(k) != v for k, v in preset.options_for(c["recipe"]).items())
-            for c in configs
-        ):
+        if not all(_options_fit(preset, c) for c in configs):
             continue
         methods = sorted({r.method for r in runs})
         seed_arg = _seeds_arg(sorted({r.seed for r in runs}))
@@ -159,8 +155,16 @@ def _fits_preset(preset: Any, r: Run) -> bool:
         asdict(hyper) == dict(c["hyper"])
         and data.get("train_size") == preset.train_size_for(r.task)
         and not data.get("data_seed", 0)
-        and all(c.get("recipe_options", {}).get(k) == v for k, v in preset.options_for(c["recipe"]).items())
+        and _options_fit(preset, c)
     )
+
+
+def _options_fit(preset: Any, config: Mapping[str, Any]) -> bool:
+    """The preset's recipe defaults are all in the stored recipe configuration. An ``auto``
+    default (EBM's ``noise_bf16``) is resolved by the machine that trains, so it fits what
+    any machine stored: the board must read the same wherever it is regenerated."""
+    stored = config.get("recipe_options", {})
+    return all(v == "auto" or stored.get(k) == v for k, v in preset.options_for(config["recipe"]).items())
 
 
 def preset_command(runs: Sequence[Run]) -> str | None:

@@ -268,3 +268,27 @@ def test_results_of_the_benchmark_presets_grid_are_reproduced_by_its_one_command
     other_lr = as_benchmark(make_runs(tasks=("rte",), methods=("baseline",), n=30), lr=1e-4)
     (cmd,), _ = run_commands(other_lr)  # no longer the preset's grid: the per-task flags spell it out
     assert "--preset benchmark" not in cmd and "--lr 0.0001" in cmd
+
+
+def test_an_auto_recipe_default_of_the_preset_fits_what_either_kind_of_machine_stored(make_runs):
+    """The benchmark's ``noise_bf16=auto`` stores True where bf16 is native and nothing (the
+    default, False) elsewhere; the board's one command must be the same from both, and the
+    preset's other EBM defaults must still be checked."""
+    bench = PRESETS["benchmark"]
+    fixed = {k: v for k, v in bench.options_for("ebm-hidden").items() if v != "auto"}
+    assert bench.options_for("ebm-hidden")["noise_bf16"] == "auto" and fixed
+
+    def ebm_runs(**options):
+        runs = make_runs(tasks=("rte",), methods=("ebm-hidden",), n=30)
+        for r in runs:
+            c = r.record["config"]
+            c["hyper"] = asdict(bench.hyper_for(r.task, precision="bf16"))
+            c["data"]["train_size"] = bench.train_size_for(r.task)
+            c["recipe"], c["recipe_options"] = "ebm-hidden", {**fixed, **options}
+        return runs
+
+    one = ("calibench run --preset benchmark --tasks rte --methods ebm-hidden",)
+    assert run_commands(ebm_runs(noise_bf16=True))[0] == one
+    assert run_commands(ebm_runs())[0] == one
+    commands, problems = run_commands(ebm_runs(noise_lr=1e-3))  # a fixed default still has to fit
+    assert commands == () and "no preset gives the stored hyper-parameters" in " ".join(problems)
