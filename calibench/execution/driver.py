@@ -27,7 +27,7 @@ from calibench.execution.local import LocalExecutor
 from calibench.execution.planner import Plan
 from calibench.execution.sweep import SweepProgress
 from calibench.store.artifacts import LOGITS
-from calibench.store.db import LEASE_S, Store, default_owner
+from calibench.store.db import LEASE_S, RowState, Store, default_owner, row_state
 
 if TYPE_CHECKING:
     from calibench.execution.jobs import TrainingOutput
@@ -90,7 +90,13 @@ def training_complete(store: Store, spec: TrainingSpec, damaged: list[str] | Non
     training runs again (from its kept model where it has one); ``damaged`` collects what
     was found.
     """
-    row = store.training(spec.key)
+    return row_complete(store, spec, store.training(spec.key), damaged)
+
+
+def row_complete(
+    store: Store, spec: TrainingSpec, row: dict[str, Any] | None, damaged: list[str] | None = None
+) -> bool:
+    """:func:`training_complete` judged from a training row the caller has already read."""
     if not row or row["status"] != "done":
         return False
     return stored_outputs(store, spec, damaged)[1]
@@ -203,34 +209,37 @@ def run_trainings(
             if row is not None:
                 tracker.log_training(row)
 
-    def needs_run(spec: TrainingSpec) -> int | None:
-        """The attempt count a claim must find, or None (with its event) if it needs no run here."""
-        if training_complete(store, spec, summary.repaired):
+    def needs_run(spec: TrainingSpec) -> RowState | None:
+        """The row state a claim must find, or None (with its event) if it needs no run here.
+
+        One read decides: a second read could see a job that another sweep finished since
+        the first, and the claim would then take a done job as unfinished.
+        """
+        row = store.training(spec.key)
+        if row_complete(store, spec, row, summary.repaired):
             summary.skipped.append(spec.key)
             notify("skipped", spec)
             track(spec.key)
             return None
-        row = store.training(spec.key)
         if row and row["status"] == "failed" and not retry_failed:
             summary.failed[spec.key] = row["error"] or "failed earlier"
             notify("failed", spec, "failed in an earlier run (use --retry-failed)")
             track(spec.key)
             return None
-        return row["attempts"] if row else 0
+        return row_state(row)
 
-    def claim(spec: TrainingSpec, attempts: int) -> bool:
+    def claim(spec: TrainingSpec, seen: RowState) -> bool:
         while True:
-            if store.claim(spec.key, spec.to_json(), owner, lease_s, expect_attempts=attempts):
+            if store.claim(spec.key, spec.to_json(), owner, lease_s, expect=seen):
                 return True
-            row = store.training(spec.key)
-            if row is not None and row["attempts"] == attempts:  # unchanged: a live claim elsewhere
+            again = needs_run(spec)  # refused: look again
+            if again is None:  # another sweep finished it (or it failed) since we looked
+                return False
+            if again == seen:  # unchanged: a live claim elsewhere
                 summary.busy.append(spec.key)
                 notify("busy", spec, "running in another sweep")
                 return False
-            again = needs_run(spec)  # another sweep changed it since we looked: look again
-            if again is None:
-                return False
-            attempts = again
+            seen = again
 
     def settle(spec: TrainingSpec, outcome: Any) -> None:
         key = spec.key

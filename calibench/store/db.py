@@ -26,7 +26,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,16 @@ from calibench.store.owners import Owner, owner_known_dead
 
 #: seconds a claim stays valid without renewal; drivers renew every LEASE_S / 4
 LEASE_S = 120.0
+
+#: what a claim must find unchanged: ``(attempts, status)``, ``(0, None)`` when there is no row
+RowState = tuple[int, str | None]
+
+
+def row_state(row: Mapping[str, Any] | sqlite3.Row | None) -> RowState:
+    """The part of a training row that changes whenever another sweep claims, finishes,
+    fails or releases the job."""
+    return (row["attempts"], row["status"]) if row is not None else (0, None)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trainings (
@@ -201,21 +211,22 @@ class Store:
         owner: str,
         lease_s: float = LEASE_S,
         *,
-        expect_attempts: int | None = None,
+        expect: RowState | None = None,
     ) -> bool:
         """Take the job ``key`` unless someone else holds a live claim on it.
 
         A claim is live while its lease runs and its owner is not known to be dead (see
-        :func:`~calibench.store.owners.owner_known_dead`). ``expect_attempts`` makes the
-        claim conditional on the row being unchanged since the caller looked at it (0: no
-        row yet): a driver decides from a read whether a job needs running, and without
-        this check a concurrent sweep could finish the job between that read and the
-        claim, and it would run twice.
+        :func:`~calibench.store.owners.owner_known_dead`). ``expect`` makes the claim
+        conditional on the row being as the caller saw it (:func:`row_state`): a driver
+        decides from a read whether a job needs running, and without this check a
+        concurrent sweep could finish the job between that read and the claim, and it would
+        run twice. Attempts alone do not tell: a job that goes from running to done keeps
+        its attempt count.
         """
         now = time.time()
         with self._conn() as c:
             row = c.execute("SELECT status, owner, lease_until, attempts FROM trainings WHERE key=?", (key,)).fetchone()
-            if expect_attempts is not None and (row["attempts"] if row else 0) != expect_attempts:
+            if expect is not None and row_state(row) != expect:
                 return False
             if row is None:
                 c.execute(

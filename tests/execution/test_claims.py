@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from calibench.store.artifacts import ArtifactStore
-from calibench.store.db import Store
+from calibench.store.db import Store, row_state
 from calibench.store.owners import HOST, Owner, owner_known_dead, process_alive, process_start
 
 CLAIM_AND_WAIT = """
@@ -32,7 +32,7 @@ keys = [f"k{i}" for i in range(int(sys.argv[2]))]
 if int(sys.argv[3]) % 2:
     keys.reverse()
 for key in keys:
-    if store.claim(key, {}, owner, expect_attempts=0):
+    if store.claim(key, {}, owner, expect=(0, None)):
         print(key, flush=True)
 """
 
@@ -77,10 +77,10 @@ def test_a_killed_owner_is_retaken_at_once_and_a_live_one_is_not(tmp_path):
 
 def test_claims_are_conditional_and_verdicts_belong_to_the_current_owner(tmp_path):
     store = Store(tmp_path)
-    assert not store.claim("t", {}, "A", expect_attempts=1)  # the caller saw a row that is not there
-    assert store.claim("t", {}, "A", lease_s=-1, expect_attempts=0)
-    assert not store.claim("t", {}, "B", expect_attempts=0)  # changed since B looked
-    assert store.claim("t", {}, "B", expect_attempts=1)  # A's lease had expired
+    assert not store.claim("t", {}, "A", expect=(1, "running"))  # the caller saw a row that is not there
+    assert store.claim("t", {}, "A", lease_s=-1, expect=(0, None))
+    assert not store.claim("t", {}, "B", expect=(0, None))  # changed since B looked
+    assert store.claim("t", {}, "B", expect=(1, "running"))  # A's lease had expired
     assert not store.renew("t", "A")
     assert not store.finish_training("t", "A", {"r": "A"}, [("p", "deterministic", {}, ["dev"])])
     assert not store.fail_training("t", "A", "boom", "tb")
@@ -88,6 +88,16 @@ def test_claims_are_conditional_and_verdicts_belong_to_the_current_owner(tmp_pat
     assert row["status"] == "running" and row["owner"] == "B" and row["record"] is None
     assert store.prediction("p") is None
     assert store.renew("t", "B")
+
+
+def test_a_claim_expecting_a_running_row_refuses_the_same_row_done(tmp_path):
+    """Finishing a job leaves its attempt count as it was: the claim must see the status too."""
+    store = Store(tmp_path)
+    assert store.claim("t", {}, "A")
+    seen = row_state(store.training("t"))
+    assert store.finish_training("t", "A", {"r": 1}, [])
+    assert not store.claim("t", {}, "B", expect=seen)
+    assert store.training("t")["status"] == "done" and store.training("t")["attempts"] == 1
 
 
 def test_release_puts_a_rerun_of_a_done_job_back_to_done(tmp_path):

@@ -79,6 +79,29 @@ def test_a_job_finished_by_another_sweep_meanwhile_is_not_run_again(tmp_path):
     assert store.training(second.key)["attempts"] == 1
 
 
+def test_a_job_another_sweep_finishes_right_after_the_driver_looked_is_not_run_again(tmp_path, monkeypatch):
+    """The race of three concurrent sweeps: the driver read the job running elsewhere, the
+    other sweep finished it, and a second read must not make the claim take it as unfinished."""
+    store, plan = Store(tmp_path), fake_plan(1)
+    spec, other = plan.trainings[0], Store(tmp_path)
+    assert other.claim(spec.key, spec.to_json(), "other-sweep")  # running elsewhere when we look
+    read = store.training
+
+    def finished_after_the_first_look(key):
+        row = read(key)
+        if not store_output_done:
+            store_output_done.append(store_output(other, "other-sweep", fake_output(spec)))
+        return row
+
+    store_output_done: list[bool] = []
+    monkeypatch.setattr(store, "training", finished_after_the_first_look)
+    job, events = CountingJob(), Events()
+    summary = run_trainings(plan, store, job, on_event=events)
+    assert store_output_done == [True]
+    assert job.calls == [] and summary.skipped == [spec.key] and events.of("start") == []
+    assert read(spec.key)["attempts"] == 1 and read(spec.key)["status"] == "done"
+
+
 def test_leases_are_renewed_while_a_job_runs(tmp_path):
     store, plan = Store(tmp_path), fake_plan(1)
     key = plan.trainings[0].key
