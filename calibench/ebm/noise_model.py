@@ -96,6 +96,8 @@ _ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "
 
 # fields that only affect sampling, not the trained LM (kept out of the LM's cache key)
 _SAMPLING_FIELDS = ("top_k", "temperature", "max_new_tokens", "sample_batch_size")
+# fields added after LMs were cached, with their defaults: a default keeps the old identity
+_LATER_FIELDS = {"layers": None, "freeze_embeddings": False}
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,13 @@ class NoiseModelConfig:
     #: step budget the same for every task: a big task's LM then sees each input fewer times
     max_steps: int | None = None
     bf16: bool = False  # bf16 autocast for LM training on CPU
+    #: a pretrained LM: keep only its first N transformer layers (None: all). The body's
+    #: cost is linear in its depth, and a noise LM that copies most of its prompt needs
+    #: less depth than the LM was pretrained with
+    layers: int | None = None
+    #: keep the token embedding (tied with the output head) as loaded: its 30k x width
+    #: gradient is most of the backward pass of a small LM on short texts
+    freeze_embeddings: bool = False
     top_k: int = 20
     temperature: float = 1.0
     max_new_tokens: int = 127
@@ -149,6 +158,11 @@ class NoiseModelConfig:
             raise ValueError("top_k must be >= 0 (0: full vocabulary) and temperature > 0")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 (or None), got {self.max_steps}")
+        if self.layers is not None and (self.layers < 1 or self.lm == TINY_SCRATCH):
+            raise ValueError(
+                f"layers keeps the first N >= 1 layers of a pretrained LM (got {self.layers} for {self.lm}); "
+                "tiny-scratch sets its depth with n_layer"
+            )
         if self.lm == TINY_SCRATCH and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -185,6 +199,9 @@ class NoiseModelConfig:
         d = self.resolved().to_dict()
         for k in _SAMPLING_FIELDS:
             d.pop(k)
+        for k, default in _LATER_FIELDS.items():  # fields added later enter the identity only when set
+            if d[k] == default:
+                d.pop(k)
         if not self.is_scratch:
             for k in ("n_layer", "n_embd", "n_head", "dropout", "warm_start_embeddings", "warm_start_positions"):
                 d.pop(k)
@@ -271,7 +288,14 @@ def _offline_embeddings() -> tuple[torch.Tensor, torch.Tensor] | None:
 
 def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pretrained_weights: bool = True) -> Any:
     """The causal LM before noise training: a fresh tiny GPT-2, or a pretrained HF LM with
-    its embeddings resized for the added tokens."""
+    its embeddings resized for the added tokens (frozen with ``freeze_embeddings``)."""
+    model = _build_lm(cfg, tokenizer, tokens, pretrained_weights)
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
+    return model
+
+
+def _build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, pretrained_weights: bool) -> Any:
     from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
     cfg = cfg.resolved()
@@ -313,6 +337,10 @@ def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pret
         return model
     name = _resolve_name(cfg.lm)
     config = AutoConfig.from_pretrained(name)
+    if cfg.layers is not None:
+        if cfg.layers > config.num_hidden_layers:
+            raise ValueError(f"{cfg.lm} has {config.num_hidden_layers} layers; layers={cfg.layers} asks for more")
+        config.num_hidden_layers = cfg.layers  # from_pretrained then loads the first N only
     if config.model_type in _ENCODER_FAMILIES:
         config.is_decoder = True  # an encoder checkpoint used as a causal LM (causal mask, KV cache)
     if pretrained_weights:
@@ -475,16 +503,31 @@ class NoiseModel:
         tokenizer, tokens = load_tokenizer(config)
         lm = build_lm(config, tokenizer, tokens, pretrained_weights=False)
         state = load(blob)
+        tied = _tied_to_another(lm, state)  # before loading: the architecture's own ties
         missing, unexpected = lm.load_state_dict(state, strict=False)
         if unexpected:
             raise ValueError(f"noise LM weights have unexpected tensors: {unexpected[:5]}")
-        tied = {k for k in missing if k.endswith("lm_head.weight")} if lm.config.tie_word_embeddings else set()
         still = [k for k in missing if k not in tied and not k.endswith("attn.bias") and not k.endswith("masked_bias")]
         if still:
             raise ValueError(f"noise LM weights are missing tensors: {still[:5]}")
         lm.tie_weights()
         lm.eval()
         return cls(lm, tokenizer, tokens, config)
+
+
+def _tied_to_another(lm: Any, state: dict[str, torch.Tensor]) -> set[str]:
+    """Keys of ``lm`` that share their tensor with another key found in ``state``, which
+    :meth:`NoiseModel.state_bytes` stored once: GPT-2's ``lm_head.weight``, BERT's decoder
+    weight and bias, RoBERTa's ``lm_head.decoder``."""
+    sd = lm.state_dict()
+    by_tensor: dict[tuple[int, tuple[int, ...]], set[str]] = {}
+    for k, v in sd.items():
+        by_tensor.setdefault((v.data_ptr(), tuple(v.shape)), set()).add(k)
+    return {
+        k
+        for k, v in sd.items()
+        if k not in state and any(o in state for o in by_tensor[(v.data_ptr(), tuple(v.shape))] - {k})
+    }
 
 
 # ---- training ---------------------------------------------------------------------------
@@ -559,6 +602,7 @@ def train_noise_model(
     warmup = int(round(cfg.warmup_ratio * total))
     # the finetuning loop's weight-decay groups and schedule (one of each in calibench)
     opt = make_optimizer(lm, cfg.lr, cfg.weight_decay, fused=True)
+    trained = [p for p in lm.parameters() if p.requires_grad]
     sched = linear_schedule(opt, warmup, total)
     torch.manual_seed(cfg.seed)  # dropout
     lm.train()
@@ -576,7 +620,7 @@ def train_noise_model(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(lm.parameters(), cfg.grad_clip)
+                torch.nn.utils.clip_grad_norm_(trained, cfg.grad_clip)
             opt.step()
             sched.step()
             step += 1

@@ -67,7 +67,7 @@ def gpt2_style_lm(folder: Path) -> Path:
     return folder
 
 
-def bert_style_lm(folder: Path) -> Path:
+def bert_style_lm(folder: Path, layers: int = 1) -> Path:
     """A tiny random BERT encoder checkpoint with the MiniLM WordPiece tokenizer: the
     stand-in for using an encoder (such as all-MiniLM-L6-v2 itself) as a causal noise LM."""
     from transformers import AutoTokenizer, BertConfig, BertModel
@@ -78,7 +78,7 @@ def bert_style_lm(folder: Path) -> Path:
     cfg = BertConfig(
         vocab_size=30522,
         hidden_size=32,
-        num_hidden_layers=1,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=64,

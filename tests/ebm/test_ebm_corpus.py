@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _tiny import single_texts, tiny_config
+from _tiny import bert_style_lm, single_texts, tiny_config
 
 from calibench.ebm import corpus as corpus_mod
 from calibench.ebm import noise_model as nm
@@ -87,6 +87,17 @@ def test_first_call_generates_second_call_is_a_cache_hit(_built, store, counted)
     second = _get(store)
     assert second.from_cache and counted == {"train": 0, "generate": 0}
     assert second.texts == first.texts and second.stats == first.stats and second.key == first.key
+
+
+def test_a_cached_encoder_family_lm_is_loaded_not_retrained(tmp_path) -> None:
+    """BERT ties its decoder's weight and bias to other tensors, stored once: the load must
+    re-tie them (it once failed, and every cached MiniLM noise LM was silently retrained)."""
+    folder = bert_style_lm(tmp_path / "enc")
+    cfg, store = tiny_config(lm=str(folder), lr=1e-3, epochs=1), ArtifactStore(tmp_path / "art")
+    trained, first = corpus_mod.get_noise_model("toy", single_texts(8), cfg, store)
+    cached, again = corpus_mod.get_noise_model("toy", single_texts(8), cfg, store)
+    assert (first.source, again.source) == ("trained", "cache")
+    assert cached.perplexity(single_texts(4)) == trained.perplexity(single_texts(4))
 
 
 def test_a_larger_corpus_or_new_seed_reuses_the_trained_lm(store, counted) -> None:
