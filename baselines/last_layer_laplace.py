@@ -94,7 +94,8 @@ def features(model: nn.Module, enc: Encoded, ctx: Any) -> torch.Tensor:
 
 
 def loader(x: torch.Tensor, y: np.ndarray) -> DataLoader:
-    return DataLoader(TensorDataset(x, torch.as_tensor(y, dtype=torch.long)), batch_size=CHUNK)
+    # a copy: the labels may be a read-only view of a stored array, which torch warns about
+    return DataLoader(TensorDataset(x, torch.tensor(np.asarray(y), dtype=torch.long)), batch_size=CHUNK)
 
 
 class LastLayerLaplace(Inference):

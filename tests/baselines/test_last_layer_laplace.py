@@ -159,3 +159,17 @@ def test_without_laplace_torch_the_planner_gets_a_one_line_error_with_the_instal
         ValueError, match=r"needs laplace-torch, which is not installed: pip install .*--no-deps laplace-torch"
     ):
         LastLayerLaplace()
+
+
+def test_labels_read_back_from_the_store_load_without_a_warning():
+    """Stored arrays come back read-only; torch warns on such a view (seen in the grid's log)."""
+    import warnings
+
+    from baselines.last_layer_laplace import loader
+
+    y = np.array([0, 1, 1, 0])
+    y.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (_, labels), *_ = loader(torch.zeros(4, 2), y)
+    assert labels.tolist() == [0, 1, 1, 0]
