@@ -28,9 +28,9 @@ from calibench.ebm.energy import SCALAR_HEAD_KEY
 from calibench.errors import OptionError
 from calibench.methods.base import LossOutput, Recipe
 
-#: the reference's noise-LM finetuning epochs (4 elsewhere)
 #: options added after trainings were stored: at their default they stay out of the training key
-_LATER_OPTIONS = ("noise_batch_size", "noise_bf16", "noise_max_steps")
+_LATER_OPTIONS = ("noise_batch_size", "noise_bf16", "noise_max_steps", "noise_layers", "noise_freeze_embeddings")
+#: the reference's noise-LM finetuning epochs (4 elsewhere)
 REFERENCE_NOISE_EPOCHS = {"rte": 8, "cola": 8, "mrpc": 8, "wnli": 16}  # mrpc: its NCE scripts
 
 
@@ -77,6 +77,8 @@ class EBMRecipe(Recipe):
         # before the training key is made, as the loop's precision is)
         "noise_bf16": False,
         "noise_max_steps": None,  # a step budget for the noise LM (None: noise_epochs full epochs)
+        "noise_layers": None,  # a pretrained noise LM: keep its first N layers (None: all)
+        "noise_freeze_embeddings": False,  # keep the noise LM's tied token embedding as loaded
         "noise_samples": None,  # None: enough for every step without reuse, capped at max_noise_samples
         "max_noise_samples": 200_000,
         "noise_seed": 0,  # the corpus is shared by every training seed, as the reference's
@@ -107,6 +109,10 @@ class EBMRecipe(Recipe):
             raise OptionError(f"{self.energy}: noise_bf16 must be true, false or auto, got {o['noise_bf16']!r}")
         if self._noise_passes() < 1:
             raise OptionError(f"{self.energy}: noise_passes must be >= 1 (or None for K), got {o['noise_passes']}")
+        try:
+            self.noise_config("")  # the noise LM's own checks (noise_layers, mask_rate, ...)
+        except ValueError as exc:
+            raise OptionError(f"{self.energy}: noise LM: {exc}") from None
 
     @property
     def energy(self) -> str:
@@ -140,6 +146,8 @@ class EBMRecipe(Recipe):
             batch_size=o["noise_batch_size"],
             bf16=o["noise_bf16"],
             max_steps=o["noise_max_steps"],
+            layers=o["noise_layers"],
+            freeze_embeddings=o["noise_freeze_embeddings"],
         )
 
     def noise_samples(self, total_steps: int, batch_size: int) -> int:

@@ -18,6 +18,7 @@ from calibench.config import DataSpec, Hyper, TrainingSpec
 from calibench.ebm import recipe as ebm_recipe
 from calibench.ebm.energy import SCALAR_HEAD_KEY, compute_energy
 from calibench.ebm.nce import nce_loss
+from calibench.errors import OptionError
 from calibench.execution.jobs import build_context
 from calibench.training.loop import TrainingDiverged, train
 
@@ -125,6 +126,16 @@ def test_bad_options_are_refused_when_the_recipe_is_built():
         registry.create("recipe", "ebm-hidden", noise_passes=-2)
     with pytest.raises(ValueError, match="unknown option.*valid options"):
         registry.create("recipe", "ebm-hidden", K=8)
+    with pytest.raises(OptionError, match="noise LM: layers keeps the first N"):
+        registry.create("recipe", "ebm-hidden", noise_layers=2)  # tiny-scratch has no pretrained layers
+
+
+def test_the_noise_lms_depth_and_frozen_embedding_reach_its_config_and_the_key_only_when_set():
+    plain = registry.create("recipe", "ebm-hidden", noise_lm="minilm")
+    cut = registry.create("recipe", "ebm-hidden", noise_lm="minilm", noise_layers=3, noise_freeze_embeddings=True)
+    assert (cut.noise_config("sst2").layers, cut.noise_config("sst2").freeze_embeddings) == (3, True)
+    assert "noise_layers" not in plain.training_identity("ebm-hidden")[1]
+    assert cut.training_identity("ebm-hidden")[1]["noise_layers"] == 3
 
 
 def test_noise_config_follows_the_reference_per_task():
