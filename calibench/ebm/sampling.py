@@ -8,7 +8,7 @@ uncached paths cannot be compared draw for draw. Here every random number comes 
 paths:
 
 * ``use_cache=True`` (the default, what corpora use): the prompt is run once, then each
-  step feeds only the new token with ``past_key_values``; finished rows are dropped from
+  step feeds only the new token with the KV cache; finished rows are dropped from
   the batch and from the cache (``Cache.batch_select_indices``).
 * ``use_cache=False``: every step recomputes the whole sequence. Only the benchmark and
   the equivalence test use it.
@@ -80,7 +80,20 @@ def split_head(lm: Any) -> tuple[Any, Any] | None:
 @dataclass
 class _LastLogits:
     logits: torch.Tensor
-    past_key_values: Any
+    cache: Any
+
+
+def _cache_name(model: Any) -> str:
+    """The KV cache's keyword and output field: ``cache`` from transformers 5 on (the old
+    ``past_key_values`` warns there and goes in 5.40), ``past_key_values`` before."""
+    try:
+        return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    except (TypeError, ValueError):
+        return "past_key_values"
+
+
+def _cache_of(out: Any, name: str) -> Any:
+    return out.cache if isinstance(out, _LastLogits) else out.get(name)
 
 
 def _supports_logits_to_keep(model: Any) -> bool:
@@ -101,7 +114,7 @@ def _forward_last(model: Any, keep_last: bool, **kwargs: Any) -> Any:
         return model(**kwargs)
     body, head = parts
     out = body(**kwargs)
-    return _LastLogits(head(out.last_hidden_state[:, -1:]), getattr(out, "past_key_values", None))
+    return _LastLogits(head(out.last_hidden_state[:, -1:]), out.get(_cache_name(body)))
 
 
 @torch.inference_mode()
@@ -135,7 +148,8 @@ def _sample_batch(
 
     pos = (attn.cumsum(-1) - 1).clamp_(min=0)
     out = _forward_last(model, keep_last, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=use_cache)
-    past = out.past_key_values if use_cache else None
+    cache_name = _cache_name(model)
+    past = _cache_of(out, cache_name) if use_cache else None
     logits = out.logits[:, -1]
 
     for step in range(max_new_tokens):
@@ -165,8 +179,8 @@ def _sample_batch(
         seq = torch.cat([seq, new], dim=-1)
         if use_cache:
             pos = attn.sum(-1, keepdim=True) - 1
-            out = model(input_ids=new, attention_mask=attn, position_ids=pos, past_key_values=past, use_cache=True)
-            past = out.past_key_values
+            out = model(input_ids=new, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_name: past})
+            past = _cache_of(out, cache_name)
         else:
             pos = (attn.cumsum(-1) - 1).clamp_(min=0)
             out = _forward_last(model, keep_last, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=False)

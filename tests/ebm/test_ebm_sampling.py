@@ -148,3 +148,23 @@ def test_a_bert_decoders_prompt_logits_of_the_last_position_only_give_the_same_s
     slow = run()
     assert fast.tokens == slow.tokens and fast.finished == slow.finished
     assert sum(map(len, fast.tokens)) > 0
+
+
+def test_cached_sampling_uses_the_installed_transformers_cache_keyword_without_a_warning() -> None:
+    """transformers 5 renamed ``past_key_values`` to ``cache``; the old name warns on every
+    decoding step (it filled the grid's log) and goes in 5.40."""
+    import warnings
+
+    from transformers import BertConfig, BertLMHeadModel
+
+    bert = BertLMHeadModel(
+        BertConfig(vocab_size=40, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32)
+    )
+    bert.config.is_decoder = True
+    for lm in (_tiny_lm(), bert.eval()):
+        kw = dict(pad_id=PAD, eos_id=EOS, max_new_tokens=6, top_k=8, batch_size=8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            a = sample_continuations(lm, _prompts(), generator=torch.Generator().manual_seed(1), use_cache=True, **kw)
+        b = sample_continuations(lm, _prompts(), generator=torch.Generator().manual_seed(1), use_cache=False, **kw)
+        assert a.tokens == b.tokens
