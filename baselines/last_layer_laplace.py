@@ -95,7 +95,7 @@ def features(model: nn.Module, enc: Encoded, ctx: Any) -> torch.Tensor:
 
 def loader(x: torch.Tensor, y: np.ndarray) -> DataLoader:
     # a copy: the labels may be a read-only view of a stored array, which torch warns about
-    return DataLoader(TensorDataset(x, torch.tensor(np.asarray(y), dtype=torch.long)), batch_size=CHUNK)
+    return DataLoader(TensorDataset(x, torch.tensor(y, dtype=torch.long)), batch_size=CHUNK)
 
 
 class LastLayerLaplace(Inference):

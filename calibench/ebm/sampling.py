@@ -77,12 +77,6 @@ def split_head(lm: Any) -> tuple[Any, Any] | None:
     return body, head
 
 
-@dataclass
-class _LastLogits:
-    logits: torch.Tensor
-    cache: Any
-
-
 def _cache_name(model: Any) -> str:
     """The KV cache's keyword and output field: ``cache`` from transformers 5 on (the old
     ``past_key_values`` warns there and goes in 5.40), ``past_key_values`` before."""
@@ -92,10 +86,6 @@ def _cache_name(model: Any) -> str:
         return "past_key_values"
 
 
-def _cache_of(out: Any, name: str) -> Any:
-    return out.cache if isinstance(out, _LastLogits) else out.get(name)
-
-
 def _supports_logits_to_keep(model: Any) -> bool:
     try:
         return "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -103,18 +93,20 @@ def _supports_logits_to_keep(model: Any) -> bool:
         return False
 
 
-def _forward_last(model: Any, keep_last: bool, **kwargs: Any) -> Any:
-    """The forward of a whole prompt, with logits of its last position only: the vocabulary
-    projection of every prompt position (30k wide) would cost more than the decoding after it."""
+def _forward_last(model: Any, keep_last: bool, cache_name: str, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+    """The forward of a whole prompt: the logits of its last position only (the vocabulary
+    projection of every prompt position, 30k wide, would cost more than the decoding after
+    it) and the KV cache (None without ``use_cache``)."""
     if keep_last:
-        kwargs["logits_to_keep"] = 1
-        return model(**kwargs)
+        out = model(**kwargs, logits_to_keep=1)
+        return out.logits[:, -1], out.get(cache_name)
     parts = split_head(model)
     if parts is None:
-        return model(**kwargs)
+        out = model(**kwargs)
+        return out.logits[:, -1], out.get(cache_name)
     body, head = parts
     out = body(**kwargs)
-    return _LastLogits(head(out.last_hidden_state[:, -1:]), out.get(_cache_name(body)))
+    return head(out.last_hidden_state[:, -1:])[:, -1], out.get(cache_name)
 
 
 @torch.inference_mode()
@@ -147,10 +139,10 @@ def _sample_batch(
     active = torch.arange(b)  # batch rows still generating, as indices into the prompts
 
     pos = (attn.cumsum(-1) - 1).clamp_(min=0)
-    out = _forward_last(model, keep_last, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=use_cache)
     cache_name = _cache_name(model)
-    past = _cache_of(out, cache_name) if use_cache else None
-    logits = out.logits[:, -1]
+    logits, past = _forward_last(
+        model, keep_last, cache_name, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=use_cache
+    )
 
     for step in range(max_new_tokens):
         # one uniform per original row every step, whatever is still active: both paths
@@ -180,11 +172,12 @@ def _sample_batch(
         if use_cache:
             pos = attn.sum(-1, keepdim=True) - 1
             out = model(input_ids=new, attention_mask=attn, position_ids=pos, use_cache=True, **{cache_name: past})
-            past = _cache_of(out, cache_name)
+            logits, past = out.logits[:, -1], out.get(cache_name)
         else:
             pos = (attn.cumsum(-1) - 1).clamp_(min=0)
-            out = _forward_last(model, keep_last, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=False)
-        logits = out.logits[:, -1]
+            logits, _ = _forward_last(
+                model, keep_last, cache_name, input_ids=seq, attention_mask=attn, position_ids=pos, use_cache=False
+            )
     return out_tokens, finished
 
 

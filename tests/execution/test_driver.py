@@ -85,7 +85,7 @@ def test_a_job_another_sweep_finishes_right_after_the_driver_looked_is_not_run_a
     store, plan = Store(tmp_path), fake_plan(1)
     spec, other = plan.trainings[0], Store(tmp_path)
     assert other.claim(spec.key, spec.to_json(), "other-sweep")  # running elsewhere when we look
-    read = store.training
+    read, store_output_done = store.training, []
 
     def finished_after_the_first_look(key):
         row = read(key)
@@ -93,7 +93,6 @@ def test_a_job_another_sweep_finishes_right_after_the_driver_looked_is_not_run_a
             store_output_done.append(store_output(other, "other-sweep", fake_output(spec)))
         return row
 
-    store_output_done: list[bool] = []
     monkeypatch.setattr(store, "training", finished_after_the_first_look)
     job, events = CountingJob(), Events()
     summary = run_trainings(plan, store, job, on_event=events)
