@@ -185,15 +185,15 @@ def test_a_pretrained_lm_can_keep_its_first_layers(tmp_path) -> None:
     cut_cfg = tiny_config(lm=str(folder), layers=2, lr=1e-3)
     cut = build_lm(cut_cfg, tok, tokens)
     assert [len(m.bert.encoder.layer) for m in (full, cut)] == [3, 2]
-    first = [m.bert.encoder.layer[1].attention.self.query.weight for m in (full, cut)]
-    assert torch.equal(*first)  # the kept layers are the pretrained ones
+    kept = [m.bert.encoder.layer[1].attention.self.query.weight for m in (full, cut)]
+    assert torch.equal(*kept)  # the kept layers are the pretrained ones
     model = train_noise_model(single_texts(16), cut_cfg)
-    assert not torch.equal(model.lm.bert.encoder.layer[1].attention.self.query.weight, first[1])  # the body trains
+    assert not torch.equal(model.lm.bert.encoder.layer[1].attention.self.query.weight, kept[1])  # the body trains
     back = NoiseModel.from_state_bytes(model.state_bytes(), model.config)
     assert len(back.lm.bert.encoder.layer) == 2 and back.perplexity(single_texts(4)) == model.perplexity(
         single_texts(4)
     )
-    # the new fields enter an LM's identity only when set: LMs cached before them are still found
+    # layers enters an LM's identity only when set: LMs cached before it existed are still found
     assert "layers" not in NoiseModelConfig(lm="minilm").training_identity()
     assert cut_cfg.training_identity() != tiny_config(lm=str(folder), lr=1e-3).training_identity()
     with pytest.raises(ValueError, match="asks for more"):
