@@ -323,6 +323,12 @@ def _add_reporting_parsers(sub: Any) -> None:
         help="regenerate the markdown FILE (implies --format markdown) and exit 1, printing a diff, "
         "if the committed file differs",
     )
+    lb.add_argument(
+        flags.ANSWER_INTO,
+        metavar="FILE",
+        help="benchmark layout: also write the board's answer (its headline lines) into the block of the "
+        "markdown FILE between calibench's answer markers, e.g. the project README; --check checks it too",
+    )
 
     ex = sub.add_parser(
         "export",
@@ -819,6 +825,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     base = Path(target).parent if target else Path(".")
     files: dict[Path, bytes] = {Path(target) if target else Path("-"): text.encode("utf-8")}
     files.update({base / name: data for name, data in figures.items()})
+    if args.answer_into:
+        files[Path(args.answer_into)] = _answer_file(lb, args.answer_into, target).encode("utf-8")
     if args.check:
         return _check_board_files(files, command)
     if target is None:
@@ -830,6 +838,21 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
             path.write_bytes(data)
         print(f"wrote {path}")
     return 0
+
+
+def _answer_file(lb: Any, path: str, board: str | None) -> str:
+    """``path`` with its answer block regenerated from ``lb`` (the benchmark layout's answer)."""
+    import os
+
+    from calibench.errors import OptionError
+    from calibench.report.answer import answer_lines, splice
+
+    if lb.options.layout != "benchmark" or board is None:
+        raise OptionError(
+            f"{flags.ANSWER_INTO} needs --layout benchmark and the board's file ({flags.OUTPUT} or --check)"
+        )
+    link = os.path.relpath(board, os.path.dirname(os.path.abspath(path)) or ".")
+    return splice(path, answer_lines(lb), link)
 
 
 def _check_board_files(files: dict[Any, bytes], command: str) -> int:
@@ -850,7 +873,11 @@ def _check_board_files(files: dict[Any, bytes], command: str) -> int:
         else:
             print(f"{path}: {'missing' if current is None else 'differs from the regenerated figure'}")
     if not bad:
-        print(f"{next(iter(files))} is up to date" + (f" ({len(files) - 1} figures)" if len(files) > 1 else ""))
+        first, *others = files
+        n_figures = sum(1 for p in others if p.suffix != ".md")
+        also = [str(p) for p in others if p.suffix == ".md"]
+        parts = " and ".join(([f"{n_figures} figures"] if n_figures else []) + ([", ".join(also)] if also else []))
+        print(f"{first} is up to date" + (f" ({parts})" if parts else ""))
         return 0
     what = f"{bad[0]} differs" if len(bad) == 1 else f"{', '.join(map(str, bad))} differ"
     print(f"\ncalibench: {what} from the regenerated leaderboard; regenerate it with:\n  {command}", file=sys.stderr)

@@ -15,6 +15,8 @@ STORE: tuple[str, ...] = ("-o", "--output-dir", "--store")
 FROM = "--from"
 #: what the command writes: the leaderboard's file, the report's folder, the export's folder
 OUTPUT = "--output"
+#: the leaderboard's headline, spliced into another markdown file's marked block (the README)
+ANSWER_INTO = "--answer-into"
 
 #: leaderboard options: field of LeaderboardOptions -> flag
 BOARD: dict[str, str] = {

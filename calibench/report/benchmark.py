@@ -1,5 +1,5 @@
-"""The benchmark layout's sections (``calibench leaderboard --layout benchmark``): which tasks
-were learnt, ranks across tasks with their critical-difference diagrams, each EBM energy
+"""The benchmark layout's sections (``calibench leaderboard --layout benchmark``): the answer
+in a few lines, which tasks were learnt, ranks across tasks with their critical-difference diagrams, each EBM energy
 head to head with its competitors, the accuracy / ECE trade-off, and the paper's claims
 tested -- every one generated from the board model, none written by hand.
 
@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from calibench.report.answer import answer_section
 from calibench.report.claims import ENERGIES, Claim, claim_metrics, paper_claims
 from calibench.report.leaderboard import Leaderboard
 from calibench.report.markdown import _table, code, text
-from calibench.report.pooled import Pooled, pooled
+from calibench.report.pooled import interval, pooled, reading
 from calibench.report.text import MARKERS, fmt, fmt_p
 from calibench.stats import holm
 
@@ -35,10 +36,6 @@ class BenchmarkSections:
     preamble: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)  # path relative to the markdown file -> bytes
-
-
-def _interval(d: float, low: float, high: float, digits: int = 3) -> str:
-    return f"{d:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
 def not_learnt(lb: Leaderboard) -> list[str]:
@@ -171,9 +168,9 @@ def head_to_head_section(lb: Leaderboard) -> list[str]:
                 mark = ""
                 if adjusted[(e, c, t)] <= o.alpha:
                     mark = " " + MARKERS["better" if (b.difference < 0) == board.lower_is_better else "worse"]
-                cells.append(_interval(b.difference, b.low, b.high) + mark)
+                cells.append(interval(b.difference, b.low, b.high) + mark)
             pool = pooled(lb, board.metric, e, c, [t for t in lb.rank_tasks if (e, c, t) in comps])
-            cells.append(_interval(pool.difference, pool.low, pool.high) if pool else "—")
+            cells.append(interval(pool.difference, pool.low, pool.high) if pool else "—")
             rows.append([f"{code(e)} vs {code(c)}", *cells])
         arrow = "↓" if board.lower_is_better else "↑"
         table = _table(
@@ -187,19 +184,6 @@ def head_to_head_section(lb: Leaderboard) -> list[str]:
         else:
             out += ["", f"<details><summary>{title}</summary>", "", *table, "", "</details>"]
     return out
-
-
-def _reading(ece: Pooled, acc: Pooled) -> str:
-    """What a method does to calibration and accuracy, from the two pooled intervals."""
-    ece_better, ece_worse = ece.high < 0, ece.low > 0
-    acc_better, acc_worse = acc.low > 0, acc.high < 0
-    if ece_better and acc_worse:
-        return "buys calibration with accuracy"
-    if ece_better:
-        return "better calibrated and more accurate" if acc_better else "better calibrated, no clear accuracy change"
-    if ece_worse:
-        return "worse calibrated" + (", less accurate" if acc_worse else ", more accurate" if acc_better else "")
-    return "no clear ECE change" + (", less accurate" if acc_worse else ", more accurate" if acc_better else "")
 
 
 def tradeoff_section(lb: Leaderboard, figures: dict[str, bytes]) -> list[str]:
@@ -244,9 +228,9 @@ def tradeoff_section(lb: Leaderboard, figures: dict[str, bytes]) -> list[str]:
         rows.append(
             [
                 code(m),
-                _interval(pe.difference, pe.low, pe.high),
-                _interval(pa.difference, pa.low, pa.high),
-                _reading(pe, pa),
+                interval(pe.difference, pe.low, pe.high),
+                interval(pa.difference, pa.low, pa.high),
+                reading(pe, pa),
             ]
         )
     out += _table(["Method", f"Δ {text(eb.title)}", "Δ accuracy", "Reading"], ["l", "r", "r", "l"], rows)
@@ -268,7 +252,7 @@ def _claim_lines(claim: Claim, lb: Leaderboard) -> list[str]:
             continue
         e = test.effect
         plan = test.plan.note if test.plan else ""
-        rows.append([text(test.statement), _interval(e.difference, e.low, e.high, 4), test.verdict, plan])
+        rows.append([text(test.statement), interval(e.difference, e.low, e.high, 4), test.verdict, plan])
     out += [""]
     out += _table(
         ["Test", f"Effect [{lb.options.confidence:.0%} CI]", "Verdict", "Seeds that would settle it"],
@@ -307,7 +291,7 @@ def claims_section(lb: Leaderboard) -> list[str]:
 def benchmark_sections(lb: Leaderboard) -> BenchmarkSections:
     """Every section of the benchmark layout, with its figures."""
     out = BenchmarkSections()
-    out.preamble = task_section(lb)
+    out.preamble = [*answer_section(lb), *task_section(lb)]
     out.sections = [
         *ranks_section(lb, out.figures),
         *head_to_head_section(lb),

@@ -70,3 +70,21 @@ def pooled(lb: Leaderboard, metric: str, method: str, other: str, tasks: Sequenc
         seed_differences=tuple(float(v) for v in per_seed),
         distribution=distribution,
     )
+
+
+def interval(d: float, low: float, high: float, digits: int = 3) -> str:
+    """A signed difference with its interval, e.g. ``-0.071 [-0.090, -0.052]``."""
+    return f"{d:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
+def reading(ece: Pooled, acc: Pooled) -> str:
+    """What a method does to calibration and accuracy, from the two pooled intervals."""
+    ece_better, ece_worse = ece.high < 0, ece.low > 0
+    acc_better, acc_worse = acc.low > 0, acc.high < 0
+    if ece_better and acc_worse:
+        return "buys calibration with accuracy"
+    if ece_better:
+        return "better calibrated and more accurate" if acc_better else "better calibrated, no clear accuracy change"
+    if ece_worse:
+        return "worse calibrated" + (", less accurate" if acc_worse else ", more accurate" if acc_better else "")
+    return "no clear ECE change" + (", less accurate" if acc_worse else ", more accurate" if acc_better else "")

@@ -293,3 +293,55 @@ def test_shift_and_ood_results_survive_the_export_and_reach_the_board(tmp_path, 
     path.write_text(json.dumps(header) + "\n" + rest)
     with pytest.raises(MetricMismatch, match="ece: stored"):
         load_extra_result_runs(tmp_path, loaded)
+
+
+# ------------------------------------------------------------------------------ the answer
+def test_the_answer_is_the_boards_own_numbers(bench_board):
+    from calibench.report.answer import answer_lines
+
+    lb = bench_board
+    lines = answer_lines(lb)
+    assert all(line.startswith("- ") for line in lines)
+    joined = "\n".join(lines)
+    assert f"{lb.n_runs} runs, {len(lb.methods)} methods on 3 tasks; seeds per task: rte 3, sst2 3, wnli 3." in joined
+    assert "**Not learnt:** `wnli`" in joined
+    ece = lb.board("ece")
+    best = min(ece.ranks, key=lambda m: (ece.ranks[m], m))
+    rte = ece.cells[("rte", best)].mean
+    assert f"1. `{best}`, average rank {ece.ranks[best]:.2f} (rte {rte:.3f}, sst2" in joined
+    for claim in paper_claims(lb):
+        verdict = "inconclusive at this power" if claim.verdict == "inconclusive" else claim.verdict
+        assert f"({claim.number}) {claim.text.rstrip('.')}: **{verdict}**" in joined
+
+
+def test_answer_into_splices_the_readme_block_and_check_catches_an_edit(tmp_path, bench_runs, capsys, monkeypatch):
+    from calibench.report.answer import END, START
+    from calibench.report.export import export_runs
+
+    monkeypatch.chdir(tmp_path)
+    export_runs([r for r in bench_runs if r.method in {"baseline", "temp-scaling", "ebm-hidden"}], "results")
+    args = ["leaderboard", "--from", "results", "--layout", "benchmark", "--metric", "ece,accuracy"]
+    args += ["--resamples", "200", "--answer-into", "README.md"]
+    Path("README.md").write_text("# project\n\nintro\n")
+    assert main([*args, "--format", "markdown", "--output", "lb/README.md"]) == 2
+    assert "no answer block; put these two lines" in capsys.readouterr().err
+    assert not Path("lb/README.md").exists()  # nothing written before the error
+    Path("README.md").write_text(f"# project\n\nintro\n{START}\nstale\n{END}\n\nmore\n")
+    assert main([*args, "--format", "markdown", "--output", "lb/README.md"]) == 0
+    readme = Path("README.md").read_text()
+    assert readme.startswith("# project\n\nintro\n" + START + "\n- **Coverage:**") and readme.endswith(
+        END + "\n\nmore\n"
+    )
+    assert "stale" not in readme and "[the board](lb/README.md)" in readme
+    board = Path("lb/README.md").read_text()
+    block = readme.split(START + "\n")[1].split("\n\nEvery number above")[0]
+    assert "## The answer\n\n" + block + "\n" in board  # the README's lines are the board's
+    capsys.readouterr()
+    assert main([*args, "--check", "lb/README.md"]) == 0
+    assert "up to date (3 figures and README.md)" in capsys.readouterr().out
+    Path("README.md").write_text(readme.replace("- **Coverage:**", "- **Coverage (edited):**"))
+    assert main([*args, "--check", "lb/README.md"]) == 1
+    assert "README.md (regenerated)" in capsys.readouterr().out
+    plain = [a for a in args if a not in ("--layout", "benchmark")]
+    assert main([*plain, "--format", "markdown", "--output", "lb/plain.md"]) == 2
+    assert "--answer-into needs --layout benchmark" in capsys.readouterr().err
