@@ -73,6 +73,7 @@ import numpy as np
 import torch
 
 from calibench.ebm.masking import Rng, encode_fields, mask_spans
+from calibench.ebm.sampled_softmax import head_parts, proposal, sampled_nll, token_counts
 from calibench.ebm.sampling import DecodedSample, SampleOutput, decode_sample, sample_continuations, split_head
 from calibench.training.batching import length_grouped_batches
 from calibench.training.loop import linear_schedule, make_optimizer
@@ -97,7 +98,7 @@ _ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "
 # fields that only affect sampling, not the trained LM (kept out of the LM's cache key)
 _SAMPLING_FIELDS = ("top_k", "temperature", "max_new_tokens", "sample_batch_size")
 # fields added after LMs were cached, with their defaults: a default keeps the old identity
-_LATER_FIELDS = {"layers": None}
+_LATER_FIELDS = {"layers": None, "head_negatives": None}
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class NoiseModelConfig:
     #: noise quality: MiniLM's first 3 of 6 train 2.2x faster, to SST-2 dev perplexity 170
     #: against 91 after 5 epochs (benchmarks/README.md, bench_noise_lm.py)
     layers: int | None = None
+    #: train with a sampled softmax over the batch's targets and this many negatives instead
+    #: of the full vocabulary head (None: the full softmax); perplexity is always the full
+    #: softmax's (:mod:`calibench.ebm.sampled_softmax`)
+    head_negatives: int | None = None
     top_k: int = 20
     temperature: float = 1.0
     max_new_tokens: int = 127
@@ -160,6 +165,8 @@ class NoiseModelConfig:
                 f"layers keeps the first N >= 1 layers of a pretrained LM (got {self.layers} for {self.lm}); "
                 "tiny-scratch sets its depth with n_layer"
             )
+        if self.head_negatives is not None and self.head_negatives < 1:
+            raise ValueError(f"head_negatives must be >= 1 (or None: the full softmax), got {self.head_negatives}")
         if self.lm == TINY_SCRATCH and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -537,20 +544,49 @@ def _collate(
     return ids, labels, attn
 
 
+@dataclass
+class _HeadSampler:
+    """What the sampled-softmax loss needs besides the batch: the proposal and a generator."""
+
+    q: torch.Tensor
+    n_negatives: int
+    generator: torch.Generator
+
+
 def _lm_nll(
-    lm: Any, ids: torch.Tensor, labels: torch.Tensor, attn: torch.Tensor, reduction: str = "mean"
+    lm: Any,
+    ids: torch.Tensor,
+    labels: torch.Tensor,
+    attn: torch.Tensor,
+    reduction: str = "mean",
+    sampler: _HeadSampler | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Next-token NLL on positions with a label. The vocabulary head is applied to the
     labelled positions only where the LM's body and head can be told apart (GPT-2, BERT,
     RoBERTa): the head's 30k-wide matmul dominates a small LM's cost, and about half the
-    positions are prompt. Other LMs go through their own forward."""
+    positions are prompt. Other LMs go through their own forward. With ``sampler``, those
+    positions get the sampled softmax instead of the full head (training only)."""
     shift_labels = labels[:, 1:]
     sel = shift_labels != -100
     n = int(sel.sum())
     parts = split_head(lm)
+    if sampler is not None and parts is None:
+        raise ValueError(f"head_negatives: {type(lm).__name__}'s head cannot be split from its body")
     if parts is not None:
         body, head = parts
         hidden = body(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
+        if sampler is not None:
+            features, weight, bias = head_parts(lm, head)
+            nll = sampled_nll(
+                features(hidden[:, :-1][sel]),
+                shift_labels[sel],
+                weight,
+                bias,
+                sampler.q,
+                sampler.n_negatives,
+                sampler.generator,
+            )
+            return (nll / max(n, 1) if reduction == "mean" else nll), n
         logits = head(hidden[:, :-1][sel])
     else:
         logits = lm(input_ids=ids, attention_mask=attn, use_cache=False).logits[:, :-1][sel]
@@ -593,6 +629,11 @@ def train_noise_model(
     # the finetuning loop's weight-decay groups and schedule (one of each in calibench)
     opt = make_optimizer(lm, cfg.lr, cfg.weight_decay, fused=True)
     sched = linear_schedule(opt, warmup, total)
+    sampler = None
+    if cfg.head_negatives is not None:
+        vocab = lm.get_output_embeddings().weight.shape[0]
+        counts = token_counts([*ids, [tokens.eos] * len(ids)], vocab)  # the targets: text and end token
+        sampler = _HeadSampler(proposal(counts), cfg.head_negatives, torch.Generator().manual_seed(cfg.seed))
     torch.manual_seed(cfg.seed)  # dropout
     lm.train()
     step = 0
@@ -605,7 +646,7 @@ def train_noise_model(
             rows = [model.example(ids[i], rng, len(full[i])) for i in batch]
             x, y, a = _collate(rows, tokens.pad)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                loss, _ = _lm_nll(lm, x, y, a)
+                loss, _ = _lm_nll(lm, x, y, a, sampler=sampler)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
