@@ -406,9 +406,12 @@ def _task_info(task: str, by_method: Mapping[str, list[Run]]) -> TaskInfo:
     data = config.get("data") or {}
     configs: dict[str, list[str]] = defaultdict(list)
     for method, rs in sorted(by_method.items()):
-        summaries = sorted({_training_summary(r.result.config) for r in rs})
-        for s in summaries:
-            configs[s].append(method)
+        per_seed: dict[str, list[int]] = defaultdict(list)
+        for r in rs:
+            per_seed[_training_summary(r.result.config)].append(r.seed)
+        for s, seeds in per_seed.items():
+            # a configuration that only some seeds used (e.g. the precision of another machine) says which
+            configs[s if len(per_seed) == 1 else f"{s}; seeds {', '.join(map(str, sorted(seeds)))}"].append(method)
     return TaskInfo(
         task=task,
         model=first.model,

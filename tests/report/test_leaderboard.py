@@ -290,3 +290,25 @@ def test_store_values_agree_with_the_recomputation_on_float32(make_runs):
     bad = _with(runs[0], metrics={**runs[0].record["metrics"], "nll": {"value": 9.0, "estimator": "nll(eps=1e-12)"}})
     (d,) = metric_disagreements([bad], 1e-6)
     assert d.metric == "nll" and d.stored == 9.0 and "rte/baseline/seed 0" in str(d)
+
+
+def test_a_configuration_only_some_seeds_used_names_its_seeds(make_runs):
+    """Seeds trained on machines of two kinds (bf16 on one, fp32 on another) show as two rows of
+    the protocol table, each with its seeds; a configuration every seed shares names none."""
+    import copy
+
+    runs = make_runs(tasks=("rte",), methods=("baseline", "temp-scaling"), n=60, seeds=(0, 1, 2))
+    mixed = []
+    for r in runs:
+        record = copy.deepcopy(r.record)
+        if r.seed == 2:
+            record["config"]["hyper"]["precision"] = "bf16"
+        mixed.append(Run(record, r.probs, r.labels, r.source))
+    lb = build_leaderboard(mixed, LeaderboardOptions(n_resamples=100))
+    rows = dict((conf, methods) for methods, conf in lb.task_info["rte"].trainings)
+    assert len(rows) == 2
+    assert all(methods == "baseline, temp-scaling" for methods in rows.values())
+    assert any(c.endswith("precision fp32; seeds 0, 1") for c in rows)
+    assert any(c.endswith("precision bf16; seeds 2") for c in rows)
+    same = build_leaderboard(runs, LeaderboardOptions(n_resamples=100)).task_info["rte"].trainings
+    assert len(same) == 1 and "seeds" not in same[0][1]
