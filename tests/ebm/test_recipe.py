@@ -138,6 +138,16 @@ def test_the_noise_lms_depth_reaches_its_config_and_the_key_only_when_set():
     assert cut.training_identity("ebm-hidden")[1]["noise_layers"] == 3
 
 
+def test_the_noise_lms_sampled_head_reaches_its_config_and_the_key_only_when_set():
+    plain = registry.create("recipe", "ebm-hidden", noise_lm="minilm")
+    sampled = registry.create("recipe", "ebm-hidden", noise_lm="minilm", noise_head_negatives=2048)
+    assert sampled.noise_config("sst2").head_negatives == 2048 and plain.noise_config("sst2").head_negatives is None
+    assert "noise_head_negatives" not in plain.training_identity("ebm-hidden")[1]
+    assert sampled.training_identity("ebm-hidden")[1]["noise_head_negatives"] == 2048
+    with pytest.raises(OptionError, match="head_negatives must be >= 1"):
+        registry.create("recipe", "ebm-hidden", noise_head_negatives=0)
+
+
 def test_noise_config_follows_the_reference_per_task():
     r = registry.create("recipe", "ebm-hidden", noise_lm="gpt2")
     assert r.noise_config("rte").epochs == 8 and r.noise_config("wnli").epochs == 16
