@@ -130,20 +130,18 @@ def test_bad_options_are_refused_when_the_recipe_is_built():
         registry.create("recipe", "ebm-hidden", noise_layers=2)  # tiny-scratch has no pretrained layers
 
 
-def test_the_noise_lms_depth_reaches_its_config_and_the_key_only_when_set():
+@pytest.mark.parametrize(
+    ("option", "field", "value"), [("noise_layers", "layers", 3), ("noise_head_negatives", "head_negatives", 2048)]
+)
+def test_a_later_noise_lm_option_reaches_its_config_and_the_key_only_when_set(option, field, value):
     plain = registry.create("recipe", "ebm-hidden", noise_lm="minilm")
-    cut = registry.create("recipe", "ebm-hidden", noise_lm="minilm", noise_layers=3)
-    assert cut.noise_config("sst2").layers == 3 and plain.noise_config("sst2").layers is None
-    assert "noise_layers" not in plain.training_identity("ebm-hidden")[1]
-    assert cut.training_identity("ebm-hidden")[1]["noise_layers"] == 3
+    changed = registry.create("recipe", "ebm-hidden", noise_lm="minilm", **{option: value})
+    assert getattr(changed.noise_config("sst2"), field) == value and getattr(plain.noise_config("sst2"), field) is None
+    assert option not in plain.training_identity("ebm-hidden")[1]  # stored trainings keep their keys
+    assert changed.training_identity("ebm-hidden")[1][option] == value
 
 
-def test_the_noise_lms_sampled_head_reaches_its_config_and_the_key_only_when_set():
-    plain = registry.create("recipe", "ebm-hidden", noise_lm="minilm")
-    sampled = registry.create("recipe", "ebm-hidden", noise_lm="minilm", noise_head_negatives=2048)
-    assert sampled.noise_config("sst2").head_negatives == 2048 and plain.noise_config("sst2").head_negatives is None
-    assert "noise_head_negatives" not in plain.training_identity("ebm-hidden")[1]
-    assert sampled.training_identity("ebm-hidden")[1]["noise_head_negatives"] == 2048
+def test_the_noise_lms_sampled_head_needs_a_negative():
     with pytest.raises(OptionError, match="head_negatives must be >= 1"):
         registry.create("recipe", "ebm-hidden", noise_head_negatives=0)
 
