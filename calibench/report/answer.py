@@ -14,6 +14,7 @@ from pathlib import Path
 from calibench.errors import CalibenchError
 from calibench.report.claims import ENERGIES, claim_metrics, paper_claims
 from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.learnt import not_learnt
 from calibench.report.markdown import code, text
 from calibench.report.pooled import interval, pooled, reading
 from calibench.report.text import fmt
@@ -41,13 +42,12 @@ def _coverage(lb: Leaderboard) -> str:
 def _not_learnt(lb: Leaderboard) -> list[str]:
     ref = lb.options.reference
     out = []
-    for t in lb.tasks:
-        j = lb.learnt.get(t)
-        if j is not None and not j.learnt:
-            out.append(
-                f"**Not learnt:** {code(t)} ({code(ref)} {j.metric} {fmt(j.mean)} against {fmt(j.majority)} for the "
-                "majority class): left out of the ranks and the claims."
-            )
+    for t in not_learnt(lb):
+        j = lb.learnt[t]
+        out.append(
+            f"**Not learnt:** {code(t)} ({code(ref)} {j.metric} {fmt(j.mean)} against {fmt(j.majority)} for the "
+            "majority class): left out of the ranks and the claims."
+        )
     return out
 
 

@@ -1,7 +1,7 @@
 """The benchmark layout's sections (``calibench leaderboard --layout benchmark``): the answer
-in a few lines, which tasks were learnt, ranks across tasks with their critical-difference diagrams, each EBM energy
-head to head with its competitors, the accuracy / ECE trade-off, and the paper's claims
-tested -- every one generated from the board model, none written by hand.
+in a few lines, which tasks were learnt, ranks across tasks with their critical-difference
+diagrams, each EBM energy head to head with its competitors, the accuracy / ECE trade-off,
+and the paper's claims tested -- every one generated from the board model, none written by hand.
 
 The figures are SVG files that depend only on the numbers drawn (fixed id salt, no date),
 so CI can regenerate them and compare bytes like the markdown.
@@ -16,6 +16,7 @@ import numpy as np
 from calibench.report.answer import answer_section
 from calibench.report.claims import ENERGIES, Claim, claim_metrics, paper_claims
 from calibench.report.leaderboard import Leaderboard
+from calibench.report.learnt import not_learnt
 from calibench.report.markdown import _table, code, text
 from calibench.report.pooled import interval, pooled, reading
 from calibench.report.text import MARKERS, fmt, fmt_p
@@ -36,10 +37,6 @@ class BenchmarkSections:
     preamble: list[str] = field(default_factory=list)
     sections: list[str] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)  # path relative to the markdown file -> bytes
-
-
-def not_learnt(lb: Leaderboard) -> list[str]:
-    return [t for t in lb.tasks if t in lb.learnt and not lb.learnt[t].learnt]
 
 
 def task_section(lb: Leaderboard) -> list[str]:

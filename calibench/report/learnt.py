@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from calibench.report.leaderboard import Cell
+    from calibench.report.leaderboard import Cell, Leaderboard
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,8 @@ def judge_learnt(task: str, metric: str, cell: Cell, labels: np.ndarray) -> Lear
         lows.append(cell.seed_interval.low)
     low = min(lows)
     return Learnt(task, metric, majority, cell.mean, low, bool(low > majority))
+
+
+def not_learnt(lb: Leaderboard) -> list[str]:
+    """The tasks of ``lb`` judged not learnt, in board order (tasks not judged are not among them)."""
+    return [t for t in lb.tasks if t in lb.learnt and not lb.learnt[t].learnt]
