@@ -548,11 +548,24 @@ def _collate(
 
 @dataclass
 class _HeadSampler:
-    """What the sampled-softmax loss needs besides the batch: the proposal and a generator."""
+    """What the sampled-softmax loss needs besides the batch, resolved once per training: the
+    head's features and output projection (:func:`head_parts`), the proposal and a generator."""
 
+    features: Callable[[torch.Tensor], torch.Tensor]
+    weight: torch.Tensor
+    bias: torch.Tensor | None
     q: torch.Tensor
     n_negatives: int
     generator: torch.Generator
+
+    @classmethod
+    def build(cls, lm: Any, ids: Sequence[Sequence[int]], eos: int, n_negatives: int, seed: int) -> _HeadSampler:
+        parts = split_head(lm)
+        if parts is None:
+            raise ValueError(f"head_negatives: {type(lm).__name__}'s head cannot be split from its body")
+        features, weight, bias = head_parts(lm, parts[1])
+        counts = token_counts([*ids, [eos] * len(ids)], weight.shape[0])  # the targets: text and end token
+        return cls(features, weight, bias, proposal(counts), n_negatives, torch.Generator().manual_seed(seed))
 
 
 def _lm_nll(
@@ -572,18 +585,15 @@ def _lm_nll(
     sel = shift_labels != -100
     n = int(sel.sum())
     parts = split_head(lm)
-    if sampler is not None and parts is None:
-        raise ValueError(f"head_negatives: {type(lm).__name__}'s head cannot be split from its body")
     if parts is not None:
         body, head = parts
         hidden = body(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
-        if sampler is not None:
-            features, weight, bias = head_parts(lm, head)
+        if sampler is not None:  # built by _HeadSampler.build, which refused an LM with no split head
             nll = sampled_nll(
-                features(hidden[:, :-1][sel]),
+                sampler.features(hidden[:, :-1][sel]),
                 shift_labels[sel],
-                weight,
-                bias,
+                sampler.weight,
+                sampler.bias,
                 sampler.q,
                 sampler.n_negatives,
                 sampler.generator,
@@ -633,9 +643,7 @@ def train_noise_model(
     sched = linear_schedule(opt, warmup, total)
     sampler = None
     if cfg.head_negatives is not None:
-        vocab = lm.get_output_embeddings().weight.shape[0]
-        counts = token_counts([*ids, [tokens.eos] * len(ids)], vocab)  # the targets: text and end token
-        sampler = _HeadSampler(proposal(counts), cfg.head_negatives, torch.Generator().manual_seed(cfg.seed))
+        sampler = _HeadSampler.build(lm, ids, tokens.eos, cfg.head_negatives, cfg.seed)
     torch.manual_seed(cfg.seed)  # dropout
     lm.train()
     step = 0
