@@ -64,7 +64,8 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,8 +90,10 @@ _OFFLINE_ALIASES = {OFFLINE_TOKENIZER, "all-MiniLM-L6-v2", "minilm"}
 FULL_TOKEN = "[FULL]"
 #: bump when the layout, the objective or the training loop changes: cached models and
 #: corpora made by older code are then not reused (2: encoder-family LMs project only the
-#: labelled positions, as GPT-2 already did, which changes their losses in the last bits)
-FORMAT_VERSION = 2
+#: labelled positions, as GPT-2 already did, which changes their losses in the last bits; 3: a
+#: pretrained LM's weights that its checkpoint lacks, such as MiniLM's head transform, are
+#: drawn from ``cfg.seed``, not from whatever state the caller's global RNG was in)
+FORMAT_VERSION = 3
 
 # encoder families whose HF ``*ForCausalLM`` runs them as decoders when ``is_decoder`` is set
 _ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "ernie", "bert-generation"}
@@ -292,15 +295,33 @@ def _offline_embeddings() -> tuple[torch.Tensor, torch.Tensor] | None:
         return f.get_tensor("embeddings.word_embeddings.weight"), f.get_tensor("embeddings.position_embeddings.weight")
 
 
+@contextmanager
+def own_rng(seed: int) -> Iterator[None]:
+    """torch's global RNG seeded with ``seed`` inside the block and given back untouched after.
+
+    The noise LM is built and trained inside a classifier's training (the EBM recipe's
+    setup), when the LM is not cached yet. Without this, the LM's random weights would
+    depend on the training that happened to build it, and that training's own dropout
+    afterwards on whether the LM was in the cache."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pretrained_weights: bool = True) -> Any:
     """The causal LM before noise training: a fresh tiny GPT-2, or a pretrained HF LM with
-    its embeddings resized for the added tokens."""
+    its embeddings resized for the added tokens. Every random weight (the scratch LM's, a
+    pretrained LM's missing head weights and added rows) comes from ``cfg.seed``."""
+    cfg = cfg.resolved()
+    with own_rng(cfg.seed):
+        return _build_lm(cfg, tokenizer, tokens, pretrained_weights)
+
+
+def _build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, pretrained_weights: bool) -> Any:
     from transformers import AutoConfig, AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-    cfg = cfg.resolved()
     vocab = len(tokenizer)
     if cfg.is_scratch:
-        torch.manual_seed(cfg.seed)
         gcfg = GPT2Config(
             vocab_size=vocab,
             n_positions=cfg.total_len,
@@ -347,8 +368,7 @@ def build_lm(cfg: NoiseModelConfig, tokenizer: Any, tokens: NoiseTokens, *, pret
     else:
         model = AutoModelForCausalLM.from_config(config)
     if model.get_input_embeddings().weight.shape[0] < vocab:
-        torch.manual_seed(cfg.seed)  # the added tokens' rows are drawn at random: the same every time
-        model.resize_token_embeddings(vocab)
+        model.resize_token_embeddings(vocab)  # the added tokens' rows: drawn close to the mean row
     max_pos = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
     if max_pos is not None and max_pos < cfg.total_len:
         raise ValueError(f"{cfg.lm}: {max_pos} positions, fewer than total_len={cfg.total_len}")
@@ -625,6 +645,13 @@ def train_noise_model(
         texts = texts[: cfg.max_train_examples]
     if not texts:
         raise ValueError("no texts to train the noise model on")
+    with own_rng(cfg.seed):  # dropout; the caller's RNG is left as it was
+        return _train(texts, cfg, progress, eval_texts)
+
+
+def _train(
+    texts: list[Text], cfg: NoiseModelConfig, progress: Progress | None, eval_texts: Sequence[Text] | None
+) -> NoiseModel:
     t0 = time.perf_counter()
     tokenizer, tokens = load_tokenizer(cfg)
     lm = build_lm(cfg, tokenizer, tokens)
@@ -644,7 +671,7 @@ def train_noise_model(
     sampler = None
     if cfg.head_negatives is not None:
         sampler = _HeadSampler.build(lm, ids, tokens.eos, cfg.head_negatives, cfg.seed)
-    torch.manual_seed(cfg.seed)  # dropout
+    torch.manual_seed(cfg.seed)  # dropout: the same stream whatever building the LM drew
     lm.train()
     step = 0
     for epoch in range(cfg.epochs):

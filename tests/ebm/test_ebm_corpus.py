@@ -114,6 +114,28 @@ def test_a_larger_corpus_or_new_seed_reuses_the_trained_lm(store, counted) -> No
     assert counted["train"] == 1 and d.stats.noise_model_source == "trained"
 
 
+def test_the_callers_rng_ends_the_same_whether_the_lm_was_trained_loaded_or_cached(tmp_path) -> None:
+    """An EBM training gets its corpus inside its own training, then draws its dropout from
+    torch's global RNG: building, training or loading the noise LM must not move that RNG,
+    or the training's numbers would depend on what the cache held."""
+    import torch
+
+    store = ArtifactStore(tmp_path / "art")
+
+    def rng_after_get() -> torch.Tensor:
+        torch.manual_seed(11)
+        _get(store)
+        return torch.random.get_rng_state()
+
+    trained = rng_after_get()
+    cached = rng_after_get()
+    for key in store.keys(CORPUS_KIND):
+        store.delete(CORPUS_KIND, key)
+    loaded = rng_after_get()  # the LM from the cache, the corpus sampled again
+    torch.manual_seed(11)
+    assert all(torch.equal(s, torch.random.get_rng_state()) for s in (trained, cached, loaded))
+
+
 def test_generation_is_deterministic_given_the_seed(store, _built) -> None:
     store.delete(CORPUS_KIND, _get(store).key)
     again = _get(store)  # regenerated from the cached LM

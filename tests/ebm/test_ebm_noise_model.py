@@ -3,6 +3,7 @@ persistence, and the path for pretrained HF causal LMs (a local GPT-2-style fold
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -241,15 +242,25 @@ def test_max_steps_stops_training_and_fits_the_schedule_to_the_budget():
         tiny_config(max_steps=0)
 
 
-def test_a_pretrained_lm_gets_the_same_rows_for_its_added_tokens_every_time(monkeypatch):
-    """The layout's added tokens ([FULL], [EOS]) get random embedding rows: seeded, so two
-    builds (two processes of a grid) start the noise LM from the same weights."""
+def test_a_pretrained_lm_starts_from_the_same_weights_whatever_the_global_rng_did():
+    """MiniLM's checkpoint has no LM-head transform, and the layout adds two tokens ([FULL],
+    [EOS]): those weights are drawn at random, from the LM's own seed, so two builds (two
+    processes of a grid, or two trainings that each found no cached LM) start from the same
+    weights. The caller's RNG is left as it was."""
     from calibench.ebm.noise_model import build_lm
 
     cfg = NoiseModelConfig(lm="minilm").resolved()
     tok, tokens = load_tokenizer(cfg)
     torch.manual_seed(123)
-    a = build_lm(cfg, tok, tokens).get_input_embeddings().weight[-2:].detach().clone()
+    a = build_lm(cfg, tok, tokens).state_dict()
+    after = torch.random.get_rng_state()
+    torch.manual_seed(123)
+    assert torch.equal(after, torch.random.get_rng_state())
     torch.manual_seed(456)  # whatever the global RNG did before
-    b = build_lm(cfg, tok, tokens).get_input_embeddings().weight[-2:].detach().clone()
-    assert torch.equal(a, b)
+    b = build_lm(cfg, tok, tokens).state_dict()
+    assert "cls.predictions.transform.dense.weight" in a  # not in the checkpoint: drawn
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(
+        a["cls.predictions.transform.dense.weight"],
+        build_lm(dataclasses.replace(cfg, seed=1), tok, tokens).state_dict()["cls.predictions.transform.dense.weight"],
+    )  # the LM's seed does draw them

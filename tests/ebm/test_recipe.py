@@ -202,3 +202,16 @@ def test_noise_bf16_auto_is_resolved_before_the_training_key(monkeypatch, native
     assert auto.training_identity("ebm-hidden") == explicit.training_identity("ebm-hidden")
     with pytest.raises(ValueError, match="noise_bf16 must be true, false or auto"):
         registry.create("recipe", "ebm-hidden", noise_bf16="fast")
+
+
+def test_a_training_is_the_same_whether_its_noise_lm_was_cached_or_not(tiny_bert, shared_glue_dir, tmp_path):
+    """The first EBM training of a task builds the noise LM and corpus inside its own setup;
+    the next ones find them cached. Both must draw the same dropout afterwards."""
+    runs = []
+    for _ in range(2):  # the same store: trained the first time, cached the second
+        ctx, recipe = make_ctx(tiny_bert, shared_glue_dir, tmp_path, "ebm-hidden", k=1, noise_epochs=1)
+        train(ctx, recipe)
+        runs.append((ctx.state["corpus"].from_cache, [p.detach().clone() for p in ctx.model.parameters()]))
+    (cold, first), (warm, second) = runs
+    assert (cold, warm) == (False, True)
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
