@@ -303,6 +303,13 @@ def _add_board_options(parser: argparse.ArgumentParser) -> None:
         default="bootstrap",
         help="primary paired test: bootstrap over seeds and test examples (default) or t-test over seeds",
     )
+    parser.add_argument(
+        B["incomplete_seeds"],
+        choices=["refuse", "leave-out"],
+        default=None,
+        help="a seed some of a task's methods lack: refuse the board (the plain layout's default) or leave "
+        "it out of that task's statistics and list it as pending (the benchmark layout's)",
+    )
     _add_selection(parser)
 
 
@@ -738,6 +745,7 @@ def _board_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.bootstrap_seed,
         "ci": args.ci,
         "test": args.paired_test,
+        "incomplete_seeds": default.incomplete_seeds if args.incomplete_seeds is None else args.incomplete_seeds,
     }
 
 

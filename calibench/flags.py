@@ -29,6 +29,7 @@ BOARD: dict[str, str] = {
     "seed": "--bootstrap-seed",
     "ci": "--ci",
     "test": "--paired-test",  # not --test: `calibench score --test FILE` names a logits file
+    "incomplete_seeds": "--incomplete-seeds",
 }
 
 #: the selection of results a leaderboard, report or export shows

@@ -1,22 +1,28 @@
 #!/usr/bin/env python
 """Run a benchmark grid unit by unit, exporting and committing as it goes, so that a stop at
-any moment loses at most the unit in progress.
+any moment loses at most the trainings in progress.
 
 A unit is one (task, seed), taken seed-major (seed 0 on every task first, so a partial board
-covers every task early). For each unit:
+covers every task early). Its methods fall into groups, one per training recipe: a group's
+methods all derive from the same trainings (``temp-scaling`` and ``mc-dropout`` from
+``baseline``'s), so a group lands whole or not at all. For each unit:
 
 1. skip it if every method's result file is already in the results folder (complete: its
    header's test count matches its rows), so a fresh clone that has only the repository
    resumes where the committed results end;
-2. otherwise ``calibench run --preset P --methods M --tasks T --seeds S -o STORE`` (a
-   surviving store skips the trainings it finished), then ``calibench export`` of that unit
-   into the results folder (each file written to a temporary name and renamed, so a
+2. otherwise ``calibench run --preset P --methods M --tasks T --seeds S -o STORE`` for the
+   methods not yet exported (a surviving store skips the trainings it finished); every
+   ``--land-every`` seconds while it runs, and once when it ends, ``calibench export`` of the
+   unit into the results folder (each file written to a temporary name and renamed, so a
    half-written file never looks complete);
-3. regenerate the board with ``--board-cmd`` and, with ``--commit``, ``git add`` the results
-   and the board and commit, naming the unit, its result count and its minutes.
+3. for each group whose results are all exported, regenerate the board with ``--board-cmd``
+   and, with ``--commit``, ``git add`` the results and the board and commit, naming the unit,
+   the groups, their result count and the minutes so far. The board command must accept a
+   seed that only some methods have (``--layout benchmark`` leaves it out of the statistics
+   and lists it as pending). ``--land-every 0`` lands a unit only once it is complete.
 
 A failing unit is logged and reported; the grid goes on with the next one (exit 1 at the
-end). Safe to kill at any moment (an interrupted unit is redone next time); run it in the
+end). Safe to kill at any moment (an interrupted group is redone next time); run it in the
 background with ``nohup python scripts/run_grid.py ... &`` and follow ``--log``.
 """
 
@@ -27,6 +33,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,6 +52,16 @@ class Unit:
 def units(tasks: Sequence[str], seeds: Sequence[int]) -> list[Unit]:
     """Seed-major: every task of seed 0, then of seed 1, ..."""
     return [Unit(t, s) for s in seeds for t in tasks]
+
+
+def recipe_groups(methods: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """``(recipe, methods)`` in order of first appearance: the methods that share trainings."""
+    from calibench.methods.compose import parse_method
+
+    groups: dict[str, list[str]] = {}
+    for m in methods:
+        groups.setdefault(str(parse_method(m).recipe), []).append(m)
+    return list(groups.items())
 
 
 def expected_files(results: Path, unit: Unit, methods: Sequence[str]) -> list[Path]:
@@ -73,6 +90,8 @@ class Grid:
         self.methods = methods
         self.log_path = log
         self.child: subprocess.Popen[bytes] | None = None
+        self.stopping: int | None = None  # the signal that stops the grid
+        self.lock = threading.RLock()  # one export, board and commit at a time
 
     def log(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -83,18 +102,33 @@ class Grid:
         self.log(text)
         print(text, flush=True)
 
-    def call(self, argv: list[str], *, shell: bool = False) -> int:
-        """Run one command with its output appended to the log; the driver's signals reach it."""
+    def call(self, argv: list[str], *, shell: bool = False, main: bool = True) -> int:
+        """Run one command with its output appended to the log. The main thread's command is the
+        one a stop signal terminates; the grid exits as soon as it has ended."""
+        if main:
+            self.exit_if_stopping()
         self.log("$ " + (argv[0] if shell else shlex.join(argv)))
         with open(self.log_path, "ab") as out:
-            self.child = subprocess.Popen(argv[0] if shell else argv, stdout=out, stderr=subprocess.STDOUT, shell=shell)
+            child = subprocess.Popen(argv[0] if shell else argv, stdout=out, stderr=subprocess.STDOUT, shell=shell)
+            if not main:
+                return child.wait()
+            self.child = child
             try:
-                return self.child.wait()
+                code = child.wait()
             finally:
                 self.child = None
+        self.exit_if_stopping()
+        return code
 
-    def calibench(self, *argv: str) -> int:
-        return self.call([sys.executable, "-m", "calibench.cli", *argv])
+    def exit_if_stopping(self) -> None:
+        """Exit on a stop signal, once a landing in progress (an export, the board, a commit) is over."""
+        if self.stopping is not None:
+            with self.lock:
+                self.log(f"stopped by signal {self.stopping}")
+                sys.exit(128 + self.stopping)
+
+    def calibench(self, *argv: str, main: bool = True) -> int:
+        return self.call([sys.executable, "-m", "calibench.cli", *argv], main=main)
 
     def git(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["git", *argv], capture_output=True, text=True, check=False)
@@ -107,28 +141,82 @@ class Grid:
             return "skipped (exported)", len(files)
         for f in files:  # leftovers of an export killed mid-write are never kept
             f.with_name(f.name + ".tmp").unlink(missing_ok=True)
-        run = ["run", "--preset", a.preset, "--methods", ",".join(self.methods), "--tasks", unit.task]
+        todo = [(r, ms) for r, ms in recipe_groups(self.methods) if not self.exported(unit, ms)]
+        methods = [m for _, ms in todo for m in ms]
+        t0 = time.monotonic()
+        landed: list[str] = []
+        done = threading.Event()
+        watcher = None
+        if a.land_every > 0:
+
+            def watch() -> None:
+                while not done.wait(a.land_every):
+                    try:
+                        self.land(unit, todo, landed, t0, final=False)
+                    except RuntimeError as exc:  # a failed git step: the final landing retries it
+                        self.log(f"{unit}: landing failed ({exc}); retried later")
+
+            watcher = threading.Thread(target=watch, name="land", daemon=True)
+            watcher.start()
+        run = ["run", "--preset", a.preset, "--methods", ",".join(methods), "--tasks", unit.task]
         run += ["--seeds", f"{unit.seed},", "-o", str(a.store), *a.run_args]
-        if self.calibench(*run) != 0:
+        code = self.calibench(*run)
+        done.set()
+        if watcher is not None:
+            watcher.join()
+        if code != 0:
+            self.land(unit, todo, landed, t0, final=False)  # what finished before the failure
             raise RuntimeError("calibench run failed")
-        export = ["export", "-o", str(a.store), "--output", str(a.results), "--keep-existing"]
-        if self.calibench(*export, "--tasks", unit.task, "--methods", ",".join(self.methods)) != 0:
-            raise RuntimeError("calibench export failed")
-        missing = [str(f) for f in files if not is_complete(f)]
-        if missing:
-            raise RuntimeError(f"the export lacks {', '.join(missing)}")
-        if a.board_cmd and self.call([a.board_cmd], shell=True) != 0:
-            raise RuntimeError(f"the board command failed: {a.board_cmd}")
+        self.land(unit, todo, landed, t0, final=True)
         return "done", len(files)
 
-    def commit(self, unit: Unit, n_results: int, minutes: float) -> str:
+    def exported(self, unit: Unit, methods: Sequence[str]) -> bool:
+        return all(is_complete(f) for f in expected_files(self.args.results, unit, methods))
+
+    def land(
+        self, unit: Unit, groups: list[tuple[str, list[str]]], landed: list[str], t0: float, *, final: bool
+    ) -> None:
+        """Export the unit and land (board, commit) every group whose results are all there.
+
+        ``final``: the run has ended, so every group must land. Before that, a failed export or
+        board only waits for the next try; the main thread's command is never disturbed.
+        """
+        a = self.args
+        with self.lock:
+            methods = [m for _, ms in groups for m in ms]
+            export = ["export", "-o", str(a.store), "--output", str(a.results), "--keep-existing"]
+            code = self.calibench(*export, "--tasks", unit.task, "--methods", ",".join(methods), main=final)
+            if code != 0 and final:
+                raise RuntimeError("calibench export failed")
+            new = [(r, ms) for r, ms in groups if r not in landed and self.exported(unit, ms)]
+            if final:
+                missing = [
+                    str(f) for r, ms in groups for f in expected_files(a.results, unit, ms) if not is_complete(f)
+                ]
+                if missing:
+                    raise RuntimeError(f"the export lacks {', '.join(missing)}")
+            if not new:
+                return
+            if a.board_cmd and self.call([a.board_cmd], shell=True, main=final) != 0:
+                if final:
+                    raise RuntimeError(f"the board command failed: {a.board_cmd}")
+                self.log(f"{unit}: the board command failed; landing {', '.join(r for r, _ in new)} is retried")
+                return
+            landed += [r for r, _ in new]
+            n = sum(len(ms) for _, ms in new)
+            whole = len(landed) == len(groups) and len(new) == len(groups)
+            what = f"{unit}" if whole else f"{unit}, {', '.join(r for r, _ in new)}"
+            status = self.commit(what, n, (time.monotonic() - t0) / 60) if a.commit else "exported"
+            self.say(f"  landed {what}: {n} results, {status}")
+
+    def commit(self, what: str, n_results: int, minutes: float) -> str:
         paths = [str(p) for p in (self.args.add or [self.args.results.parent])]
         added = self.git("add", "--", *paths)
         if added.returncode != 0:
             raise RuntimeError(f"git add failed: {added.stderr.strip()}")
         if self.git("diff", "--cached", "--quiet").returncode == 0:
             return "nothing new to commit"
-        msg = f"grid: {unit.task} seed {unit.seed} ({n_results} results of {self.args.preset}, {minutes:.1f} min)"
+        msg = f"grid: {what} ({n_results} results of {self.args.preset}, {minutes:.1f} min)"
         done = self.git("commit", "-q", "-m", msg, "--", *paths)
         if done.returncode != 0:
             raise RuntimeError(f"git commit failed: {done.stderr.strip()}")
@@ -140,12 +228,11 @@ class Grid:
             f"grid: {len(todo)} unit(s), {len(self.methods)} method(s), store {self.args.store}, log {self.log_path}"
         )
         for i, unit in enumerate(todo, start=1):
+            self.exit_if_stopping()
             t0 = time.monotonic()
             try:
                 what, n = self.run_unit(unit)
                 minutes = (time.monotonic() - t0) / 60
-                if what == "done" and self.args.commit:
-                    what += ", " + self.commit(unit, n, minutes)
                 self.say(f"[{i}/{len(todo)}] {unit}: {what}; {n} results, {minutes:.1f} min")
             except RuntimeError as exc:
                 failed.append(unit)
@@ -155,15 +242,18 @@ class Grid:
         return 1 if failed else 0
 
     def stop(self, signum: int, _frame: object) -> None:
-        """Killed: stop the running command too (its unit is redone next time), then exit."""
-        if self.child is not None and self.child.poll() is None:
-            self.child.terminate()
-            try:
-                self.child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.child.kill()
-        self.log(f"stopped by signal {signum}")
-        sys.exit(128 + signum)
+        """Killed: stop the running command too (its unfinished groups are redone next time).
+
+        The handler only terminates it (and kills it if it has not ended in 30 s): the main
+        thread, waiting on it, exits as soon as it has ended, never in the middle of a commit.
+        """
+        self.stopping = signum
+        child = self.child
+        if child is not None:  # else the main thread is between commands and exits at the next
+            child.terminate()
+            deadline = threading.Timer(30, child.kill)
+            deadline.daemon = True  # the exit does not wait for it
+            deadline.start()
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -178,6 +268,14 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", help="a count (3) or a list (0,1,5) (default: the preset's)")
     p.add_argument("--methods", help="comma-separated methods (default: the preset's)")
     p.add_argument("--log", type=Path, help="log file (default: STORE/grid.log)")
+    p.add_argument(
+        "--land-every",
+        type=float,
+        default=600,
+        metavar="S",
+        help="export, board and commit each finished recipe group every S seconds while a unit runs "
+        "(default 600; 0: only whole units)",
+    )
     p.add_argument("run_args", nargs="*", help="after --: more `calibench run` options, e.g. -- --train-size 32")
     return p.parse_args(argv)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from calibench.errors import CalibenchError
 from calibench.report.claims import ENERGIES, claim_metrics, paper_claims
-from calibench.report.leaderboard import Leaderboard, MetricBoard
+from calibench.report.leaderboard import Leaderboard, MetricBoard, pending_seeds
 from calibench.report.learnt import not_learnt
 from calibench.report.markdown import code, text
 from calibench.report.pooled import interval, pooled, reading
@@ -34,9 +34,11 @@ def _per_task(board: MetricBoard, method: str, tasks: tuple[str, ...]) -> str:
 
 def _coverage(lb: Leaderboard) -> str:
     seeds = ", ".join(f"{t} {len(lb.task_info[t].seeds)}" for t in lb.tasks)
-    return (
-        f"**Coverage:** {lb.n_runs} runs, {len(lb.methods)} methods on {len(lb.tasks)} tasks; seeds per task: {seeds}."
-    )
+    line = f"**Coverage:** {lb.n_runs} runs, {len(lb.methods)} methods on {len(lb.tasks)} tasks; seeds per task: {seeds}."
+    if lb.pending:
+        done = pending_seeds(lb.pending, {t: len(lb.methods_on(t)) for t in lb.pending})
+        line += f" Pending, left out until every method has them: {done}."
+    return line
 
 
 def _not_learnt(lb: Leaderboard) -> list[str]:

@@ -68,6 +68,7 @@ from calibench.stats import (
 
 CIKind = Literal["auto", "seed", "bootstrap"]
 TestKind = Literal["bootstrap", "t-test"]
+IncompleteSeeds = Literal["refuse", "leave-out"]
 Layout = Literal["plain", "benchmark"]
 LAYOUTS: tuple[str, ...] = ("plain", "benchmark")
 
@@ -92,6 +93,9 @@ class LeaderboardOptions:
     test: TestKind = "bootstrap"
     # benchmark: Holm per metric table, ranks over learnt tasks only, the benchmark's sections
     layout: Layout = "plain"
+    # a seed that some of a task's methods lack: refuse the board, or leave that seed out of the
+    # task's statistics and list it as pending (a grid whose seed lands method group by group)
+    incomplete_seeds: IncompleteSeeds = "refuse"
 
     def __post_init__(self) -> None:
         if self.layout not in LAYOUTS:
@@ -110,6 +114,8 @@ class LeaderboardOptions:
             raise OptionError(f"ci must be auto, seed or bootstrap, got {self.ci!r}")
         if self.test not in ("bootstrap", "t-test"):
             raise OptionError(f"test must be bootstrap or t-test, got {self.test!r}")
+        if self.incomplete_seeds not in ("refuse", "leave-out"):
+            raise OptionError(f"incomplete_seeds must be refuse or leave-out, got {self.incomplete_seeds!r}")
 
     @property
     def holm_per_metric(self) -> bool:
@@ -128,7 +134,7 @@ BENCHMARK_RESAMPLES = 4000
 def layout_defaults(layout: str) -> dict[str, Any]:
     """The option values a layout uses unless given (the plain layout: the dataclass defaults)."""
     if layout == "benchmark":
-        return {"metrics": BENCHMARK_METRICS, "n_resamples": BENCHMARK_RESAMPLES}
+        return {"metrics": BENCHMARK_METRICS, "n_resamples": BENCHMARK_RESAMPLES, "incomplete_seeds": "leave-out"}
     return {}
 
 
@@ -227,7 +233,12 @@ class Leaderboard:
     n_family: int = 0  # the size of the largest Holm family (the whole board, or one metric's table)
     learnt: Mapping[str, Learnt] = field(default_factory=dict)  # benchmark layout: task -> verdict
     rank_tasks: tuple[str, ...] = ()  # the tasks the ranks and Friedman tests run over
+    #: task -> seed -> the methods that have it, for seeds left out because others lack them
+    pending: Mapping[str, Mapping[int, tuple[str, ...]]] = field(default_factory=dict)
     resamples: Mapping[tuple[str, str], Resamples] = field(default_factory=dict, repr=False, compare=False)
+
+    def methods_on(self, task: str) -> tuple[str, ...]:
+        return tuple(sorted(m for t, m in self.boards[0].cells if t == task))
 
     def board(self, metric: str) -> MetricBoard:
         for b in self.boards:
@@ -304,7 +315,8 @@ def _check_task(task: str, runs: list[Run]) -> dict[str, list[Run]]:
         detail = "; ".join(f"{m}: {list(s)}" for m, s in sorted(seed_sets.items()))
         raise LeaderboardError(
             f"task {task}: methods were run with different seeds ({detail}); means and paired tests need the "
-            "same seeds for every method -- run the missing seeds or select methods"
+            "same seeds for every method -- run the missing seeds, select methods, or leave the incomplete "
+            "seeds out (--incomplete-seeds leave-out)"
         )
     first = runs[0]
     for r in runs[1:]:
@@ -318,6 +330,37 @@ def _check_task(task: str, runs: list[Run]) -> dict[str, list[Run]]:
                 f"those of {first.name} {first.probs.shape}"
             )
     return dict(by_method)
+
+
+def split_incomplete_seeds(runs: Sequence[Run]) -> tuple[list[Run], dict[str, dict[int, tuple[str, ...]]]]:
+    """The runs of seeds every method of their task has, and the rest as task -> seed -> methods.
+
+    A task none of whose seeds is complete keeps all its runs, so that the board refuses it with
+    the full picture of who has which seed.
+    """
+    methods: dict[str, set[str]] = defaultdict(set)
+    have: dict[tuple[str, int], set[str]] = defaultdict(set)
+    for r in runs:
+        methods[r.task].add(r.method)
+        have[(r.task, r.seed)].add(r.method)
+    pending: dict[str, dict[int, tuple[str, ...]]] = defaultdict(dict)
+    for (task, seed), ms in sorted(have.items()):
+        if ms != methods[task]:
+            pending[task][seed] = tuple(sorted(ms))
+    for task in list(pending):
+        if len(pending[task]) == sum(t == task for t, _ in have):
+            del pending[task]  # nothing complete: keep everything, and let _check_task say why
+    kept = [r for r in runs if r.seed not in pending.get(r.task, {})]
+    return kept, dict(pending)
+
+
+def pending_seeds(pending: Mapping[str, Mapping[int, tuple[str, ...]]], methods_per_task: Mapping[str, int]) -> str:
+    """``"rte seed 1 (12 of 16 methods); ..."``: the seeds left out, and how far each has come."""
+    return "; ".join(
+        f"{task} seed {seed} ({len(ms)} of {methods_per_task[task]} methods)"
+        for task, seeds in sorted(pending.items())
+        for seed, ms in sorted(seeds.items())
+    )
 
 
 def _task_metric_key(task: str, runs: list[Run]) -> str:
@@ -553,6 +596,9 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
     runs = list(runs)
     if not runs:
         raise LeaderboardError("no results to put on a leaderboard")
+    pending: dict[str, dict[int, tuple[str, ...]]] = {}
+    if o.incomplete_seeds == "leave-out":
+        runs, pending = split_incomplete_seeds(runs)
     by_task: dict[str, list[Run]] = defaultdict(list)
     for r in runs:
         by_task[r.task].append(r)
@@ -564,6 +610,11 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
             f"reference method {o.reference!r} has no results; have: {', '.join(methods)} (choose one with --reference)"
         )
     notes = []
+    if pending:
+        notes.append(
+            "seeds that only some of a task's methods have are left out of every statistic until all have them: "
+            + pending_seeds(pending, {t: len(grouped[t]) for t in pending})
+        )
     no_ref = [t for t in tasks if o.reference not in grouped[t]]
     if no_ref:
         notes.append(f"{o.reference} was not run on {', '.join(no_ref)}: no comparisons there")
@@ -692,4 +743,5 @@ def build_leaderboard(runs: Sequence[Run], options: LeaderboardOptions | None = 
         rank_tasks=rank_tasks,
         resamples=resamples,
         n_family=n_family,
+        pending=pending,
     )

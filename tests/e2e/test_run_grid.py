@@ -82,9 +82,11 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     # 2. the rerun completes both units, one commit each, seed 0 first
     done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = [line for line in done.stdout.splitlines() if line.startswith("[")]
-    assert lines[0].startswith("[1/2] sst2 seed 0: done, committed") and "2 results" in lines[0]
-    assert lines[1].startswith("[2/2] sst2 seed 1: done, committed")
+    lines = [line.strip() for line in done.stdout.splitlines() if line.lstrip().startswith(("[", "landed"))]
+    assert lines[0].startswith("landed sst2 seed 0: 2 results, committed")
+    assert lines[1].startswith("[1/2] sst2 seed 0: done; 2 results")
+    assert lines[2].startswith("landed sst2 seed 1: 2 results, committed")
+    assert lines[3].startswith("[2/2] sst2 seed 1: done")
     commits = _grid_commits(repo)
     assert commits == [
         f"grid: sst2 seed 1 (2 results of cpu, {commits[0].split(', ')[1]}",
@@ -110,6 +112,83 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     assert "[4/4] sst2 seed 1: skipped (exported); 2 results" in out
     assert "grid: 2 of 4 unit(s) complete; failed: nope seed 0, nope seed 1" in out
     assert _grid_commits(repo) == commits
+
+
+def test_methods_group_by_the_recipe_they_share_trainings_of() -> None:
+    got = _script().recipe_groups(
+        ["baseline", "temp-scaling", "label-smoothing", "mc-dropout+temp-scaling", "label-smoothing+temp-scaling"]
+    )
+    assert got == [
+        ("baseline", ["baseline", "temp-scaling", "mc-dropout+temp-scaling"]),
+        ("label-smoothing", ["label-smoothing", "label-smoothing+temp-scaling"]),
+    ]
+
+
+def _result(path: Path, method: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'{{"format": "calibench-result/1", "task": "sst2", "method": "{method}", "seed": 0, "model": "x", '
+                    '"fingerprint": "f", "metrics": {}, "n_test": 1, "n_classes": 2}\n[0,0.5,0.5]\n')  # fmt: skip
+
+
+def test_a_group_lands_as_soon_as_its_results_are_exported(tmp_path: Path, monkeypatch) -> None:
+    """The landing step on its own (the export stubbed): a group whose results are all there is
+    committed while the others train; the final landing commits the rest or names what is missing."""
+    mod = _script()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "init")
+    for k, v in GIT_ENV.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(repo)
+    args = mod.parse(["--store", str(tmp_path / "store"), "--commit", "--preset", "cpu"])
+    grid = mod.Grid(args, ["baseline", "temp-scaling", "label-smoothing"], tmp_path / "grid.log")
+    exports = []
+    monkeypatch.setattr(grid, "calibench", lambda *argv, main=True: exports.append(argv) or 0)
+    unit, groups = mod.Unit("sst2", 0), mod.recipe_groups(grid.methods)
+    results = repo / "leaderboard" / "results"
+    _result(results / "sst2" / "baseline.seed0.jsonl", "baseline")
+    landed: list[str] = []
+    grid.land(unit, groups, landed, time.monotonic(), final=False)
+    assert landed == [] and _grid_commits(repo) == []  # temp-scaling, of the same training, is not there yet
+    _result(results / "sst2" / "temp-scaling.seed0.jsonl", "temp-scaling")
+    grid.land(unit, groups, landed, time.monotonic(), final=False)
+    assert landed == ["baseline"]
+    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0, baseline (2 results of cpu, ")
+    assert "--keep-existing" in exports[-1] and "baseline,temp-scaling,label-smoothing" in exports[-1]
+    try:
+        grid.land(unit, groups, landed, time.monotonic(), final=True)
+    except RuntimeError as exc:
+        assert "the export lacks" in str(exc) and "label-smoothing.seed0.jsonl" in str(exc)
+    else:
+        raise AssertionError("a final landing with a result missing must fail")
+    _result(results / "sst2" / "label-smoothing.seed0.jsonl", "label-smoothing")
+    grid.land(unit, groups, landed, time.monotonic(), final=True)
+    assert landed == ["baseline", "label-smoothing"]
+    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0, label-smoothing (1 results of cpu, ")
+    assert len(_grid_commits(repo)) == 2 and _git(repo, "status", "--porcelain") == ""
+
+
+def test_a_stop_signal_ends_the_grid_as_soon_as_its_command_has_ended(
+    tmp_path: Path, tiny_bert: str, glue_dir: str
+) -> None:
+    """SIGTERM mid-unit: the command is terminated and the grid exits with it, not after the
+    30 s kill deadline (the handler once waited on a child the main thread was reaping)."""
+    tiny = tiny_run_args(task=None, train_size=32, steps=2, batch_size=8, max_length=32, seeds=None)
+    cmd = [sys.executable, str(SCRIPT), "--preset", "cpu", "--store", str(tmp_path / "store"),
+           "--methods", "baseline", "--seeds", "1", "--tasks", "sst2",
+           "--", *tiny, "--model", tiny_bert, "--data-dir", glue_dir]  # fmt: skip
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE)
+    log = tmp_path / "store" / "grid.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and "calibench.cli run" in log.read_text()):
+        time.sleep(0.2)
+    time.sleep(2.0)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    assert time.monotonic() - t0 < 25, "the grid waited for the kill deadline"
+    assert log.read_text().rstrip().endswith("stopped by signal 15")
 
 
 def test_the_script_explains_itself() -> None:

@@ -345,3 +345,17 @@ def test_answer_into_splices_the_readme_block_and_check_catches_an_edit(tmp_path
     plain = [a for a in args if a not in ("--layout", "benchmark")]
     assert main([*plain, "--format", "markdown", "--output", "lb/plain.md"]) == 2
     assert "--answer-into needs --layout benchmark" in capsys.readouterr().err
+
+
+def test_a_seed_landed_for_some_methods_is_pending_in_the_answer(bench_runs):
+    from dataclasses import replace
+
+    from calibench.report.answer import answer_lines
+    from calibench.report.leaderboard import layout_defaults
+
+    assert layout_defaults("benchmark")["incomplete_seeds"] == "leave-out"
+    partial = [r for r in bench_runs if not (r.task == "sst2" and r.seed == 2 and r.method.startswith("ebm-"))]
+    lb = build_leaderboard(partial, replace(FAST, incomplete_seeds="leave-out"))
+    coverage = answer_lines(lb)[0]
+    assert "seeds per task: rte 3, sst2 2, wnli 3." in coverage
+    assert coverage.endswith(f"Pending, left out until every method has them: sst2 seed 2 (4 of {len(TEMPS)} methods).")

@@ -242,6 +242,30 @@ def test_refuses_unequal_seed_sets_and_duplicate_seeds(make_runs):
         build_leaderboard(runs + [twin])
 
 
+def test_leave_out_drops_the_seeds_some_methods_lack_and_says_so(make_runs):
+    """A grid that lands a seed method group by group: the board of the complete seeds, exactly
+    as if the partial seed had never landed, and the partial seed listed as pending."""
+    runs = make_runs(tasks=("rte", "sst2"), n=50)
+    partial = [r for r in runs if not (r.task == "rte" and r.method == "temp-scaling" and r.seed == 2)]
+    opts = LeaderboardOptions(metrics=("ece",), incomplete_seeds="leave-out")
+    lb = build_leaderboard(partial, opts)
+    without = build_leaderboard([r for r in runs if not (r.task == "rte" and r.seed == 2)], opts)
+    assert lb.task_info["rte"].seeds == (0, 1) and lb.task_info["sst2"].seeds == (0, 1, 2)
+    assert lb.board("ece").cells == without.board("ece").cells
+    assert lb.board("ece").comparisons == without.board("ece").comparisons
+    assert lb.pending == {"rte": {2: ("baseline",)}} and not without.pending
+    assert lb.n_runs == without.n_runs == len(runs) - 2
+    assert any("left out of every statistic" in n and "rte seed 2 (1 of 2 methods)" in n for n in lb.notes)
+    # complete results: the option changes nothing
+    assert build_leaderboard(runs, opts).board("ece").cells == build_leaderboard(runs).board("ece").cells
+    # no seed complete on a task: still refused, with who has what
+    none = [r for r in runs if not (r.task == "rte" and r.method == "temp-scaling")]
+    none += [r for r in runs if r.task == "rte" and r.method == "temp-scaling" and r.seed == 0]
+    none = [r for r in none if not (r.task == "rte" and r.method == "baseline" and r.seed == 0)]
+    with pytest.raises(LeaderboardError, match=r"different seeds \(baseline: \[1, 2\]; temp-scaling: \[0\]\)"):
+        build_leaderboard(none, opts)
+
+
 def test_refuses_a_missing_reference_and_differing_labels(make_runs):
     runs = make_runs(tasks=("rte",), n=50)
     with pytest.raises(LeaderboardError, match="reference method 'nope' has no results; have: baseline, temp-scaling"):
