@@ -34,7 +34,9 @@ def _per_task(board: MetricBoard, method: str, tasks: tuple[str, ...]) -> str:
 
 def _coverage(lb: Leaderboard) -> str:
     seeds = ", ".join(f"{t} {len(lb.task_info[t].seeds)}" for t in lb.tasks)
-    line = f"**Coverage:** {lb.n_runs} runs, {len(lb.methods)} methods on {len(lb.tasks)} tasks; seeds per task: {seeds}."
+    line = (
+        f"**Coverage:** {lb.n_runs} runs, {len(lb.methods)} methods on {len(lb.tasks)} tasks; seeds per task: {seeds}."
+    )
     if lb.pending:
         done = pending_seeds(lb.pending, {t: len(lb.methods_on(t)) for t in lb.pending})
         line += f" Pending, left out until every method has them: {done}."
