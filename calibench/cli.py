@@ -801,6 +801,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     runs, source = _load_board_runs(args)
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
+    runs = lb.on_board(runs)  # a pending seed's shift results and figures wait with it
     fmt = "markdown" if args.check else args.format
     target = args.check or args.output
     if fmt == "terminal":
@@ -916,6 +917,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     runs, source = _load_board_runs(args)
     options = _board_options(args)
     lb = api.leaderboard(runs, **options)
+    runs = lb.on_board(runs)
     command = _board_command("report", args, source, options, [flags.OUTPUT, args.out])
     index = api.report(lb, runs, args.out, command=command, extra_runs=_extra_runs(args, runs))
     print(f"wrote {index}")

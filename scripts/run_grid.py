@@ -17,7 +17,7 @@ methods all derive from the same trainings (``temp-scaling`` and ``mc-dropout`` 
    half-written file never looks complete);
 3. for each group whose results are all exported, regenerate the board with ``--board-cmd``
    and, with ``--commit``, ``git add`` the results and the board and commit, naming the unit,
-   the groups, their result count and the minutes so far. The board command must accept a
+   the groups (by recipe), their result count and the minutes so far. The board command must accept a
    seed that only some methods have (``--layout benchmark`` leaves it out of the statistics
    and lists it as pending). ``--land-every 0`` lands a unit only once it is complete.
 
@@ -204,8 +204,7 @@ class Grid:
                 return
             landed += [r for r, _ in new]
             n = sum(len(ms) for _, ms in new)
-            whole = len(landed) == len(groups) and len(new) == len(groups)
-            what = f"{unit}" if whole else f"{unit}, {', '.join(r for r, _ in new)}"
+            what = f"{unit}: {', '.join(r for r, _ in new)}"
             status = self.commit(what, n, (time.monotonic() - t0) / 60) if a.commit else "exported"
             self.say(f"  landed {what}: {n} results, {status}")
 

@@ -237,6 +237,10 @@ class Leaderboard:
     pending: Mapping[str, Mapping[int, tuple[str, ...]]] = field(default_factory=dict)
     resamples: Mapping[tuple[str, str], Resamples] = field(default_factory=dict, repr=False, compare=False)
 
+    def on_board(self, runs: Sequence[Run]) -> list[Run]:
+        """``runs`` less those of pending seeds: what the board's figures and shift tables may use."""
+        return [r for r in runs if r.seed not in self.pending.get(r.task, {})]
+
     def methods_on(self, task: str) -> tuple[str, ...]:
         return tuple(sorted(m for t, m in self.boards[0].cells if t == task))
 

@@ -83,14 +83,14 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [line.strip() for line in done.stdout.splitlines() if line.lstrip().startswith(("[", "landed"))]
-    assert lines[0].startswith("landed sst2 seed 0: 2 results, committed")
+    assert lines[0].startswith("landed sst2 seed 0: baseline: 2 results, committed")
     assert lines[1].startswith("[1/2] sst2 seed 0: done; 2 results")
-    assert lines[2].startswith("landed sst2 seed 1: 2 results, committed")
+    assert lines[2].startswith("landed sst2 seed 1: baseline: 2 results, committed")
     assert lines[3].startswith("[2/2] sst2 seed 1: done")
     commits = _grid_commits(repo)
     assert commits == [
-        f"grid: sst2 seed 1 (2 results of cpu, {commits[0].split(', ')[1]}",
-        f"grid: sst2 seed 0 (2 results of cpu, {commits[1].split(', ')[1]}",
+        f"grid: sst2 seed 1: baseline (2 results of cpu, {commits[0].split(', ')[1]}",
+        f"grid: sst2 seed 0: baseline (2 results of cpu, {commits[1].split(', ')[1]}",
     ]
     assert commits[0].endswith(" min)")
     tracked = _git(repo, "ls-files").split()
@@ -154,7 +154,7 @@ def test_a_group_lands_as_soon_as_its_results_are_exported(tmp_path: Path, monke
     _result(results / "sst2" / "temp-scaling.seed0.jsonl", "temp-scaling")
     grid.land(unit, groups, landed, time.monotonic(), final=False)
     assert landed == ["baseline"]
-    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0, baseline (2 results of cpu, ")
+    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0: baseline (2 results of cpu, ")
     assert "--keep-existing" in exports[-1] and "baseline,temp-scaling,label-smoothing" in exports[-1]
     try:
         grid.land(unit, groups, landed, time.monotonic(), final=True)
@@ -165,7 +165,7 @@ def test_a_group_lands_as_soon_as_its_results_are_exported(tmp_path: Path, monke
     _result(results / "sst2" / "label-smoothing.seed0.jsonl", "label-smoothing")
     grid.land(unit, groups, landed, time.monotonic(), final=True)
     assert landed == ["baseline", "label-smoothing"]
-    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0, label-smoothing (1 results of cpu, ")
+    assert _grid_commits(repo)[0].startswith("grid: sst2 seed 0: label-smoothing (1 results of cpu, ")
     assert len(_grid_commits(repo)) == 2 and _git(repo, "status", "--porcelain") == ""
 
 
