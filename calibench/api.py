@@ -292,7 +292,7 @@ def run(
     import contextlib
     from functools import partial
 
-    from calibench.execution.driver import run_trainings
+    from calibench.execution.driver import Summary, run_trainings
     from calibench.execution.evalsets import run_eval_set_evaluations
     from calibench.execution.evaluate import run_evaluations
     from calibench.execution.executors import make_executor
@@ -330,6 +330,28 @@ def run(
     )
     if exe.in_process:  # live objects cannot travel to another process
         job = partial(job, progress=progress)
+    early = Summary()  # methods scored as soon as their trainings are done
+
+    def on_training_event(event: str, spec: Any, message: str) -> None:
+        if on_event is not None:
+            on_event(event, spec, message)
+        if event != "done":
+            return
+        # a result in the store as soon as it can be computed, not when the whole grid ends, so
+        # that a stop keeps it and an exporter (scripts/run_grid.py) can land it; the same
+        # inputs as the final pass below, which then reuses it (and raises what this one hit)
+        try:
+            run_evaluations(plan, store, early, cfg.metric_options)
+            run_eval_set_evaluations(plan, store, early, cfg.metric_options)
+        except Exception as exc:  # the final pass reports it with its traceback
+            import warnings
+
+            warnings.warn(
+                f"scoring after training {spec.key} failed ({exc}); retried when the run ends",
+                RuntimeWarning,
+                stacklevel=1,
+            )
+
     with exe if owned else contextlib.nullcontext(exe):
         plan = plan_run(cfg, progress, executor=exe)
         store = Store(cfg.output_dir)  # after the plan: a run refused at validation leaves no store
@@ -341,12 +363,16 @@ def run(
             job,
             executor=exe,
             retry_failed=retry_failed,
-            on_event=on_event,
+            on_event=on_training_event,
             progress=progress,
             tracker=tracker,
         )
     run_evaluations(plan, store, summary, cfg.metric_options, tracker=tracker)
     run_eval_set_evaluations(plan, store, summary, cfg.metric_options)
+    # the early ones were computed by this run, not reused from an earlier one
+    summary.evaluated += early.evaluated
+    summary.reused_evaluations -= early.evaluated
+    summary.repaired += early.repaired
     wanted = {(e.task, e.method.label, e.seed) for e in plan.evaluations}
     keys = {s.key for s in plan.trainings}
     wanted_sets = {s[0] for t in plan.trainings for s in t.eval_sets}

@@ -74,6 +74,36 @@ def test_same_seed_same_numbers(tmp_path, glue_dir, minilm):
     np.testing.assert_array_equal(probs[0], probs[1])
 
 
+def test_a_method_is_scored_as_soon_as_its_training_is_done(tmp_path, glue_dir, minilm):
+    """Results reach the store while later trainings still run (so a stop keeps them and the grid
+    driver can land them), with the numbers the end of the run would give."""
+    cfg = api.resolve_run(
+        "baseline,temp-scaling,label-smoothing",
+        tasks=["rte"],
+        seeds=1,
+        train_size=32,
+        max_steps=2,
+        batch_size=8,
+        data_dir=glue_dir,
+        output_dir=str(tmp_path / "runs"),
+    )
+    seen = {}
+
+    def on_event(event, spec, _message):
+        if event == "start":
+            seen[spec.recipe] = sorted(r["method"] for r in Store(cfg.output_dir).results())
+
+    result = api.run(cfg, on_event=on_event)
+    first, second = sorted(seen, key=lambda recipe: len(seen[recipe]))
+    assert seen[first] == [] and seen[second] == sorted(
+        {"baseline": ["baseline", "temp-scaling"], "label-smoothing": ["label-smoothing"]}[first]
+    )
+    assert result.summary.evaluated == 3 and result.summary.reused_evaluations == 0
+    again = api.run(cfg)
+    assert again.summary.evaluated == 0 and again.summary.reused_evaluations == 3
+    assert [r["metrics"] for r in again.records] == [r["metrics"] for r in result.records]
+
+
 class NanLoss(Recipe):
     """A recipe whose loss turns NaN at step 2 (tests divergence handling)."""
 
