@@ -53,20 +53,16 @@ def test_run_resume_and_shared_training(tmp_path, glue_dir, minilm, capsys, fast
     assert len(json.loads(capsys.readouterr().out)) == 2
 
 
+def _tiny_rte(methods: str, glue_dir: str, output_dir, max_steps: int):
+    """One seed of RTE, 32 training examples, batch 8: a run of seconds."""
+    return api.resolve_run(
+        methods, tasks=["rte"], seeds=1, train_size=32, max_steps=max_steps, batch_size=8,
+        data_dir=glue_dir, output_dir=str(output_dir),
+    )  # fmt: skip
+
+
 def test_same_seed_same_numbers(tmp_path, glue_dir, minilm):
-    cfgs = [
-        api.resolve_run(
-            "baseline",
-            tasks=["rte"],
-            seeds=1,
-            train_size=32,
-            max_steps=4,
-            batch_size=8,
-            data_dir=glue_dir,
-            output_dir=str(tmp_path / d),
-        )
-        for d in ("a", "b")
-    ]
+    cfgs = [_tiny_rte("baseline", glue_dir, tmp_path / d, max_steps=4) for d in ("a", "b")]
     recs = [api.run(c).records[0] for c in cfgs]
     assert recs[0]["training_key"] == recs[1]["training_key"]
     assert recs[0]["metrics"] == recs[1]["metrics"]
@@ -77,16 +73,7 @@ def test_same_seed_same_numbers(tmp_path, glue_dir, minilm):
 def test_a_method_is_scored_as_soon_as_its_training_is_done(tmp_path, glue_dir, minilm):
     """Results reach the store while later trainings still run (so a stop keeps them and the grid
     driver can land them), with the numbers the end of the run would give."""
-    cfg = api.resolve_run(
-        "baseline,temp-scaling,label-smoothing",
-        tasks=["rte"],
-        seeds=1,
-        train_size=32,
-        max_steps=2,
-        batch_size=8,
-        data_dir=glue_dir,
-        output_dir=str(tmp_path / "runs"),
-    )
+    cfg = _tiny_rte("baseline,temp-scaling,label-smoothing", glue_dir, tmp_path / "runs", max_steps=2)
     seen = {}
 
     def on_event(event, spec, _message):
