@@ -239,7 +239,7 @@ class Leaderboard:
 
     def on_board(self, runs: Sequence[Run]) -> list[Run]:
         """``runs`` less those of pending seeds: what the board's figures and shift tables may use."""
-        return [r for r in runs if r.seed not in self.pending.get(r.task, {})]
+        return without_pending(runs, self.pending)
 
     def methods_on(self, task: str) -> tuple[str, ...]:
         return tuple(sorted(m for t, m in self.boards[0].cells if t == task))
@@ -354,8 +354,12 @@ def split_incomplete_seeds(runs: Sequence[Run]) -> tuple[list[Run], dict[str, di
     for task in list(pending):
         if len(pending[task]) == sum(t == task for t, _ in have):
             del pending[task]  # nothing complete: keep everything, and let _check_task say why
-    kept = [r for r in runs if r.seed not in pending.get(r.task, {})]
-    return kept, dict(pending)
+    return without_pending(runs, pending), dict(pending)
+
+
+def without_pending(runs: Sequence[Run], pending: Mapping[str, Mapping[int, object]]) -> list[Run]:
+    """``runs`` less those of the pending (task, seed)s."""
+    return [r for r in runs if r.seed not in pending.get(r.task, {})]
 
 
 def pending_seeds(pending: Mapping[str, Mapping[int, tuple[str, ...]]], methods_per_task: Mapping[str, int]) -> str:
