@@ -335,14 +335,16 @@ def run(
     def on_training_event(event: str, spec: Any, message: str) -> None:
         if on_event is not None:
             on_event(event, spec, message)
-        if event != "done":
+        if event not in ("done", "skipped"):
             return
         # a result in the store as soon as it can be computed, not when the whole grid ends, so
         # that a stop keeps it and an exporter (scripts/run_grid.py) can land it; the same
-        # inputs as the final pass below, which then reuses it (and raises what this one hit)
+        # inputs as the final pass below, which then reuses it (and raises what this one hit).
+        # Only the methods this training completes: a skipped one's too, in case a stop came
+        # between its training and its scoring
         try:
-            run_evaluations(plan, store, early, cfg.metric_options)
-            run_eval_set_evaluations(plan, store, early, cfg.metric_options)
+            run_evaluations(plan, store, early, cfg.metric_options, after=spec.key)
+            run_eval_set_evaluations(plan, store, early, cfg.metric_options, after=spec.key)
         except Exception as exc:  # the final pass reports it with its traceback
             import warnings
 

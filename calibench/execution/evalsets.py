@@ -81,8 +81,11 @@ def _set_arrays(store: Store, pkeys: tuple[str, ...], set_id: str, fingerprint: 
     return {"logits": combine_logits([m["logits"] for m in members]), "labels": labels}
 
 
-def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any]) -> None:
+def run_eval_set_evaluations(
+    plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any], after: str | None = None
+) -> None:
     """Score each planned method on each extra set of its training; reuse stored scores.
+    ``after`` (a training key) limits it to the methods that training has just completed.
 
     An ensemble is scored on its members' predictions of each set, combined; each member
     training predicts the sets like any other training of the task.
@@ -94,7 +97,7 @@ def run_eval_set_evaluations(plan: Plan, store: Store, summary: Summary, metric_
 
     specs = {s.key: s for s in plan.trainings}
     sets = {es.spec.id: es for ess in plan.eval_sets.values() for es in ess}
-    for ev in plan.evaluations:
+    for ev in plan.evaluations_after(after):
         spec = specs[ev.training_key]
         pkeys = ev.member_keys or (ev.prediction_key,)
         if not spec.eval_sets or any(store.prediction(k) is None for k in pkeys):

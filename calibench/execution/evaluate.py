@@ -99,14 +99,20 @@ TRAINING_FACTS = ("train_log", "device", "precision", "versions", "recipe_record
 
 
 def run_evaluations(
-    plan: Plan, store: Store, summary: Summary, metric_options: dict[str, Any], tracker: Tracker | None = None
+    plan: Plan,
+    store: Store,
+    summary: Summary,
+    metric_options: dict[str, Any],
+    tracker: Tracker | None = None,
+    after: str | None = None,
 ) -> None:
-    """Score each method whose logits exist; reuse stored scores. ``tracker`` sees every score."""
+    """Score each method whose logits exist; reuse stored scores. ``tracker`` sees every score;
+    ``after`` (a training key) limits it to the methods that training has just completed."""
     from calibench.tasks import get_task
 
     specs = {s.key: s for s in plan.trainings}
     cache: dict[str, dict[str, Any]] = {}
-    for ev in plan.evaluations:
+    for ev in plan.evaluations_after(after):
         member_preds = [store.prediction(k) for k in ev.member_keys or (ev.prediction_key,)]
         if any(p is None for p in member_preds):
             summary.missing_evaluations.append(f"{ev.task}/{ev.method.label}/seed{ev.seed}")

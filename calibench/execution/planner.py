@@ -45,6 +45,17 @@ class Plan:
     split_stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> stats incl. fingerprint
     eval_sets: dict[str, list[Any]] = field(default_factory=dict)  # task -> its loaded extra EvalSets
 
+    def evaluations_after(self, training_key: str | None) -> list[EvalJob]:
+        """The evaluations that the training ``training_key`` completes (all of them for None):
+        a training's own methods and each ensemble it is a member of."""
+        if training_key is None:
+            return self.evaluations
+        return [
+            ev
+            for ev in self.evaluations
+            if ev.training_key == training_key or training_key in ev.member_trainings
+        ]
+
     def describe(self) -> str:
         n_m = len({e.method.label for e in self.evaluations})
         n_sets = sum(len(v) for v in self.eval_sets.values())

@@ -1,6 +1,7 @@
 """The whole pipeline on real GLUE slices with the real offline encoder."""
 
 import json
+import sqlite3
 
 import numpy as np
 import pytest
@@ -89,6 +90,21 @@ def test_a_method_is_scored_as_soon_as_its_training_is_done(tmp_path, glue_dir, 
     again = api.run(cfg)
     assert again.summary.evaluated == 0 and again.summary.reused_evaluations == 3
     assert [r["metrics"] for r in again.records] == [r["metrics"] for r in result.records]
+
+    # a stop between the trainings and their scoring: a rerun skips the trainings and scores each
+    # one's methods as it passes it, not only at the end
+    with sqlite3.connect(Store(cfg.output_dir).db_path) as db:
+        db.execute("DELETE FROM results")
+    skipped = []
+
+    def on_skip(event, spec, _message):
+        if event == "skipped":
+            skipped.append(sorted(r["method"] for r in Store(cfg.output_dir).results()))
+
+    rescored = api.run(cfg, on_event=on_skip)
+    assert len(skipped) == 2 and skipped[0] == [] and len(skipped[1]) in (1, 2)  # the first one's methods
+    assert rescored.summary.evaluated == 3
+    assert [r["metrics"] for r in rescored.records] == [r["metrics"] for r in result.records]
 
 
 class NanLoss(Recipe):

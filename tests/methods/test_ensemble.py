@@ -12,7 +12,7 @@ import pytest
 from scipy.special import log_softmax, softmax
 
 from calibench.config import Hyper, TrainingSpec, inference_key
-from calibench.execution.driver import run_trainings
+from calibench.execution.driver import Summary, run_trainings
 from calibench.execution.evaluate import evaluate_method, run_evaluations
 from calibench.execution.jobs import TrainingOutput
 from calibench.execution.planner import make_plan
@@ -167,6 +167,30 @@ def test_the_planner_reuses_member_trainings_and_a_rerun_trains_nothing(tmp_path
     run_evaluations(again, store, summary, {})
     assert rerun.trained == [] and len(summary.skipped) == 6
     assert summary.evaluated == 0 and summary.reused_evaluations == 6
+
+
+def test_scoring_after_a_training_looks_only_at_the_methods_it_completes(tmp_path, glue_dir):
+    """The early pass after each finished training (api.run) scores that training's methods and
+    the ensembles it is a member of, and leaves every other stored result alone."""
+    plan = plan_of("baseline,temp-scaling,label-smoothing,ensemble(members=2)", [0], glue_dir)
+    store = Store(tmp_path)
+    run_trainings(plan, store, FakeJob())
+    by_recipe = {s.recipe: s.key for s in plan.trainings if s.seed == 0}
+    member = next(s.key for s in plan.trainings if s.seed == MEMBER_SEED_STRIDE)
+    assert [ev.method.label for ev in plan.evaluations_after(member)] == ["ensemble(members=2)"]
+
+    first = Summary()
+    run_evaluations(plan, store, first, {}, after=by_recipe["label-smoothing"])
+    assert first.evaluated == 1 and [r["method"] for r in store.results()] == ["label-smoothing"]
+    second = Summary()
+    run_evaluations(plan, store, second, {}, after=by_recipe["baseline"])
+    assert second.evaluated == 3 and second.reused_evaluations == 0  # label-smoothing's not looked at
+    assert sorted(r["method"] for r in store.results()) == sorted(
+        ["baseline", "temp-scaling", "label-smoothing", "ensemble(members=2)"]
+    )
+    final = Summary()
+    run_evaluations(plan, store, final, {})
+    assert final.evaluated == 0 and final.reused_evaluations == 4
 
 
 def test_an_ensemble_of_identical_trainings_scores_exactly_as_one_training(tmp_path, glue_dir):
