@@ -50,11 +50,7 @@ class Plan:
         a training's own methods and each ensemble it is a member of."""
         if training_key is None:
             return self.evaluations
-        return [
-            ev
-            for ev in self.evaluations
-            if ev.training_key == training_key or training_key in ev.member_trainings
-        ]
+        return [ev for ev in self.evaluations if ev.training_key == training_key or training_key in ev.member_trainings]
 
     def describe(self) -> str:
         n_m = len({e.method.label for e in self.evaluations})
