@@ -508,7 +508,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_timings(args: argparse.Namespace) -> int:
     from calibench import api
     from calibench.errors import StoreNotFound
-    from calibench.execution.costs import load_timings, timing_lines, timing_table
+    from calibench.execution.costs import compute_line, load_timings, member_seconds, timing_lines, timing_table
 
     sources = args.sources or [api.DEFAULT_OUTPUT, api.DEFAULT_RESULTS]
     timings = load_timings(sources)
@@ -519,6 +519,7 @@ def cmd_timings(args: argparse.Namespace) -> int:
         )
     for line in timing_lines(timing_table(timings)):
         print(line)
+    print(compute_line(timings, member_seconds(sources)))
     return 0
 
 

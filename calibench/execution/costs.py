@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,13 +183,8 @@ def timings_from_results(results_dir: str | Path) -> list[Timing]:
     from calibench.report.export import FORMAT
 
     seen: dict[str, Timing] = {}
-    for path in sorted(Path(results_dir).rglob("*.jsonl")):
-        try:
-            with open(path, encoding="utf-8") as f:
-                header = json.loads(f.readline())
-        except (OSError, ValueError):
-            continue
-        if not isinstance(header, dict) or header.get("format") != FORMAT or not header.get("timings"):
+    for path, header in _headers(results_dir):
+        if header.get("format") != FORMAT or not header.get("timings"):
             continue
         key = header.get("training_key") or str(path)
         if key in seen:
@@ -217,16 +212,61 @@ def eval_seconds(sources: Iterable[str | Path]) -> list[float]:
                 store.close()
             out += [r["eval_seconds"] for r in records if r.get("eval_seconds") is not None]
         elif p.is_dir():
-            for path in sorted(p.rglob("*.jsonl")):
-                try:
-                    with open(path, encoding="utf-8") as f:
-                        header = json.loads(f.readline())
-                except (OSError, ValueError):
-                    continue
-                value = ((header.get("timings") or {}) if isinstance(header, dict) else {}).get("eval_seconds")
+            for _path, header in _headers(p):
+                value = (header.get("timings") or {}).get("eval_seconds")
                 if value is not None:
                     out.append(value)
     return out
+
+
+def _headers(results_dir: str | Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Each exported result file under ``results_dir`` with its header line (unreadable ones
+    skipped): everything the timings need, without reading the rows."""
+    for path in sorted(Path(results_dir).rglob("*.jsonl")):
+        try:
+            with open(path, encoding="utf-8") as f:
+                header = json.loads(f.readline())
+        except (OSError, ValueError):
+            continue
+        if isinstance(header, dict):
+            yield path, header
+
+
+def member_seconds(sources: Iterable[str | Path]) -> dict[str, float | None]:
+    """Each ensemble member training (key) of the results in the stores and export folders, with
+    the seconds it recorded: members past the first are trained for the ensemble alone, and
+    their timings are not exported on their own."""
+    out: dict[str, float | None] = {}
+    for src in sources:
+        p = Path(src)
+        if _is_store(p):
+            store = Store(p, read_only=True)
+            try:
+                records = store.results()
+            finally:
+                store.close()
+        elif p.is_dir():
+            records = [header for _path, header in _headers(p)]
+        else:
+            continue
+        for record in records:
+            for m in record.get("members") or ():
+                if m.get("training_key") and out.get(m["training_key"]) is None:
+                    out[m["training_key"]] = m.get("seconds")
+    return out
+
+
+def compute_line(timings: Sequence[Timing], members: dict[str, float | None]) -> str:
+    """``calibench timings``' last line: what the trainings behind the results cost in all."""
+    timed = {t.training_key: t.total_s for t in timings}
+    extra = {k: v for k, v in members.items() if k not in timed}
+    known = [v for v in [*timed.values(), *extra.values()] if v is not None]
+    untimed = len(timed) + len(extra) - len(known)
+    return (
+        f"total: {len(timed) + len(extra)} distinct trainings ({len(extra)} of them ensemble members past "
+        f"the first), {_fmt_s(sum(known))} of job time"
+        + (f"; {untimed} recorded no total and are not counted" if untimed else "")
+    )
 
 
 def load_timings(sources: Iterable[str | Path]) -> list[Timing]:

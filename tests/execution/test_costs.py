@@ -17,7 +17,9 @@ from calibench.execution.costs import (
     CostModel,
     Planned,
     Timing,
+    _fmt_s,
     _signature,
+    compute_line,
     timing_table,
     timings_from_results,
     timings_from_store,
@@ -58,6 +60,23 @@ def test_timings_command_prints_the_table(timed_store: tuple[Path, Path], capsys
     out = capsys.readouterr().out.splitlines()
     assert out[0].split()[:4] == ["task", "recipe", "n_train", "n"]
     assert out[1].split()[:4] == ["rte", "baseline", "48", "1"]
+    [total] = [line for line in out if line.startswith("total:")]
+    assert total.startswith("total: 1 distinct trainings (0 of them ensemble members past the first), ")
+
+
+def test_the_compute_total_counts_each_training_once_and_the_members_only_an_ensemble_has(
+    timed_store: tuple[Path, Path],
+) -> None:
+    _store, results = timed_store
+    [timed] = timings_from_results(results)
+    members = {timed.training_key: 5.0, "member-1": 100.0, "member-2": None}  # the first is the timed training
+    assert compute_line([timed], {}) == (
+        f"total: 1 distinct trainings (0 of them ensemble members past the first), {_fmt_s(timed.total_s)} of job time"
+    )
+    assert compute_line([timed], members) == (
+        "total: 3 distinct trainings (2 of them ensemble members past the first), "
+        f"{_fmt_s(timed.total_s + 100.0)} of job time; 1 recorded no total and are not counted"
+    )
 
 
 def test_dry_run_estimates_skips_done_work_and_calibrates_from_exports(
