@@ -13,6 +13,7 @@ from calibench.presets import get_preset
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from calibench.execution.costs import PlanEstimate
     from calibench.execution.driver import Summary
     from calibench.execution.executor import Executor
     from calibench.execution.planner import Plan
@@ -246,18 +247,18 @@ def plan_run(cfg: RunConfig, progress: Progress | None = None, executor: Executo
 DEFAULT_RESULTS = "leaderboard"
 
 
-def estimate(cfg: RunConfig, plan: Plan, sources: Sequence[str] | None = None) -> list[str]:
-    """The dry run's estimate of ``plan``'s wall time, as lines, from the timings in ``sources``
-    (default: the run's store and ``./leaderboard``); what the store holds counts as done."""
-    from calibench.execution.costs import estimate_lines, estimate_plan, eval_seconds, load_timings
+def estimate(cfg: RunConfig, plan: Plan, sources: Sequence[str] | None = None) -> PlanEstimate:
+    """The dry run's estimate of ``plan``'s wall time (``estimate_lines`` words it), from the
+    timings in ``sources`` (default: the run's store and ``./leaderboard``); what the store
+    holds counts as done."""
+    from calibench.execution.costs import estimate_plan, eval_seconds, load_timings
     from calibench.store.db import Store
 
     sources = [cfg.output_dir, *(sources or [DEFAULT_RESULTS])]  # the run's store first: its records win
     has_store = (Path(cfg.output_dir) / Store.DB_NAME).is_file()
     store = Store(cfg.output_dir, read_only=True) if has_store else None
     try:
-        est = estimate_plan(plan, load_timings(sources), store, cfg.metric_options, eval_seconds(sources))
-        return estimate_lines(est)
+        return estimate_plan(plan, load_timings(sources), store, cfg.metric_options, eval_seconds(sources))
     finally:
         if store is not None:
             store.close()

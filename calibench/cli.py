@@ -10,10 +10,13 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from calibench import flags
 from calibench.errors import CalibenchError
+
+if TYPE_CHECKING:
+    from calibench.api import RunConfig
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -380,14 +383,11 @@ def _console():
     return Console(stderr=False, width=width)
 
 
-@command("run")
-def cmd_run(args: argparse.Namespace) -> int:
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """``calibench run``'s options as the run's config (also how scripts/run_grid.py plans a unit)."""
     from calibench import api
-    from calibench.execution.sweep import make_sweep_progress
-    from calibench.report.tables import results_table
 
-    console = _console()
-    cfg = api.resolve_run(
+    return api.resolve_run(
         args.methods,
         tasks=args.tasks,
         seeds=args.seeds,
@@ -411,6 +411,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         task_defs=args.task_def,
         keep_models=args.keep_models,
     )
+
+
+@command("run")
+def cmd_run(args: argparse.Namespace) -> int:
+    from calibench import api
+    from calibench.execution.sweep import make_sweep_progress
+    from calibench.report.tables import results_table
+
+    console = _console()
+    cfg = run_config(args)
     console.print(f"[bold]calibench run[/bold]: {cfg.describe()}")
 
     def announce(plan: Any) -> None:
@@ -422,6 +432,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     with make_sweep_progress(console) as progress:
         if args.dry_run:
+            from calibench.execution.costs import estimate_lines
+
             plan = api.plan_run(cfg, progress)
             announce(plan)
             console.print(f"plan: {plan.describe()}")
@@ -434,7 +446,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                         f"  {es.spec.kind:>5} {es.spec.pair}: {es.stats['n']} rows from {es.stats['source']}"
                         f"  [dim]{es.fingerprint}[/dim]"
                     )
-            for line in api.estimate(cfg, plan, args.timings_from):
+            for line in estimate_lines(api.estimate(cfg, plan, args.timings_from)):
                 console.print(line, highlight=False)
             return 0
 

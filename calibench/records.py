@@ -113,7 +113,8 @@ def training_timings(spec: dict[str, Any], record: dict[str, Any]) -> dict[str, 
     """The timing facts of one finished training (the ``timings`` of its exported results).
 
     ``noise_lm_seconds`` / ``noise_sampling_seconds`` are non-zero only in the training that
-    trained the noise LM / generated the corpus (the others read the cache).
+    trained the noise LM / generated the corpus (the others read the cache);
+    ``noise_wait_seconds``, what a training waited for a concurrent one building them.
     """
     log = record.get("train_log") or {}
     corpus = (record.get("recipe_record") or {}).get("noise_corpus") or {}
@@ -126,6 +127,7 @@ def training_timings(spec: dict[str, Any], record: dict[str, Any]) -> dict[str, 
         "examples": log.get("examples"),
         "noise_lm_seconds": round(float(corpus.get("noise_model_train_seconds") or 0.0), 3) if lm_trained else 0.0,
         "noise_sampling_seconds": round(float(corpus.get("generation_seconds") or 0.0), 3) if generated else 0.0,
+        "noise_wait_seconds": round(float(corpus.get("wait_seconds") or 0.0), 3),
         "noise_samples": corpus.get("count") if generated else None,
         "predict_seconds": record.get("predict_seconds"),
         "predict_units": predict_units(

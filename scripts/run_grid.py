@@ -141,7 +141,7 @@ class Grid:
             return "skipped (exported)", len(files)
         for f in files:  # leftovers of an export killed mid-write are never kept
             f.with_name(f.name + ".tmp").unlink(missing_ok=True)
-        todo = [(r, ms) for r, ms in recipe_groups(self.methods) if not self.exported(unit, ms)]
+        todo = self.todo_groups(unit)
         methods = [m for _, ms in todo for m in ms]
         t0 = time.monotonic()
         landed: list[str] = []
@@ -158,9 +158,7 @@ class Grid:
 
             watcher = threading.Thread(target=watch, name="land", daemon=True)
             watcher.start()
-        run = ["run", "--preset", a.preset, "--methods", ",".join(methods), "--tasks", unit.task]
-        run += ["--seeds", f"{unit.seed},", "-o", str(a.store), *a.run_args]
-        code = self.calibench(*run)
+        code = self.calibench(*self.run_argv(unit, methods))
         done.set()
         if watcher is not None:
             watcher.join()
@@ -169,6 +167,47 @@ class Grid:
             raise RuntimeError("calibench run failed")
         self.land(unit, todo, landed, t0, final=True)
         return "done", len(files)
+
+    def todo_groups(self, unit: Unit) -> list[tuple[str, list[str]]]:
+        """The unit's recipe groups whose results are not all exported yet."""
+        return [(r, ms) for r, ms in recipe_groups(self.methods) if not self.exported(unit, ms)]
+
+    def run_argv(self, unit: Unit, methods: Sequence[str]) -> list[str]:
+        a = self.args
+        run = ["run", "--preset", a.preset, "--methods", ",".join(methods), "--tasks", unit.task]
+        return run + ["--seeds", f"{unit.seed},", "-o", str(a.store), *a.run_args]
+
+    def estimate(self, todo: list[Unit]) -> int:
+        """``--dry-run``: what each unit still has to run and its estimated wall time, from the
+        exported results (what they hold is done) and the store; the grid's total counts each
+        task's noise LM once, since every seed of a task shares it."""
+        from calibench import api
+        from calibench.cli import build_parser, run_config
+        from calibench.execution.costs import estimate_lines, fmt_seconds
+
+        total, n_trainings, pending, noise_tasks = 0.0, 0, 0, set()
+        print(f"grid dry run: {len(todo)} unit(s), {len(self.methods)} method(s), preset {self.args.preset}")
+        for i, unit in enumerate(todo, start=1):
+            methods = [m for _, ms in self.todo_groups(unit) for m in ms]
+            if not methods:
+                print(f"[{i}/{len(todo)}] {unit}: complete (exported)")
+                continue
+            args = build_parser().parse_args([*self.run_argv(unit, methods), "--dry-run"])
+            cfg = run_config(args)
+            est = api.estimate(cfg, api.plan_run(cfg), args.timings_from or [str(self.args.results)])
+            shared = sum(p.seconds for task, p in est.noise if task in noise_tasks)
+            noise_tasks |= {task for task, _ in est.noise}
+            total += est.total_s - shared
+            n_trainings += sum(not t.done for t in est.trainings)
+            pending += 1
+            print(f"[{i}/{len(todo)}] {unit}: {len(methods)} method(s) to run: {', '.join(methods)}")
+            for line in estimate_lines(est):
+                print(f"  {line}")
+        print(
+            f"grid: {pending} of {len(todo)} unit(s) to run, {n_trainings} training(s), about "
+            f"{fmt_seconds(total)} one job at a time (each task's noise LM counted once)"
+        )
+        return 0
 
     def exported(self, unit: Unit, methods: Sequence[str]) -> bool:
         return all(is_complete(f) for f in expected_files(self.args.results, unit, methods))
@@ -275,6 +314,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="export, board and commit each finished recipe group every S seconds while a unit runs "
         "(default 600; 0: only whole units)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print what each unit still has to run and the estimated wall time, and stop",
+    )
     p.add_argument("run_args", nargs="*", help="after --: more `calibench run` options, e.g. -- --train-size 32")
     return p.parse_args(argv)
 
@@ -294,6 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = _csv(args.tasks) if args.tasks else list(preset.tasks)
     seeds = _seeds(args.seeds) if args.seeds else list(preset.seeds)
     seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
+    if args.dry_run:
+        return Grid(args, methods, args.log or args.store / "grid.log").estimate(units(tasks, seeds))
     args.store.mkdir(parents=True, exist_ok=True)
     grid = Grid(args, methods, args.log or args.store / "grid.log")
     signal.signal(signal.SIGTERM, grid.stop)

@@ -28,7 +28,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,7 @@ class NoiseModelInfo:
     key: str
     source: str  # "trained" or "cache"
     train_seconds: float
+    wait_seconds: float = 0.0  # waiting for a concurrent training that was training this LM
 
 
 def get_noise_model(
@@ -100,8 +101,9 @@ def get_noise_model(
     cfg = cfg.resolved()
     fp = train_fingerprint or fingerprint_texts(train_texts)
     key = noise_lm_key(task_name, fp, cfg)
-    with artifacts.building(LM_KIND, key):  # concurrent trainings of a task train it once
-        return _noise_model(task_name, train_texts, cfg, artifacts, progress, fp, key)
+    with artifacts.building(LM_KIND, key) as waited:  # concurrent trainings of a task train it once
+        model, info = _noise_model(task_name, train_texts, cfg, artifacts, progress, fp, key)
+    return model, replace(info, wait_seconds=waited)
 
 
 def _noise_model(
@@ -182,6 +184,9 @@ class NoiseCorpus:
     from_cache: bool
     preview: list[tuple[str, str]] = field(default_factory=list)  # (masked input, sample)
     path: Path | None = None
+    #: seconds this training waited for concurrent ones building the corpus or its noise LM:
+    #: neither its own work nor the build's, so the cost model leaves it out of both
+    wait_seconds: float = 0.0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -305,13 +310,16 @@ def get_noise_corpus(
     n_fields = _n_fields(train_texts)
     fp = fingerprint_texts(train_texts)
     key = corpus_key(task_name, fp, cfg, n_samples, seed)
-    with artifacts.building(CORPUS_KIND, key):  # concurrent trainings of a task build it once
+    with artifacts.building(CORPUS_KIND, key) as waited:  # concurrent trainings of a task build it once
         try:
-            return _load_corpus(artifacts, key, n_samples, n_fields)
+            corpus = _load_corpus(artifacts, key, n_samples, n_fields)
         except (ArtifactMissing, ArtifactCorrupt, ValueError, TypeError, KeyError):
             # missing, partial (no manifest), corrupt or inconsistent: never used, regenerated
             artifacts.delete(CORPUS_KIND, key)
-        return _build_corpus(task_name, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress, fp, key)
+            corpus = _build_corpus(
+                task_name, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress, fp, key
+            )
+    return replace(corpus, wait_seconds=corpus.wait_seconds + waited)
 
 
 def _build_corpus(
@@ -367,7 +375,16 @@ def _build_corpus(
             "format_version": FORMAT_VERSION,
         },
     )
-    return NoiseCorpus(key=key, texts=texts, stats=stats, config=cfg, from_cache=False, preview=preview, path=path)
+    return NoiseCorpus(
+        key=key,
+        texts=texts,
+        stats=stats,
+        config=cfg,
+        from_cache=False,
+        preview=preview,
+        path=path,
+        wait_seconds=info.wait_seconds,
+    )
 
 
 def inspect_samples(

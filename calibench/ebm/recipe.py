@@ -247,6 +247,7 @@ class EBMRecipe(Recipe):
             else {
                 "key": corpus.key,
                 "from_cache": corpus.from_cache,
+                "wait_seconds": round(corpus.wait_seconds, 3),
                 **corpus.stats.to_dict(),
             },
         }

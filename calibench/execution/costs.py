@@ -82,6 +82,7 @@ class Timing:
     train_s: float
     noise_lm_s: float
     noise_sampling_s: float
+    noise_wait_s: float  # waiting for a concurrent training's noise LM or corpus
     noise_samples: int | None
     noise_group: str | None
     predict_s: float | None
@@ -93,7 +94,8 @@ class Timing:
     def fixed_s(self) -> float | None:
         if self.total_s is None or self.predict_s is None:
             return None
-        return max(0.0, self.total_s - self.train_s - self.noise_lm_s - self.noise_sampling_s - self.predict_s)
+        noise = self.noise_lm_s + self.noise_sampling_s + self.noise_wait_s
+        return max(0.0, self.total_s - self.train_s - noise - self.predict_s)
 
     @property
     def signature(self) -> str:
@@ -144,6 +146,7 @@ def timing_from(spec: dict[str, Any], split: dict[str, Any], facts: dict[str, An
         train_s=float(facts["train_seconds"]),
         noise_lm_s=float(facts.get("noise_lm_seconds") or 0.0),
         noise_sampling_s=float(facts.get("noise_sampling_seconds") or 0.0),
+        noise_wait_s=float(facts.get("noise_wait_seconds") or 0.0),
         noise_samples=facts.get("noise_samples"),
         noise_group=noise_group(spec),
         predict_s=facts.get("predict_seconds"),
@@ -264,7 +267,7 @@ def compute_line(timings: Sequence[Timing], members: dict[str, float | None]) ->
     untimed = len(timed) + len(extra) - len(known)
     return (
         f"total: {len(timed) + len(extra)} distinct trainings ({len(extra)} of them ensemble members past "
-        f"the first), {_fmt_s(sum(known))} of job time"
+        f"the first), {fmt_seconds(sum(known))} of job time"
         + (f"; {untimed} recorded no total and are not counted" if untimed else "")
     )
 
@@ -564,7 +567,8 @@ def estimate_plan(
     return PlanEstimate(out, noise, model.evaluation(todo), len(plan.evaluations), n_done, len(timings))
 
 
-def _fmt_s(seconds: float) -> str:
+def fmt_seconds(seconds: float) -> str:
+    """Seconds as people read a duration: s under 90 s, min under 90 min, else h."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 5400:
@@ -588,24 +592,26 @@ def estimate_lines(est: PlanEstimate) -> list[str]:
         each = statistics.fmean(t.seconds for t in todo)
         lines.append(
             f"{head}" + (f", {done} done (skipped)" if done else "")
-            + f": {len(todo)} x {_fmt_s(each)} = {_fmt_s(each * len(todo))}"
+            + f": {len(todo)} x {fmt_seconds(each)} = {fmt_seconds(each * len(todo))}"
         )  # fmt: skip
         for name in ("fixed", "train", "predict"):  # the mean over the group; the first one's basis
             part = todo[0].parts[name]
             mean = statistics.fmean(t.parts[name].seconds for t in todo)
-            lines.append(f"      {name:<8} {_fmt_s(mean):>9}  {part.basis}: {part.how}")
+            lines.append(f"      {name:<8} {fmt_seconds(mean):>9}  {part.basis}: {part.how}")
     for task, part in est.noise:
-        lines.append(f"  {task:<8} {'noise LM + corpus':<22}   once: {_fmt_s(part.seconds)}  {part.basis}: {part.how}")
+        lines.append(
+            f"  {task:<8} {'noise LM + corpus':<22}   once: {fmt_seconds(part.seconds)}  {part.basis}: {part.how}"
+        )
     ev = est.evaluations
     lines.append(
         f"  evaluations: {est.n_evaluations - est.n_evaluations_done} to compute"
         + (f" ({est.n_evaluations_done} stored)" if est.n_evaluations_done else "")
-        + f": {_fmt_s(ev.seconds)}  {ev.basis}: {ev.how}"
+        + f": {fmt_seconds(ev.seconds)}  {ev.basis}: {ev.how}"
     )
     n_todo = sum(not t.done for t in est.trainings)
     lines.append(
         f"  total: {n_todo} training(s) to run ({len(est.trainings) - n_todo} done, skipped), "
-        f"about {_fmt_s(est.total_s)}"
+        f"about {fmt_seconds(est.total_s)}"
     )
     return lines
 

@@ -204,22 +204,24 @@ class ArtifactStore:
         return self.damage(kind, key) is None
 
     @contextmanager
-    def building(self, kind: str, key: str) -> Iterator[None]:
+    def building(self, kind: str, key: str) -> Iterator[float]:
         """Held while one process builds the artifact ``key``: a second process that wants the
         same one (two EBM trainings of a task running at once) waits, then reads the first's
-        instead of building it again. An OS file lock, so a killed holder never blocks anyone;
+        instead of building it again. Yields the seconds it waited, so a training's timings can
+        tell that wait from its own work. An OS file lock, so a killed holder never blocks anyone;
         a platform without ``fcntl`` builds twice, which is wasteful but correct (writes are atomic)."""
         try:
             import fcntl
         except ImportError:  # Windows
-            yield
+            yield 0.0
             return
         locks = self.root / "locks"
         locks.mkdir(parents=True, exist_ok=True)
         with open(locks / f"{kind}-{key}.lock", "a+") as fh:
+            t0 = time.perf_counter()
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
-                yield
+                yield time.perf_counter() - t0
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 

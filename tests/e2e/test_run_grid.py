@@ -113,6 +113,19 @@ def test_the_grid_commits_per_unit_resumes_and_survives_a_kill(tmp_path: Path, t
     assert "grid: 2 of 4 unit(s) complete; failed: nope seed 0, nope seed 1" in out
     assert _grid_commits(repo) == commits
 
+    # 4. the dry run on a fresh machine: what is exported counts as done, the rest is estimated
+    shutil.rmtree(store)
+    dry = cmd[: cmd.index("--")] + ["--dry-run"] + cmd[cmd.index("--") :]
+    dry[dry.index("--methods") + 1] = "baseline,temp-scaling,label-smoothing"
+    planned = subprocess.run(dry, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    out = planned.stdout
+    assert "[1/2] sst2 seed 0: 1 method(s) to run: label-smoothing" in out
+    assert "cost model from 2 timed training(s)" in out  # the exported results' timings
+    assert "sst2     label-smoothing          1 training(s)" in out and "baseline " not in out
+    assert "grid: 2 of 2 unit(s) to run, 2 training(s), about " in out
+    assert not store.exists() and _grid_commits(repo) == commits  # nothing ran, nothing was written
+
 
 def test_methods_group_by_the_recipe_they_share_trainings_of() -> None:
     got = _script().recipe_groups(

@@ -17,9 +17,9 @@ from calibench.execution.costs import (
     CostModel,
     Planned,
     Timing,
-    _fmt_s,
     _signature,
     compute_line,
+    fmt_seconds,
     timing_table,
     timings_from_results,
     timings_from_store,
@@ -71,11 +71,11 @@ def test_the_compute_total_counts_each_training_once_and_the_members_only_an_ens
     [timed] = timings_from_results(results)
     members = {timed.training_key: 5.0, "member-1": 100.0, "member-2": None}  # the first is the timed training
     assert compute_line([timed], {}) == (
-        f"total: 1 distinct trainings (0 of them ensemble members past the first), {_fmt_s(timed.total_s)} of job time"
+        f"total: 1 distinct trainings (0 of them ensemble members past the first), {fmt_seconds(timed.total_s)} of job time"
     )
     assert compute_line([timed], members) == (
         "total: 3 distinct trainings (2 of them ensemble members past the first), "
-        f"{_fmt_s(timed.total_s + 100.0)} of job time; 1 recorded no total and are not counted"
+        f"{fmt_seconds(timed.total_s + 100.0)} of job time; 1 recorded no total and are not counted"
     )
 
 
@@ -117,6 +117,7 @@ def _timing(task: str = "rte", recipe: str = "baseline", steps: int = 10, train_
         train_s=train_s,
         noise_lm_s=0.0,
         noise_sampling_s=0.0,
+        noise_wait_s=0.0,
         noise_samples=None,
         noise_group=None,
         predict_s=2.0,
@@ -175,8 +176,13 @@ def test_noise_seconds_belong_to_the_training_that_paid_them() -> None:
     )  # noqa: E501
     later = training_timings(
         spec,
-        {**trained, "recipe_record": {"noise_corpus": {**corpus, "from_cache": True, "noise_model_source": "trained"}}},
-    )  # noqa: E501
+        {
+            **trained,
+            "recipe_record": {
+                "noise_corpus": {**corpus, "from_cache": True, "noise_model_source": "trained", "wait_seconds": 700.0}
+            },
+        },
+    )
     resampled = training_timings(
         spec,
         {**trained, "recipe_record": {"noise_corpus": {**corpus, "from_cache": False, "noise_model_source": "cache"}}},
@@ -184,7 +190,15 @@ def test_noise_seconds_belong_to_the_training_that_paid_them() -> None:
     assert (first["noise_lm_seconds"], first["noise_sampling_seconds"], first["noise_samples"]) == (100.0, 20.0, 400)
     assert (later["noise_lm_seconds"], later["noise_sampling_seconds"], later["noise_samples"]) == (0.0, 0.0, None)
     assert (resampled["noise_lm_seconds"], resampled["noise_sampling_seconds"]) == (0.0, 20.0)
+    assert (first["noise_wait_seconds"], later["noise_wait_seconds"]) == (0.0, 700.0)
     assert first["predict_units"] == 6
+
+
+def test_waiting_for_a_concurrent_noise_build_is_not_a_trainings_fixed_cost() -> None:
+    waited = _timing(train_s=10.0, total_s=800.0, noise_wait_s=700.0)  # predict 2 s
+    assert waited.fixed_s == pytest.approx(88.0)
+    plain = _timing(train_s=10.0, total_s=800.0)
+    assert plain.fixed_s == pytest.approx(788.0)
 
 
 def test_timing_table_groups_by_task_recipe_and_size() -> None:

@@ -27,13 +27,14 @@ def _holder(root, seconds: float) -> subprocess.Popen[str]:
 def test_a_second_builder_waits_until_the_first_is_done(tmp_path):
     proc = _holder(tmp_path, 1.5)
     t0 = time.monotonic()
-    with ArtifactStore(tmp_path).building("corpus", "k"):
+    with ArtifactStore(tmp_path).building("corpus", "k") as reported:
         waited = time.monotonic() - t0
     proc.wait()
     assert waited > 0.8  # it could not enter while the other process held the key
+    assert 0.8 < reported <= waited  # and says how long it waited
     t0 = time.monotonic()
-    with ArtifactStore(tmp_path).building("corpus", "other-key"):  # other keys never wait
-        assert time.monotonic() - t0 < 0.5
+    with ArtifactStore(tmp_path).building("corpus", "other-key") as reported:  # other keys never wait
+        assert time.monotonic() - t0 < 0.5 and reported < 0.5
 
 
 def test_a_killed_holder_releases_the_key(tmp_path):
