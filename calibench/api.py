@@ -462,9 +462,11 @@ def load_runs(
     tasks: list[str] | None = None,
     methods: list[str] | None = None,
     model: str | None = None,
+    missing_ok: bool = False,
 ) -> list[Run]:
     """Evaluated runs with their test probabilities (:class:`calibench.report.runs.Run`),
-    from a results store (default ``./calibench-runs``) or an exported results directory.
+    from a results store (default ``./calibench-runs``) or an exported results directory;
+    a selected name without runs is an error unless ``missing_ok``.
 
     Runs read from a results directory have every metric recomputed from their probabilities
     and checked against the submitted values (a disagreement raises, naming the file).
@@ -475,7 +477,7 @@ def load_runs(
     if store is not None and results_dir is not None:
         raise OptionError("read results from a store or from an exported results directory, not both")
     runs = load_result_runs(results_dir) if results_dir is not None else load_store_runs(store or DEFAULT_OUTPUT)
-    return select_runs(runs, tasks=tasks, methods=methods, model=model)
+    return select_runs(runs, tasks=tasks, methods=methods, model=model, missing_ok=missing_ok)
 
 
 def leaderboard(runs: list[Run], **options: Any) -> Leaderboard:

@@ -354,6 +354,12 @@ def _add_reporting_parsers(sub: Any) -> None:
         action="store_true",
         help="keep result files in DIR that this export does not write (default: remove them)",
     )
+    ex.add_argument(
+        "--partial",
+        action="store_true",
+        help="export what the selected tasks and methods have so far, leaving out those without "
+        "results yet instead of failing (how scripts/run_grid.py exports a unit while it trains)",
+    )
     _add_selection(ex)
 
     tm = sub.add_parser(
@@ -911,10 +917,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     from calibench import api
     from calibench.report.export import export_summary_lines
 
-    runs = api.load_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
+    runs = api.load_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model, missing_ok=args.partial)
     summary = api.export_results(runs, args.out, keep_existing=args.keep_existing)
     for line in export_summary_lines(summary, args.out):
         print(line)
+    for what, wanted, have in (
+        ("task", args.tasks, {r.task for r in runs}),
+        ("method", args.methods, {r.method for r in runs}),
+    ):
+        if args.partial and set(wanted or ()) - have:
+            print(f"no results yet for {what}(s) {', '.join(sorted(set(wanted) - have))}: left out (--partial)")
     extra = api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
     if extra:
         from calibench.report.export_extra import export_extra_runs

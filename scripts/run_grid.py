@@ -223,7 +223,9 @@ class Grid:
         a = self.args
         with self.lock:
             methods = [m for _, ms in groups for m in ms]
-            export = ["export", "-o", str(a.store), "--output", str(a.results), "--keep-existing"]
+            # --partial: a group that has not trained yet (on a fresh store, no result of it at all)
+            # must not keep the finished ones from landing
+            export = ["export", "-o", str(a.store), "--output", str(a.results), "--keep-existing", "--partial"]
             code = self.calibench(*export, "--tasks", unit.task, "--methods", ",".join(methods), main=final)
             if code != 0 and final:
                 raise RuntimeError("calibench export failed")

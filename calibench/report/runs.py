@@ -119,8 +119,10 @@ def select_runs(
     tasks: Sequence[str] | None = None,
     methods: Sequence[str] | None = None,
     model: str | None = None,
+    missing_ok: bool = False,
 ) -> list[Run]:
-    """The runs of the given tasks, methods and encoder (None = all); unknown names are an error."""
+    """The runs of the given tasks, methods and encoder (None = all). A name with no run is an
+    error (a typo, most often) unless ``missing_ok``: a grid exporting what it has so far."""
     runs = list(runs)
     for what, wanted, have in (
         ("task", tasks, {r.task for r in runs}),
@@ -128,7 +130,7 @@ def select_runs(
         ("model", [model] if model else None, {r.model for r in runs}),
     ):
         missing = sorted(set(wanted or ()) - have)
-        if missing:
+        if missing and not missing_ok:
             raise LeaderboardError(f"no results for {what}(s) {', '.join(missing)}; have: {', '.join(sorted(have))}")
     return [
         r

@@ -175,3 +175,34 @@ def test_store_disagreements_are_reported_not_hidden(tmp_path, make_runs, store_
     assert d.metric == "mce"
     header = json.loads((tmp_path / "results" / "rte" / "baseline.seed0.jsonl").read_text().splitlines()[0])
     assert header["metrics"]["mce"]["value"] == pytest.approx(d.recomputed)  # the file holds the recomputation
+
+
+def test_a_partial_export_writes_what_the_store_has_and_names_the_rest(tmp_path, store_runs, capsys):
+    """How the grid driver lands a unit while it trains: on a fresh store the unit's later
+    methods have no result at all, and that must not hold back the finished ones."""
+    from calibench.cli import main
+
+    store, runs = store_runs
+    method = sorted({r.method for r in runs})[0]
+    out = tmp_path / "out"
+    argv = [
+        "export",
+        "-o",
+        str(store),
+        "--output",
+        str(out),
+        "--tasks",
+        "rte,cola",
+        "--methods",
+        f"{method},ebm-hidden",
+    ]
+    assert main(argv) == 2  # without --partial a name with no results is an error: most often a typo
+    assert "no results for task(s) cola" in capsys.readouterr().err and not out.exists()
+    assert main([*argv, "--partial"]) == 0
+    said = capsys.readouterr().out
+    assert "no results yet for task(s) cola: left out (--partial)" in said
+    assert "no results yet for method(s) ebm-hidden: left out (--partial)" in said
+    seeds = sorted(r.seed for r in runs if r.task == "rte" and r.method == method)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jsonl")) == [
+        run_path("rte", method, s).as_posix() for s in seeds
+    ]
