@@ -36,7 +36,11 @@ NOISE = [(f"noise sample {i} with some words", f"and a second side {i}") for i i
 def stand_in_noise(monkeypatch):
     def get_noise_corpus(task, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress=None):
         return SimpleNamespace(
-            texts=NOISE, key="stand-in", from_cache=False, stats=SimpleNamespace(to_dict=lambda: {"count": len(NOISE)})
+            texts=NOISE,
+            key="stand-in",
+            from_cache=False,
+            wait_seconds=0.0,
+            stats=SimpleNamespace(to_dict=lambda: {"count": len(NOISE)}),
         )
 
     monkeypatch.setattr("calibench.ebm.corpus.get_noise_corpus", get_noise_corpus)

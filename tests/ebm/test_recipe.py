@@ -32,7 +32,7 @@ def fake_corpus(monkeypatch):
     def get_noise_corpus(task, train_texts, dev_texts, cfg, n_samples, seed, artifacts, progress=None):
         calls.append({"task": task, "n_samples": n_samples, "cfg": cfg, "seed": seed})
         stats = SimpleNamespace(to_dict=lambda: {"count": len(NOISE)})
-        return SimpleNamespace(texts=NOISE, key="fake", from_cache=False, stats=stats)
+        return SimpleNamespace(texts=NOISE, key="fake", from_cache=False, stats=stats, wait_seconds=0.0)
 
     monkeypatch.setattr("calibench.ebm.corpus.get_noise_corpus", get_noise_corpus)
     return calls
