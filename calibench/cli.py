@@ -916,17 +916,14 @@ def _check_board_files(files: dict[Any, bytes], command: str) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from calibench import api
     from calibench.report.export import export_summary_lines
+    from calibench.report.runs import unmatched
 
     runs = api.load_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model, missing_ok=args.partial)
     summary = api.export_results(runs, args.out, keep_existing=args.keep_existing)
     for line in export_summary_lines(summary, args.out):
         print(line)
-    for what, wanted, have in (
-        ("task", args.tasks, {r.task for r in runs}),
-        ("method", args.methods, {r.method for r in runs}),
-    ):
-        if args.partial and set(wanted or ()) - have:
-            print(f"no results yet for {what}(s) {', '.join(sorted(set(wanted) - have))}: left out (--partial)")
+    for what, missing, _have in unmatched(runs, tasks=args.tasks, methods=args.methods, model=args.model):
+        print(f"no results yet for {what}(s) {', '.join(missing)}: left out (--partial)")
     extra = api.load_extra_runs(args.store, tasks=args.tasks, methods=args.methods, model=args.model)
     if extra:
         from calibench.report.export_extra import export_extra_runs

@@ -340,10 +340,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tasks = _csv(args.tasks) if args.tasks else list(preset.tasks)
     seeds = _seeds(args.seeds) if args.seeds else list(preset.seeds)
     seeds = list(range(seeds)) if isinstance(seeds, int) else seeds
+    grid = Grid(args, methods, args.log or args.store / "grid.log")  # writes nothing until it runs
     if args.dry_run:
-        return Grid(args, methods, args.log or args.store / "grid.log").estimate(units(tasks, seeds))
+        return grid.estimate(units(tasks, seeds))
     args.store.mkdir(parents=True, exist_ok=True)
-    grid = Grid(args, methods, args.log or args.store / "grid.log")
     signal.signal(signal.SIGTERM, grid.stop)
     signal.signal(signal.SIGINT, grid.stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # nohup or not: a closed terminal does not stop the grid

@@ -113,6 +113,27 @@ def load_store_runs(store_dir: str | Path) -> list[Run]:
         store.close()
 
 
+def unmatched(
+    runs: Sequence[Run],
+    *,
+    tasks: Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
+    model: str | None = None,
+) -> list[tuple[str, list[str], list[str]]]:
+    """``(what, names without runs, names with runs)`` for each selection that names something
+    ``runs`` lack: ``("method", ["ebm-hidden"], ["baseline"])``."""
+    out = []
+    for what, wanted, have in (
+        ("task", tasks, {r.task for r in runs}),
+        ("method", methods, {r.method for r in runs}),
+        ("model", [model] if model else None, {r.model for r in runs}),
+    ):
+        missing = sorted(set(wanted or ()) - have)
+        if missing:
+            out.append((what, missing, sorted(have)))
+    return out
+
+
 def select_runs(
     runs: Iterable[Run],
     *,
@@ -124,14 +145,9 @@ def select_runs(
     """The runs of the given tasks, methods and encoder (None = all). A name with no run is an
     error (a typo, most often) unless ``missing_ok``: a grid exporting what it has so far."""
     runs = list(runs)
-    for what, wanted, have in (
-        ("task", tasks, {r.task for r in runs}),
-        ("method", methods, {r.method for r in runs}),
-        ("model", [model] if model else None, {r.model for r in runs}),
-    ):
-        missing = sorted(set(wanted or ()) - have)
-        if missing and not missing_ok:
-            raise LeaderboardError(f"no results for {what}(s) {', '.join(missing)}; have: {', '.join(sorted(have))}")
+    for what, missing, have in unmatched(runs, tasks=tasks, methods=methods, model=model):
+        if not missing_ok:
+            raise LeaderboardError(f"no results for {what}(s) {', '.join(missing)}; have: {', '.join(have)}")
     return [
         r
         for r in runs
