@@ -7,6 +7,8 @@ inputs (the same way the EBM recipes do) and prints:
 
 * ``train s``: wall time of ``train_noise_model``;
 * ``dev ppl``: perplexity on the first ``--n-dev`` official-dev inputs after each epoch;
+* ``held-out ppl`` (with ``--option target_perplexity=T``): perplexity after each epoch on
+  the training inputs the LM holds out to decide its stop, and the epoch it stopped at;
 * ``copy``: over ``--n-samples`` dev inputs, the mean fraction of the prompt's *unmasked*
   tokens that reappear, in order, in the sample (``difflib`` matching blocks over token
   ids); ~1 for a model that copies, ~0.1 for one that writes unrelated in-domain text;
@@ -113,9 +115,20 @@ def main() -> None:
         copies = [copy_fraction(model, m, s.fields) for m, s in zip(out.masked, out.samples)]
         stopped = np.mean([not s.truncated for s in out.samples])
         ppl = [round(h["eval_perplexity"], 1) for h in model.history]
-        rows.append((opts, seconds, ppl, float(np.nanmean(copies)), float(stopped)))
+        epoch_s = [
+            round(h["seconds"]) for h in model.history
+        ]  # cumulative: load + steps + the earlier epochs' evaluations
+        held = [round(h["holdout_perplexity"], 1) for h in model.history if "holdout_perplexity" in h]
+        rows.append((opts, seconds, ppl, held, float(np.nanmean(copies)), float(stopped)))
+        target = (
+            ""
+            if model.reached_target is None
+            else f" | held-out ppl by epoch {held} | "
+            + (f"target reached after epoch {len(held)}" if model.reached_target else "target not reached")
+        )
         print(
-            f"{json.dumps(opts) if opts else '(defaults)'}: train s {seconds:.0f} | dev ppl by epoch {ppl} | "
+            f"{json.dumps(opts) if opts else '(defaults)'}: train s {seconds:.0f} (after each epoch {epoch_s}) | "
+            f"dev ppl by epoch {ppl}{target} | "
             f"copy {np.nanmean(copies):.3f} | stopped {stopped:.2f}",
             flush=True,
         )
@@ -123,13 +136,13 @@ def main() -> None:
             print(f"  prompt: {model.render(m)}\n  sample: {s.fields}")
     if len(rows) > 1:
         ref = rows[0][1]
-        print("\n| noise LM | train s | speed-up | dev ppl by epoch | final ppl | copy | stopped |")
-        print("| --- | --- | --- | --- | --- | --- | --- |")
-        for opts, seconds, ppl, copy, stopped in rows:
+        print("\n| noise LM | train s | speed-up | dev ppl by epoch | final ppl | held-out ppl | copy | stopped |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        for opts, seconds, ppl, held, copy, stopped in rows:
             name = ", ".join(f"{k}={v}" for k, v in opts.items()) or "(defaults)"
             print(
                 f"| {name} | {seconds:.0f} | {ref / seconds:.2f}x | {', '.join(map(str, ppl))} | {ppl[-1]} "
-                f"| {copy:.2f} | {stopped:.2f} |"
+                f"| {', '.join(map(str, held)) or '-'} | {copy:.2f} | {stopped:.2f} |"
             )
 
 

@@ -168,6 +168,10 @@ class CorpusStats:
     noise_model_key: str
     noise_model_source: str  # "trained" or "cache" at generation time
     noise_model_train_seconds: float
+    #: the LM's training steps, and its last held-out perplexity where a target stopped it
+    #: (None in corpora stored before these were kept)
+    noise_model_steps: int | None = None
+    noise_model_holdout_perplexity: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -360,6 +364,8 @@ def _build_corpus(
         noise_model_key=info.key,
         noise_model_source=info.source,
         noise_model_train_seconds=info.train_seconds,
+        noise_model_steps=int(model.history[-1]["steps"]) if model.history else None,
+        noise_model_holdout_perplexity=model.history[-1].get("holdout_perplexity") if model.history else None,
     )
     path = artifacts.write(
         CORPUS_KIND,

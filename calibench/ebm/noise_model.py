@@ -64,6 +64,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +102,9 @@ _ENCODER_FAMILIES = {"bert", "roberta", "xlm-roberta", "camembert", "electra", "
 # fields that only affect sampling, not the trained LM (kept out of the LM's cache key)
 _SAMPLING_FIELDS = ("top_k", "temperature", "max_new_tokens", "sample_batch_size")
 # fields added after LMs were cached, with their defaults: a default keeps the old identity
-_LATER_FIELDS = {"layers": None, "head_negatives": None}
+#: the seed stream of the held-out inputs (the epochs' masks use ``[seed, epoch]``)
+_HOLDOUT_STREAM = 0x686F6C64
+_LATER_FIELDS = {"layers": None, "head_negatives": None, "target_perplexity": None, "holdout_fraction": 0.05}
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,13 @@ class NoiseModelConfig:
     #: 2,048 negatives trained 1.44x faster, to dev perplexity 99.6 against 115.0
     #: (benchmarks/README.md, bench_noise_lm.py)
     head_negatives: int | None = None
+    #: stop after the first epoch whose perplexity on held-out training inputs is at most this
+    #: (None: train the whole schedule). ``epochs``/``max_steps`` still fix the schedule and
+    #: bound the training; the held-out inputs are ``holdout_fraction`` of the training inputs,
+    #: drawn from ``seed`` and left out of the LM's training, so no dev text is seen (the
+    #: paper's EBM sees no dev data). Hugging Face's ``run_clm.py`` holds out 5% the same way.
+    target_perplexity: float | None = None
+    holdout_fraction: float = 0.05
     top_k: int = 20
     temperature: float = 1.0
     max_new_tokens: int = 127
@@ -172,6 +182,10 @@ class NoiseModelConfig:
             )
         if self.head_negatives is not None and self.head_negatives < 1:
             raise ValueError(f"head_negatives must be >= 1 (or None: the full softmax), got {self.head_negatives}")
+        if self.target_perplexity is not None and not self.target_perplexity > 1.0:
+            raise ValueError(f"target_perplexity must be > 1 (or None), got {self.target_perplexity}")
+        if not 0.0 < self.holdout_fraction <= 0.5:
+            raise ValueError(f"holdout_fraction must be in (0, 0.5], got {self.holdout_fraction}")
         if self.lm == TINY_SCRATCH and self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
 
@@ -208,8 +222,10 @@ class NoiseModelConfig:
         d = self.resolved().to_dict()
         for k in _SAMPLING_FIELDS:
             d.pop(k)
+        if d["target_perplexity"] is None:
+            d.pop("holdout_fraction")  # nothing is held out without a target
         for k, default in _LATER_FIELDS.items():  # fields added later enter the identity only when set
-            if d[k] == default:
+            if k in d and d[k] == default:
                 d.pop(k)
         if not self.is_scratch:
             for k in ("n_layer", "n_embd", "n_head", "dropout", "warm_start_embeddings", "warm_start_positions"):
@@ -395,6 +411,14 @@ class NoiseModel:
         self.train_seconds: float = 0.0
         #: per epoch of noise training: epoch, mean train loss, eval perplexity (if eval texts)
         self.history: list[dict[str, float]] = []
+
+    @property
+    def reached_target(self) -> bool | None:
+        """Whether the held-out perplexity reached ``config.target_perplexity`` (None: no target)."""
+        target = self.config.target_perplexity
+        if target is None:
+            return None
+        return bool(self.history) and self.history[-1].get("holdout_perplexity", math.inf) <= target
 
     # ---- layout -------------------------------------------------------------------
     @property
@@ -638,6 +662,9 @@ def train_noise_model(
     ``(cfg.seed, epoch)``. ``progress(stage, done, total)`` is called per step; nothing is
     printed. With ``eval_texts``, the perplexity on them after each epoch goes into
     ``model.history`` (a learning curve for choosing epochs; it does not change training).
+    With ``cfg.target_perplexity``, a held-out part of ``texts`` (:func:`split_holdout`) is
+    scored after each epoch instead of trained on, and training ends at the first epoch
+    that reaches the target; ``model.history`` records it as ``holdout_perplexity``.
     """
     cfg = cfg.resolved()
     texts = list(texts)
@@ -645,12 +672,33 @@ def train_noise_model(
         texts = texts[: cfg.max_train_examples]
     if not texts:
         raise ValueError("no texts to train the noise model on")
+    holdout: list[Text] = []
+    if cfg.target_perplexity is not None:
+        texts, holdout = split_holdout(texts, cfg)
     with own_rng(cfg.seed):  # dropout; the caller's RNG is left as it was
-        return _train(texts, cfg, progress, eval_texts)
+        return _train(texts, cfg, progress, eval_texts, holdout)
+
+
+def split_holdout(texts: Sequence[Text], cfg: NoiseModelConfig) -> tuple[list[Text], list[Text]]:
+    """``(train, held out)``: ``cfg.holdout_fraction`` of ``texts`` (at least one), drawn from
+    ``cfg.seed``; both keep the input order."""
+    n = len(texts)
+    n_hold = max(1, round(cfg.holdout_fraction * n))
+    if n - n_hold < 1:
+        raise ValueError(
+            f"target_perplexity holds out {n_hold} of {n} training input(s) and leaves none to train on: "
+            "give the noise LM more inputs, or drop target_perplexity"
+        )
+    held = set(np.random.default_rng([cfg.seed, _HOLDOUT_STREAM]).permutation(n)[:n_hold].tolist())
+    return [t for i, t in enumerate(texts) if i not in held], [t for i, t in enumerate(texts) if i in held]
 
 
 def _train(
-    texts: list[Text], cfg: NoiseModelConfig, progress: Progress | None, eval_texts: Sequence[Text] | None
+    texts: list[Text],
+    cfg: NoiseModelConfig,
+    progress: Progress | None,
+    eval_texts: Sequence[Text] | None,
+    holdout: Sequence[Text] = (),
 ) -> NoiseModel:
     t0 = time.perf_counter()
     tokenizer, tokens = load_tokenizer(cfg)
@@ -706,9 +754,21 @@ def _train(
         if eval_texts:
             record["eval_perplexity"] = model.perplexity(eval_texts, seed=cfg.seed)
             lm.train()
+        if holdout:
+            record["holdout_perplexity"] = model.perplexity(holdout, seed=cfg.seed)
+            lm.train()
         model.history.append(record)
+        if holdout and record["holdout_perplexity"] <= cfg.target_perplexity:
+            break  # the target is reached: the rest of the schedule is not needed
     lm.eval()
     model.train_seconds = time.perf_counter() - t0
+    if model.reached_target is False:
+        warnings.warn(
+            f"noise LM: held-out perplexity {model.history[-1]['holdout_perplexity']:.1f} after the whole schedule "
+            f"({step} steps) is above target_perplexity {cfg.target_perplexity}; the LM is kept. Raise the target "
+            "or give the schedule more epochs",
+            stacklevel=3,
+        )
     return model
 
 

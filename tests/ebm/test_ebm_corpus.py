@@ -137,6 +137,17 @@ def test_a_larger_corpus_or_new_seed_reuses_the_trained_lm(store, counted) -> No
     assert counted["train"] == 1 and d.stats.noise_model_source == "trained"
 
 
+def test_a_target_perplexity_trains_another_lm_and_the_corpus_records_where_it_stopped(store, counted) -> None:
+    plain = _get(store)
+    assert plain.stats.noise_model_steps == 4 and plain.stats.noise_model_holdout_perplexity is None  # 30 / 8
+    stopped = _get(store, epochs=3, target_perplexity=1e9)  # reached after the first epoch
+    assert counted == {"train": 1, "generate": 1} and len(store.keys(LM_KIND)) == 2
+    assert stopped.stats.noise_model_steps == 4  # 28 of 30 inputs trained on, 2 held out
+    assert stopped.stats.noise_model_holdout_perplexity > 1
+    again = _get(store, epochs=3, target_perplexity=1e9)
+    assert again.from_cache and again.stats == stopped.stats
+
+
 def test_the_callers_rng_ends_the_same_whether_the_lm_was_trained_loaded_or_cached(tmp_path) -> None:
     """An EBM training gets its corpus inside its own training, then draws its dropout from
     torch's global RNG: building, training or loading the noise LM must not move that RNG,

@@ -17,6 +17,7 @@ from calibench.ebm.noise_model import (
     NoiseModelConfig,
     fingerprint_texts,
     load_tokenizer,
+    split_holdout,
     train_noise_model,
 )
 
@@ -264,3 +265,36 @@ def test_a_pretrained_lm_starts_from_the_same_weights_whatever_the_global_rng_di
         a["cls.predictions.transform.dense.weight"],
         build_lm(dataclasses.replace(cfg, seed=1), tok, tokens).state_dict()["cls.predictions.transform.dense.weight"],
     )  # the LM's seed does draw them
+
+
+def test_a_target_perplexity_stops_at_the_first_epoch_that_reaches_it_on_held_out_inputs():
+    texts = [(f"sentence number {i} is short",) for i in range(40)]
+    # a target any LM meets: one epoch, scored on 5% (2) of the inputs, which it never trains on
+    easy = train_noise_model(texts, tiny_config(epochs=4, target_perplexity=1e9))
+    assert [h["steps"] for h in easy.history] == [5.0]  # 38 inputs in batches of 8
+    assert easy.reached_target is True and easy.history[0]["holdout_perplexity"] > 1.0
+    train, held = split_holdout(texts, easy.config)
+    assert len(held) == 2 and len(train) == 38 and sorted(train + held) == sorted(texts)
+    assert easy.history[0]["holdout_perplexity"] == pytest.approx(easy.perplexity(held, seed=0), rel=1e-5)
+    # a target out of reach: the whole schedule, kept, with a warning that says so
+    with pytest.warns(UserWarning, match="above target_perplexity 1.0001.*Raise the target"):
+        hard = train_noise_model(texts, tiny_config(epochs=3, target_perplexity=1.0001))
+    assert [h["epoch"] for h in hard.history] == [1.0, 2.0, 3.0] and hard.reached_target is False
+    # without a target nothing is held out and there is nothing to reach
+    assert train_noise_model(texts, tiny_config(epochs=1)).reached_target is None
+
+
+def test_the_target_and_its_holdout_enter_the_lms_identity_only_when_set():
+    plain = NoiseModelConfig(lm="minilm")
+    assert "target_perplexity" not in plain.training_identity()
+    assert "holdout_fraction" not in plain.training_identity()
+    assert NoiseModelConfig(lm="minilm", holdout_fraction=0.1).training_identity() == plain.training_identity()
+    target = NoiseModelConfig(lm="minilm", target_perplexity=120.0)
+    assert target.training_identity()["target_perplexity"] == 120.0
+    assert dataclasses.replace(target, holdout_fraction=0.1).training_identity() != target.training_identity()
+    with pytest.raises(ValueError, match="target_perplexity must be > 1"):
+        NoiseModelConfig(target_perplexity=1.0)
+    with pytest.raises(ValueError, match=r"holdout_fraction must be in \(0, 0.5\]"):
+        NoiseModelConfig(holdout_fraction=0.0)
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        train_noise_model([("only one",)], tiny_config(target_perplexity=50.0))

@@ -131,7 +131,12 @@ def test_bad_options_are_refused_when_the_recipe_is_built():
 
 
 @pytest.mark.parametrize(
-    ("option", "field", "value"), [("noise_layers", "layers", 3), ("noise_head_negatives", "head_negatives", 2048)]
+    ("option", "field", "value"),
+    [
+        ("noise_layers", "layers", 3),
+        ("noise_head_negatives", "head_negatives", 2048),
+        ("noise_target_perplexity", "target_perplexity", 125.0),
+    ],
 )
 def test_a_later_noise_lm_option_reaches_its_config_and_the_key_only_when_set(option, field, value):
     plain = registry.create("recipe", "ebm-hidden", noise_lm="minilm")
@@ -144,6 +149,8 @@ def test_a_later_noise_lm_option_reaches_its_config_and_the_key_only_when_set(op
 def test_the_noise_lms_sampled_head_needs_a_negative():
     with pytest.raises(OptionError, match="head_negatives must be >= 1"):
         registry.create("recipe", "ebm-hidden", noise_head_negatives=0)
+    with pytest.raises(OptionError, match="target_perplexity must be > 1"):
+        registry.create("recipe", "ebm-hidden", noise_target_perplexity=0.5)
 
 
 def test_noise_config_follows_the_reference_per_task():
