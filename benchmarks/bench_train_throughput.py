@@ -19,7 +19,10 @@ biases/LayerNorm, grad-norm clip 1.0, max_length 128):
                          clipping or logging;
 * ``bound-fast``      -- ``bound`` with the loop's CPU fast path kernels installed (NumPy
                          dropout masks, sparse word-embedding gradient): what calibench's
-                         loop would reach with zero overhead of its own.
+                         loop would reach with zero overhead of its own;
+* ``bound-compiled``  -- ``bound`` with the model under ``torch.compile(dynamic=True)``, its
+                         compile time included (not in ``all``): whether other kernels than
+                         eager's lift the bound.
 
 The data are SST-2 (single sentences, ``--task sst2``) or MRPC (sentence pairs, longer and
 more varied, ``--task mrpc``), calibench's training subsample of ``--n-train`` rows (0: all).
@@ -73,7 +76,10 @@ except ImportError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 CONTENDERS = ("calibench", "trainer-default", "trainer-best", "bound", "bound-fast")
-EXTRA = ("calibench-std",)  # calibench's loop with its CPU fast path off (train(..., fast_path=False))
+# calibench's loop with its CPU fast path off (train(..., fast_path=False)); the bare step with
+# the model under torch.compile (dynamic shapes), compile time included: can cheaper kernels
+# than eager's lift the bound?
+EXTRA = ("calibench-std", "bound-compiled")
 
 
 # --------------------------------------------------------------------------- memory
@@ -268,7 +274,7 @@ def run_calibench(args, built, fast_path: bool | None = None) -> dict:
     }
 
 
-def run_bound(args, built, fast_kernels: bool) -> dict:
+def run_bound(args, built, fast_kernels: bool, compiled: bool = False) -> dict:
     """The machine's bound for this model and data: only forward + backward + optimiser step.
 
     The same model, precision and token batches as ``calibench`` (the loop's own batch order:
@@ -298,13 +304,14 @@ def run_bound(args, built, fast_kernels: bool) -> dict:
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay, fused=True)
     fast = CPUFastPath(model, args.seed) if fast_kernels else None
     model.train()
+    step_model = torch.compile(model, dynamic=True) if compiled else model
     rss0 = rss_kib()
     reset_ok = reset_peak_rss()
     t0, c0 = time.perf_counter(), time.process_time()
     with fast if fast is not None else contextlib.nullcontext():
         for b in batches:
             with ctx.autocast():
-                logits = model(b["input_ids"], b["attention_mask"], b.get("token_type_ids")).logits
+                logits = step_model(b["input_ids"], b["attention_mask"], b.get("token_type_ids")).logits
                 loss = F.cross_entropy(logits.float(), b["labels"])
             loss.backward()
             if fast is not None:
@@ -439,8 +446,8 @@ def worker(args) -> None:
     built = build(args)
     if args.worker in ("calibench", "calibench-std"):
         res = run_calibench(args, built, fast_path=False if args.worker == "calibench-std" else None)
-    elif args.worker in ("bound", "bound-fast"):
-        res = run_bound(args, built, fast_kernels=args.worker == "bound-fast")
+    elif args.worker in ("bound", "bound-fast", "bound-compiled"):
+        res = run_bound(args, built, fast_kernels=args.worker == "bound-fast", compiled=args.worker == "bound-compiled")
     else:
         res = run_trainer(args, built, best=args.worker == "trainer-best")
     res.update(
