@@ -13,7 +13,9 @@ costly pieces are computed (profiled with ``benchmarks/bench_train_throughput.py
 * dropout masks: ``torch.bernoulli_`` runs serially on (non-Intel) CPUs, slower still on
   bf16 tensors, and was the largest cost after the matmuls. ``nn.Dropout`` modules draw
   their keep-masks from a NumPy PCG64 stream instead (seeded from torch's RNG at the start
-  of training, so a seeded run is reproducible), same keep probability and scaling;
+  of training, so a seeded run is reproducible), same keep probability and scaling. So does
+  attention-probability dropout, which happens inside SDPA: the model's attention goes to
+  :func:`~calibench.training.cpu_kernels.sdpa_numpy_dropout` for the training;
 * the word-embedding gradient: dense backward allocated, zero-filled (page faults on
   fresh memory) and freed a vocab x hidden matrix every step. The embedding emits a sparse
   gradient instead, which is scattered into one persistent dense buffer (only the rows
@@ -21,8 +23,6 @@ costly pieces are computed (profiled with ``benchmarks/bench_train_throughput.py
 * clipping: the total norm is the same; the embedding's part is taken over its non-zero
   rows, and the rescaling pass over every gradient is skipped when the coefficient is 1
   (``x * 1.0 == x``).
-
-Attention-probability dropout (applied inside the attention kernel) is left as it is.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from torch import nn
 
 from calibench.training.batching import length_grouped_batches
 from calibench.training.context import TrainContext
+from calibench.training.cpu_kernels import ATTENTION_NAME, dropout_noise, register_attention
 
 
 class TrainingDiverged(RuntimeError):
@@ -122,25 +123,21 @@ def plan_steps(
 
 
 def _mask_dropout(module: nn.Dropout, rng: np.random.Generator, x: torch.Tensor) -> torch.Tensor:
-    """``nn.Dropout.forward`` with the keep-mask drawn from ``rng`` (NumPy, vectorised).
-
-    Same arithmetic as ``torch.nn.functional.dropout`` on the CPU: the input times a noise
-    tensor of its own dtype holding ``keep / (1 - p)``; each element kept with probability
-    ``1 - p`` (a float32 uniform draw ``>= p``)."""
+    """``nn.Dropout.forward`` with the keep-mask drawn from ``rng`` (NumPy, vectorised): the
+    same arithmetic as ``torch.nn.functional.dropout`` on the CPU, the input times a noise
+    tensor of its own dtype holding ``keep / (1 - p)``."""
     p = module.p
     if not module.training or p == 0.0:
         return x
     if p == 1.0:
         return x * torch.zeros((), dtype=x.dtype, device=x.device)
-    keep = rng.random(tuple(x.shape), dtype=np.float32) >= p
-    noise = torch.from_numpy(keep).to(dtype=x.dtype, device=x.device).div_(1.0 - p)
-    return x * noise
+    return x * dropout_noise(rng, tuple(x.shape), p, x.dtype).to(x.device)
 
 
 class CPUFastPath:
-    """The CPU loop's faster equivalents (see the module docstring): dropout masks from NumPy,
-    a sparse word-embedding gradient scattered into a persistent dense buffer, and clipping
-    that skips no-op rescales. Installed with ``with CPUFastPath(model, seed):``; everything it
+    """The CPU loop's faster equivalents (see the module docstring): dropout masks from NumPy
+    (attention probabilities' included), a sparse word-embedding gradient scattered into a
+    persistent dense buffer, and clipping that skips no-op rescales. Installed with ``with CPUFastPath(model, seed):``; everything it
     changes on the model is restored on exit, so inference afterwards is untouched."""
 
     def __init__(self, model: nn.Module, seed: int) -> None:
@@ -150,6 +147,8 @@ class CPUFastPath:
         self.embedding: nn.Embedding | None = None
         self._buf: torch.Tensor | None = None
         self._dirty: torch.Tensor | None = None  # rows of _buf written last step
+        self._attn_config: Any = None  # the encoder config pointed at the NumPy-dropout attention
+        self._rng_holders: list[nn.Module] = []  # modules the attention finds the stream on
 
     def __enter__(self) -> CPUFastPath:
         for m in self.model.modules():
@@ -168,7 +167,21 @@ class CPUFastPath:
         ):
             emb.sparse = True  # F.embedding(..., sparse=True): a sparse COO gradient
             self.embedding = emb
+        self._install_attention(enc)
         return self
+
+    def _install_attention(self, enc: nn.Module | None) -> None:
+        """Point an ``sdpa`` encoder's attention at the NumPy-dropout kernel; the attention
+        modules (those holding the config) carry the stream."""
+        cfg = getattr(enc, "config", None)
+        if getattr(cfg, "_attn_implementation", None) != "sdpa" or not register_attention():
+            return
+        cfg._attn_implementation = ATTENTION_NAME
+        self._attn_config = cfg
+        for m in self.model.modules():
+            if getattr(m, "config", None) is cfg:
+                m._calibench_rng = self.rng
+                self._rng_holders.append(m)
 
     def __exit__(self, *exc: Any) -> None:
         for m in self._patched:
@@ -180,6 +193,12 @@ class CPUFastPath:
             if w.grad is not None and (w.grad.is_sparse or w.grad is self._buf):
                 w.grad = None
         self._buf = self._dirty = None
+        if self._attn_config is not None:
+            self._attn_config._attn_implementation = "sdpa"
+            self._attn_config = None
+        for m in self._rng_holders:
+            del m._calibench_rng
+        self._rng_holders = []
 
     def densify_embedding_grad(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Coalesce the embedding's sparse gradient; ``(rows, values)`` or None if none/dense."""

@@ -118,5 +118,24 @@ def test_fast_path_leaves_the_model_as_it_was(tiny_bert):
     _, _, model = run(tiny_bert, fast_path=True)
     emb = model.encoder.get_input_embeddings()
     assert emb.sparse is False and emb.weight.grad is None
+    assert model.encoder.config._attn_implementation == "sdpa"  # inference gets SDPA's fused kernel
     for m in model.modules():
         assert "forward" not in vars(m)  # no patched dropout left behind
+        assert "_calibench_rng" not in vars(m)
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_attention_dropout_draws_from_the_fast_paths_stream(tiny_bert, monkeypatch, fast_path):
+    from calibench.training import cpu_kernels
+
+    calls = []
+    real = cpu_kernels.attention_with_dropout
+
+    def counted(*args):
+        calls.append(args[5])  # the dropout probability
+        return real(*args)
+
+    monkeypatch.setattr(cpu_kernels, "attention_with_dropout", counted)
+    run(tiny_bert, fast_path=fast_path, steps=2)
+    # BERT's attention_probs_dropout_prob, once per layer (2) and step (2); never in prediction
+    assert calls == ([0.1] * 4 if fast_path else [])
