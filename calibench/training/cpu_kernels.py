@@ -13,7 +13,8 @@ is the same computation with the NumPy mask: float32 scores, the mask, softmax, 
 the value product. Registered with ``transformers``' ``AttentionInterface`` under
 :data:`ATTENTION_NAME`; :class:`~calibench.training.loop.CPUFastPath` points a model's
 config at it for the training only; inference keeps SDPA's fused kernel. With these kernels
-the loop trains MRPC's pairs at 1.33x the ``Trainer``'s best flags (``benchmarks/README.md``).
+the loop trained MRPC's pairs at 1.36x the ``Trainer``'s best flags over three runs here
+(1.32x-1.41x; ``benchmarks/README.md``).
 """
 
 from __future__ import annotations
@@ -76,22 +77,28 @@ def attention_with_dropout(
     dtype. ``(batch, heads, q_len, head_dim)`` in and out.
 
     ``attention_mask``: boolean (True: attend) or additive, broadcastable to the scores. A
-    masked score is the dtype's lowest finite value rather than ``-inf``, so a row with every
-    key masked averages instead of turning NaN (SDPA's math path returns zeros there)."""
+    masked score gets the dtype's lowest finite value added rather than ``-inf``, so a row with
+    every key masked averages instead of turning NaN (SDPA's math path returns zeros there)."""
     dt = torch.promote_types(query.dtype, torch.float32)
     cf = torch.contiguous_format  # the heads' views are strided; contiguous operands: faster matmuls
     with torch.autocast(device_type=query.device.type, enabled=False):
         q = query.to(dt, memory_format=cf, copy=True).mul_(scaling)  # scaled here: q is smaller than q k^T
         scores = torch.matmul(q, key.to(dt, memory_format=cf).transpose(-2, -1))
         if attention_mask is not None:
+            # added, not masked_fill'ed: an add's backward is no pass over the scores' gradient
             if attention_mask.dtype == torch.bool:
-                scores = scores.masked_fill_(attention_mask.logical_not(), torch.finfo(dt).min)
+                bias = torch.zeros(attention_mask.shape, dtype=dt, device=query.device)
+                bias.masked_fill_(attention_mask.logical_not(), torch.finfo(dt).min)
             else:
-                scores = scores + attention_mask.to(dt)
+                bias = attention_mask.to(dt)
+            scores = scores.add_(bias)
         probs = torch.softmax(scores, dim=-1)
         if dropout > 0.0:
             probs = probs * dropout_noise(rng, tuple(probs.shape), dropout, dt)
-        return torch.matmul(probs, value.to(dt, memory_format=cf)).to(query.dtype)
+        out = torch.matmul(probs, value.to(dt, memory_format=cf))
+        # cast and laid out as (batch, q_len, heads, head_dim) in one pass: the layout transformers
+        # wants next, so its .transpose(1, 2).contiguous() copies nothing
+        return out.transpose(1, 2).to(query.dtype, memory_format=cf).transpose(1, 2)
 
 
 def sdpa_numpy_dropout(
