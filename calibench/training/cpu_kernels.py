@@ -19,6 +19,7 @@ the loop trained MRPC's pairs at 1.36x the ``Trainer``'s best flags over three r
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -57,10 +58,16 @@ def dropout_noise(rng: np.random.Generator, shape: tuple[int, ...], p: float, dt
     keep = keep_mask(rng, shape, p)
     if dtype not in _BITS:
         return torch.from_numpy(keep).to(dtype=dtype).div_(1.0 - p)
+    uint = _BITS[dtype][1]
+    return torch.from_numpy(keep.astype(uint) * _scale_bits(p, dtype)).view(dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _scale_bits(p: float, dtype: torch.dtype) -> np.unsignedinteger:
+    """The bit pattern of ``1 / (1 - p)`` in ``dtype``, once per (p, dtype) rather than per mask."""
     as_int, uint = _BITS[dtype]
-    scale = torch.ones(1, dtype=dtype).div_(1.0 - p)  # rounded as the division above rounds it
-    bits = uint(scale.view(as_int).item() & np.iinfo(uint).max)
-    return torch.from_numpy(keep.astype(uint) * bits).view(dtype)
+    scale = torch.ones(1, dtype=dtype).div_(1.0 - p)  # rounded as ``keep.to(dtype).div_(1 - p)`` rounds it
+    return uint(scale.view(as_int).item() & np.iinfo(uint).max)
 
 
 def attention_with_dropout(

@@ -137,8 +137,9 @@ def _mask_dropout(module: nn.Dropout, rng: np.random.Generator, x: torch.Tensor)
 class CPUFastPath:
     """The CPU loop's faster equivalents (see the module docstring): dropout masks from NumPy
     (attention probabilities' included), a sparse word-embedding gradient scattered into a
-    persistent dense buffer, and clipping that skips no-op rescales. Installed with ``with CPUFastPath(model, seed):``; everything it
-    changes on the model is restored on exit, so inference afterwards is untouched."""
+    persistent dense buffer, and clipping that skips no-op rescales. Installed with
+    ``with CPUFastPath(model, seed):``; everything it changes on the model is restored on
+    exit, so inference afterwards is untouched."""
 
     def __init__(self, model: nn.Module, seed: int) -> None:
         self.model = model
